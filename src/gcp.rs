@@ -1,0 +1,344 @@
+//! The one way to reach Google Cloud or the local emulators: builds the Pub/Sub,
+//! BigQuery and Cloud Storage clients from [`GcpArgs`].
+//!
+//! Where [`Endpoints::resolve`] picked an emulator, the client talks to it with anonymous
+//! credentials; otherwise with Application Default Credentials. Before a client is
+//! handed out it is checked within seconds: an emulator that does not answer, or missing
+//! credentials, is one [`Error`] that says what to do, never a hang.
+
+use std::time::Duration;
+
+use google_cloud_auth::credentials::{self, CacheableResource, Credentials};
+use google_cloud_pubsub::client::{SubscriptionAdmin, TopicAdmin};
+use google_cloud_storage::client::Storage;
+use http::Extensions;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::settings::{Endpoint, Endpoints, GcpArgs};
+
+/// How long an emulator may take to answer the first request.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long fetching a Google Cloud access token may take before we call it missing.
+const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(15);
+/// Connect timeout of every HTTP request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole-request timeout of REST calls (queries carry their own, shorter, server-side limit).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Objects up to this size are uploaded in one request: the Cloud Storage emulator
+/// mishandles resumable uploads (its upload URL loses the port).
+pub const SINGLE_SHOT_UPLOAD_LIMIT: usize = 512 * 1024 * 1024;
+
+/// Service names used in messages.
+pub const PUBSUB: &str = "Pub/Sub";
+/// BigQuery.
+pub const BIGQUERY: &str = "BigQuery";
+/// Cloud Storage.
+pub const STORAGE: &str = "Cloud Storage";
+
+/// The project and resolved endpoints; builds each client on demand.
+#[derive(Debug, Clone)]
+pub struct Gcp {
+    /// The project every resource lives in.
+    pub project: String,
+    /// Where each service is.
+    pub endpoints: Endpoints,
+    http: reqwest::Client,
+}
+
+/// Pub/Sub's admin clients.
+#[derive(Clone, Debug)]
+pub struct PubSubAdmin {
+    /// Topics.
+    pub topics: TopicAdmin,
+    /// Subscriptions.
+    pub subscriptions: SubscriptionAdmin,
+}
+
+/// BigQuery: the `gcp-bigquery-client` for jobs and rows, and a small REST helper for
+/// resource metadata (the typed client cannot read a view's metadata).
+#[derive(Clone)]
+pub struct BigQuery {
+    /// The typed client: queries, load jobs, insertAll.
+    pub client: gcp_bigquery_client::Client,
+    /// JSON REST calls relative to `.../bigquery/v2`.
+    pub rest: Rest,
+}
+
+/// Cloud Storage: the object client, and the JSON API for buckets and listings (the
+/// Rust client does those over gRPC, which the emulator does not serve).
+#[derive(Clone, Debug)]
+pub struct CloudStorage {
+    /// Object reads and writes.
+    pub objects: Storage,
+    /// JSON REST calls relative to `.../storage/v1`.
+    pub rest: Rest,
+}
+
+impl Gcp {
+    /// Resolves the endpoints; no network traffic yet.
+    pub fn new(args: &GcpArgs) -> Result<Self> {
+        if args.project.trim().is_empty() {
+            return Err(Error::Setting {
+                name: "GOOGLE_CLOUD_PROJECT",
+                value: args.project.clone(),
+                reason: "a project id is required".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| Error::api("HTTP", "build", "client", e))?;
+        Ok(Gcp {
+            project: args.project.clone(),
+            endpoints: Endpoints::resolve(args)?,
+            http,
+        })
+    }
+
+    /// Credentials for `endpoint`, checked: anonymous for an emulator that answers,
+    /// Application Default Credentials that yield a token for Google Cloud.
+    pub async fn credentials(&self, service: &'static str, endpoint: &Endpoint, probe_path: &str) -> Result<Credentials> {
+        match endpoint {
+            Endpoint::Emulator { url, variable } => {
+                let probe = format!("{url}{probe_path}");
+                match self.http.get(&probe).timeout(PROBE_TIMEOUT).send().await {
+                    Ok(_) => Ok(credentials::anonymous::Builder::new().build()),
+                    Err(e) => Err(Error::EmulatorUnreachable {
+                        service,
+                        variable,
+                        address: url.clone(),
+                        detail: short_transport_error(&e),
+                    }),
+                }
+            }
+            Endpoint::Cloud { .. } => {
+                let creds = credentials::Builder::default()
+                    .build()
+                    .map_err(|e| Error::Credentials { service, detail: e.to_string() })?;
+                match tokio::time::timeout(CREDENTIALS_TIMEOUT, creds.headers(Extensions::new())).await {
+                    Ok(Ok(_)) => Ok(creds),
+                    Ok(Err(e)) => Err(Error::Credentials { service, detail: e.to_string() }),
+                    Err(_) => Err(Error::Credentials {
+                        service,
+                        detail: format!("no token within {}s", CREDENTIALS_TIMEOUT.as_secs()),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Pub/Sub's topic and subscription admin clients.
+    pub async fn pubsub_admin(&self) -> Result<PubSubAdmin> {
+        let (endpoint, creds) = self.pubsub_credentials().await?;
+        let topics = TopicAdmin::builder()
+            .with_endpoint(endpoint.clone())
+            .with_credentials(creds.clone())
+            .build()
+            .await
+            .map_err(|e| Error::api(PUBSUB, "build", "topic admin client", e))?;
+        let subscriptions = SubscriptionAdmin::builder()
+            .with_endpoint(endpoint)
+            .with_credentials(creds)
+            .build()
+            .await
+            .map_err(|e| Error::api(PUBSUB, "build", "subscription admin client", e))?;
+        Ok(PubSubAdmin { topics, subscriptions })
+    }
+
+    /// The Pub/Sub endpoint and checked credentials, for the publisher and subscriber
+    /// clients built elsewhere.
+    pub async fn pubsub_credentials(&self) -> Result<(String, Credentials)> {
+        let probe = format!("/v1/projects/{}/topics?pageSize=1", self.project);
+        let creds = self.credentials(PUBSUB, &self.endpoints.pubsub, &probe).await?;
+        Ok((self.endpoints.pubsub.url().to_string(), creds))
+    }
+
+    /// The BigQuery clients.
+    pub async fn bigquery(&self) -> Result<BigQuery> {
+        let endpoint = &self.endpoints.bigquery;
+        let probe = format!("/projects/{}/datasets?maxResults=1", self.project);
+        let creds = self.credentials(BIGQUERY, endpoint, &probe).await?;
+        let auth = std::sync::Arc::new(GoogleAuth(creds.clone()));
+        let client = gcp_bigquery_client::client_builder::ClientBuilder::new()
+            .with_v2_base_url(endpoint.url().to_string())
+            .with_client(self.http.clone())
+            .build_from_authenticator(auth)
+            .await
+            .map_err(|e| Error::api(BIGQUERY, "build", "client", e))?;
+        Ok(BigQuery {
+            client,
+            rest: Rest::new(BIGQUERY, self.http.clone(), endpoint.url().to_string(), creds),
+        })
+    }
+
+    /// The Cloud Storage clients.
+    pub async fn storage(&self) -> Result<CloudStorage> {
+        let endpoint = &self.endpoints.storage;
+        let probe = format!("/storage/v1/b?project={}&maxResults=1", self.project);
+        let creds = self.credentials(STORAGE, endpoint, &probe).await?;
+        let objects = Storage::builder()
+            .with_endpoint(endpoint.url().to_string())
+            .with_credentials(creds.clone())
+            .with_resumable_upload_threshold(SINGLE_SHOT_UPLOAD_LIMIT)
+            .build()
+            .await
+            .map_err(|e| Error::api(STORAGE, "build", "client", e))?;
+        Ok(CloudStorage {
+            objects,
+            rest: Rest::new(STORAGE, self.http.clone(), format!("{}/storage/v1", endpoint.url()), creds),
+        })
+    }
+}
+
+/// The first line of a transport error, without the URL noise.
+fn short_transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {}s", PROBE_TIMEOUT.as_secs());
+    }
+    if e.is_connect() {
+        return "connection refused".into();
+    }
+    e.to_string()
+}
+
+/// Bearer token from Google credentials, for `gcp-bigquery-client`. Anonymous
+/// credentials (emulators) yield an empty token.
+#[derive(Clone)]
+struct GoogleAuth(Credentials);
+
+#[async_trait::async_trait]
+impl gcp_bigquery_client::auth::Authenticator for GoogleAuth {
+    async fn access_token(&self) -> Result<String, gcp_bigquery_client::error::BQError> {
+        match self.0.headers(Extensions::new()).await {
+            Ok(CacheableResource::New { data, .. }) => Ok(bearer(&data).unwrap_or_default()),
+            // Only returned when the caller passes an entity tag, which we never do.
+            Ok(CacheableResource::NotModified) => Ok(String::new()),
+            Err(error) => {
+                tracing::warn!(message = "credentials refused a token", %error);
+                Err(gcp_bigquery_client::error::BQError::NoToken)
+            }
+        }
+    }
+}
+
+fn bearer(headers: &http::HeaderMap) -> Option<String> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    Some(v.strip_prefix("Bearer ").unwrap_or(v).to_string())
+}
+
+/// A JSON REST client for one service, authenticated with its credentials.
+#[derive(Clone, Debug)]
+pub struct Rest {
+    service: &'static str,
+    http: reqwest::Client,
+    base: String,
+    creds: Credentials,
+}
+
+impl Rest {
+    fn new(service: &'static str, http: reqwest::Client, base: String, creds: Credentials) -> Self {
+        Rest { service, http, base, creds }
+    }
+
+    /// The base URL calls are relative to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn auth_headers(&self) -> Result<http::HeaderMap> {
+        match self.creds.headers(Extensions::new()).await {
+            Ok(CacheableResource::New { data, .. }) => Ok(data),
+            Ok(CacheableResource::NotModified) => Ok(http::HeaderMap::new()),
+            Err(e) => Err(Error::Credentials { service: self.service, detail: e.to_string() }),
+        }
+    }
+
+    /// Sends `method path` with an optional JSON body; `Ok(None)` on 404.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        operation: &'static str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url).headers(self.auth_headers().await?);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| Error::api(self.service, operation, path, e))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let text = resp.text().await.map_err(|e| Error::api(self.service, operation, path, e))?;
+        if !status.is_success() {
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or(text);
+            return Err(Error::api(self.service, operation, path, format!("HTTP {status}: {detail}")));
+        }
+        if text.trim().is_empty() {
+            return Ok(Some(Value::Null));
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::api(self.service, operation, path, format!("unreadable answer: {e}")))
+    }
+
+    /// GET; `None` when the resource does not exist.
+    pub async fn get(&self, operation: &'static str, path: &str) -> Result<Option<Value>> {
+        self.call(reqwest::Method::GET, operation, path, None).await
+    }
+
+    /// POST a JSON body; a 404 is an error here.
+    pub async fn post(&self, operation: &'static str, path: &str, body: &Value) -> Result<Value> {
+        self.call(reqwest::Method::POST, operation, path, Some(body))
+            .await?
+            .ok_or_else(|| Error::api(self.service, operation, path, "HTTP 404: not found"))
+    }
+
+    /// PATCH a JSON body; a 404 is an error here.
+    pub async fn patch(&self, operation: &'static str, path: &str, body: &Value) -> Result<Value> {
+        self.call(reqwest::Method::PATCH, operation, path, Some(body))
+            .await?
+            .ok_or_else(|| Error::api(self.service, operation, path, "HTTP 404: not found"))
+    }
+
+    /// DELETE; `Ok(false)` when it did not exist.
+    pub async fn delete(&self, operation: &'static str, path: &str) -> Result<bool> {
+        Ok(self.call(reqwest::Method::DELETE, operation, path, None).await?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_is_read_from_the_authorization_header() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(http::header::AUTHORIZATION, "Bearer abc.def".parse().unwrap());
+        assert_eq!(bearer(&h).as_deref(), Some("abc.def"));
+    }
+
+    #[tokio::test]
+    async fn an_emulator_that_does_not_answer_is_one_clear_error_within_seconds() {
+        // Bind then drop a listener: its port is free and refuses connections.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let args = GcpArgs {
+            project: "p".into(),
+            pubsub_emulator_host: Some(format!("127.0.0.1:{port}")),
+            ..GcpArgs::default()
+        };
+        let gcp = Gcp::new(&args).unwrap();
+        let started = std::time::Instant::now();
+        let err = gcp.pubsub_admin().await.unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(err.contains("Pub/Sub emulator") && err.contains("scripts/emulators.sh start") && err.contains("PUBSUB_EMULATOR_HOST"), "{err}");
+    }
+}

@@ -1,0 +1,538 @@
+//! `provision`: creates, idempotently, every resource of the data model in the emulators
+//! or in a real project: the bucket with the seed's `datasets/` and `pipelines/` folders,
+//! the dataset, every table (through the API, from `bigquery/schemas`) and view (after
+//! what it reads), the orders topic, its dead-letter topic, the worker's subscription
+//! with dead-letter and retry policies, and a subscription that keeps dead letters.
+//!
+//! Each resource is observed first and [`Change`] says what must happen to it; a dry run
+//! stops there. A second run finds everything [`Change::Unchanged`].
+
+use std::fmt;
+
+use google_cloud_pubsub::model::{DeadLetterPolicy, RetryPolicy, Subscription, Topic};
+use google_cloud_wkt::{Duration as PbDuration, FieldMask};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::gcp::{BigQuery, CloudStorage, Gcp, PUBSUB, PubSubAdmin, STORAGE};
+use crate::model::{DataModel, TableDef, ViewDef};
+use crate::settings::Names;
+
+/// Seconds the worker has to ack a message before Pub/Sub redelivers it. The worker
+/// flushes about every second, so a minute leaves room for BigQuery retries.
+pub const ACK_DEADLINE_SECONDS: i32 = 60;
+/// Deliveries of one message before Pub/Sub moves it to the dead-letter topic.
+pub const MAX_DELIVERY_ATTEMPTS: i32 = 10;
+/// Redelivery backoff after a nack: from this...
+pub const MIN_BACKOFF_SECONDS: i64 = 10;
+/// ...up to this.
+pub const MAX_BACKOFF_SECONDS: i64 = 600;
+/// How long unacked messages (and dead letters) are kept: seven days, Pub/Sub's maximum.
+pub const RETENTION_SECONDS: i64 = 7 * 24 * 3600;
+/// The seed's folders in the bucket; each gets a zero-byte `.keep` object, which is how
+/// a folder exists in Cloud Storage (and in the emulator's filesystem backend).
+pub const BUCKET_FOLDERS: [&str; 2] = ["datasets/", "pipelines/"];
+/// Label on each view holding a digest of its rendered SQL, so that an unchanged view is
+/// recognised even where the API does not return the query.
+const VIEW_DIGEST_LABEL: &str = "instashop_sql_sha256";
+/// Label on every table and view provision creates.
+const MANAGED_LABEL: (&str, &str) = ("managed_by", "instashop");
+
+/// What provision does (or would do) to one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// It does not exist: create it.
+    Create,
+    /// It exists but differs in something that can be changed in place.
+    Update(String),
+    /// It exists as defined.
+    Unchanged,
+}
+
+/// One resource and its change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// bucket, object, dataset, table, view, topic, subscription.
+    pub kind: &'static str,
+    /// Its full name.
+    pub name: String,
+    /// What happens to it.
+    pub change: Change,
+}
+
+/// The outcome of a run: every resource, in the order handled.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Each resource.
+    pub steps: Vec<Step>,
+    /// True when nothing was changed on purpose.
+    pub dry_run: bool,
+}
+
+impl Report {
+    /// Resources created or updated (or that would be, in a dry run).
+    pub fn changes(&self) -> usize {
+        self.steps.iter().filter(|s| s.change != Change::Unchanged).count()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (create, update) = if self.dry_run { ("would create", "would update") } else { ("created", "updated") };
+        for s in &self.steps {
+            match &s.change {
+                Change::Create => writeln!(f, "{create:<13} {:<13} {}", s.kind, s.name)?,
+                Change::Update(why) => writeln!(f, "{update:<13} {:<13} {} ({why})", s.kind, s.name)?,
+                Change::Unchanged => writeln!(f, "{:<13} {:<13} {}", "unchanged", s.kind, s.name)?,
+            }
+        }
+        let n = self.changes();
+        match (n, self.dry_run) {
+            (0, _) => write!(f, "nothing to change: all {} resources match bigquery/ and the settings", self.steps.len()),
+            (n, true) => write!(f, "dry run: {n} of {} resources would change; nothing was changed", self.steps.len()),
+            (n, false) => write!(f, "{n} of {} resources changed", self.steps.len()),
+        }
+    }
+}
+
+/// What provision needs besides the clients.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Resource names.
+    pub names: Names,
+    /// Location of the dataset and bucket (e.g. `US`, `EU`, `southamerica-west1`).
+    pub location: String,
+    /// Observe and report only.
+    pub dry_run: bool,
+}
+
+/// Provisions everything; see the module doc.
+pub async fn run(gcp: &Gcp, model: &DataModel, opts: &Options) -> Result<Report> {
+    opts.names.validate()?;
+    let (storage, bigquery, pubsub) = tokio::try_join!(gcp.storage(), gcp.bigquery(), gcp.pubsub_admin())?;
+    let p = Provisioner { gcp, opts, report: Report { steps: Vec::new(), dry_run: opts.dry_run } };
+    p.all(model, &storage, &bigquery, &pubsub).await
+}
+
+struct Provisioner<'a> {
+    gcp: &'a Gcp,
+    opts: &'a Options,
+    report: Report,
+}
+
+impl Provisioner<'_> {
+    fn record(&mut self, kind: &'static str, name: String, change: &Change) -> bool {
+        tracing::debug!(kind, name = %name, change = ?change, "observed");
+        self.report.steps.push(Step { kind, name, change: change.clone() });
+        *change != Change::Unchanged && !self.opts.dry_run
+    }
+
+    async fn all(mut self, model: &DataModel, gcs: &CloudStorage, bq: &BigQuery, ps: &PubSubAdmin) -> Result<Report> {
+        self.bucket(gcs).await?;
+        self.dataset(bq).await?;
+        for t in &model.tables {
+            self.table(bq, t).await?;
+        }
+        for v in &model.views {
+            self.view(bq, v).await?;
+        }
+        self.pubsub(ps).await?;
+        Ok(self.report)
+    }
+
+    async fn bucket(&mut self, gcs: &CloudStorage) -> Result<()> {
+        let b = &self.opts.names.bucket;
+        let exists = gcs.rest.get("get bucket", &format!("/b/{b}")).await?.is_some();
+        let change = if exists { Change::Unchanged } else { Change::Create };
+        if self.record("bucket", format!("gs://{b}"), &change) {
+            let body = json!({
+                "name": b,
+                "location": self.opts.location,
+                "iamConfiguration": {
+                    "uniformBucketLevelAccess": {"enabled": true},
+                    "publicAccessPrevention": "enforced",
+                },
+            });
+            gcs.rest.post("create bucket", &format!("/b?project={}", self.gcp.project), &body).await?;
+        }
+        for folder in BUCKET_FOLDERS {
+            let object = format!("{folder}.keep");
+            let exists = exists && gcs.rest.get("get object", &format!("/b/{b}/o/{}", encode(&object))).await?.is_some();
+            let change = if exists { Change::Unchanged } else { Change::Create };
+            if self.record("folder", format!("gs://{b}/{folder}"), &change) {
+                gcs.objects
+                    .write_object(format!("projects/_/buckets/{b}"), object.clone(), bytes::Bytes::new())
+                    .send_buffered()
+                    .await
+                    .map_err(|e| Error::api(STORAGE, "write object", format!("gs://{b}/{object}"), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn dataset(&mut self, bq: &BigQuery) -> Result<()> {
+        let (p, d) = (&self.gcp.project, &self.opts.names.dataset);
+        let exists = bq.rest.get("get dataset", &format!("/projects/{p}/datasets/{d}")).await?.is_some();
+        let change = if exists { Change::Unchanged } else { Change::Create };
+        if self.record("dataset", format!("{p}.{d}"), &change) {
+            let body = json!({
+                "datasetReference": {"projectId": p, "datasetId": d},
+                "location": self.opts.location,
+                "description": "InstaShop Analytics: batch and streaming e-commerce sales, and the views the dashboards read.",
+                "labels": {MANAGED_LABEL.0: MANAGED_LABEL.1},
+            });
+            bq.rest.post("create dataset", &format!("/projects/{p}/datasets"), &body).await?;
+        }
+        Ok(())
+    }
+
+    async fn table(&mut self, bq: &BigQuery, t: &TableDef) -> Result<()> {
+        let (p, d) = (&self.gcp.project, &self.opts.names.dataset);
+        let path = format!("/projects/{p}/datasets/{d}/tables/{}", t.name);
+        let want = table_resource(p, d, t);
+        let change = match bq.rest.get("get table", &path).await? {
+            None => Change::Create,
+            Some(have) => table_change(&format!("{p}.{d}.{}", t.name), t, &have)?,
+        };
+        if self.record("table", format!("{p}.{d}.{}", t.name), &change) {
+            match change {
+                Change::Create => {
+                    bq.rest.post("create table", &format!("/projects/{p}/datasets/{d}/tables"), &want).await?;
+                }
+                _ => {
+                    let patch = json!({"schema": want["schema"], "description": want["description"]});
+                    bq.rest.patch("update table", &path, &patch).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn view(&mut self, bq: &BigQuery, v: &ViewDef) -> Result<()> {
+        let (p, d) = (&self.gcp.project, &self.opts.names.dataset);
+        let path = format!("/projects/{p}/datasets/{d}/tables/{}", v.name);
+        let sql = v.render(p, d);
+        let digest = sql_digest(&sql);
+        let change = match bq.rest.get("get view", &path).await? {
+            None => Change::Create,
+            Some(have) if have["type"] != "VIEW" => {
+                return Err(Error::Drift {
+                    resource: format!("{p}.{d}.{}", v.name),
+                    detail: "it is a table, not a view: drop it so the view can be created".into(),
+                });
+            }
+            Some(have) if have["labels"][VIEW_DIGEST_LABEL] == digest.as_str() => Change::Unchanged,
+            Some(_) => Change::Update(format!("query differs from {}", v.file.display())),
+        };
+        if self.record("view", format!("{p}.{d}.{}", v.name), &change) {
+            let body = json!({
+                "tableReference": {"projectId": p, "datasetId": d, "tableId": v.name},
+                "description": v.description,
+                "labels": {MANAGED_LABEL.0: MANAGED_LABEL.1, VIEW_DIGEST_LABEL: digest},
+                "view": {"query": sql, "useLegacySql": false},
+            });
+            match change {
+                Change::Create => bq.rest.post("create view", &format!("/projects/{p}/datasets/{d}/tables"), &body).await?,
+                _ => bq.rest.patch("update view", &path, &body).await?,
+            };
+        }
+        Ok(())
+    }
+
+    async fn pubsub(&mut self, ps: &PubSubAdmin) -> Result<()> {
+        let n = &self.opts.names;
+        let project = &self.gcp.project;
+        let topic = format!("projects/{project}/topics/{}", n.topic);
+        let dl_topic = format!("projects/{project}/topics/{}", n.dead_letter_topic());
+        for t in [&dl_topic, &topic] {
+            self.topic(ps, t).await?;
+        }
+        let worker = Subscription::new()
+            .set_name(format!("projects/{project}/subscriptions/{}", n.subscription))
+            .set_topic(topic.clone())
+            .set_ack_deadline_seconds(ACK_DEADLINE_SECONDS)
+            .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0))
+            .set_dead_letter_policy(
+                DeadLetterPolicy::new()
+                    .set_dead_letter_topic(dl_topic.clone())
+                    .set_max_delivery_attempts(MAX_DELIVERY_ATTEMPTS),
+            )
+            .set_retry_policy(
+                RetryPolicy::new()
+                    .set_minimum_backoff(PbDuration::clamp(MIN_BACKOFF_SECONDS, 0))
+                    .set_maximum_backoff(PbDuration::clamp(MAX_BACKOFF_SECONDS, 0)),
+            );
+        self.subscription(ps, worker).await?;
+        let keep = Subscription::new()
+            .set_name(format!("projects/{project}/subscriptions/{}", n.dead_letter_subscription()))
+            .set_topic(dl_topic)
+            .set_ack_deadline_seconds(ACK_DEADLINE_SECONDS)
+            .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0));
+        self.subscription(ps, keep).await
+    }
+
+    async fn topic(&mut self, ps: &PubSubAdmin, name: &str) -> Result<()> {
+        let change = match ps.topics.get_topic().set_topic(name).send().await {
+            Ok(_) => Change::Unchanged,
+            Err(e) if is_not_found(&e) => Change::Create,
+            Err(e) => return Err(Error::api(PUBSUB, "get topic", name, e)),
+        };
+        if self.record("topic", name.to_string(), &change) {
+            let t = Topic::new()
+                .set_name(name)
+                .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0));
+            ps.topics
+                .create_topic()
+                .with_request(t)
+                .send()
+                .await
+                .map_err(|e| Error::api(PUBSUB, "create topic", name, e))?;
+        }
+        Ok(())
+    }
+
+    async fn subscription(&mut self, ps: &PubSubAdmin, want: Subscription) -> Result<()> {
+        let name = want.name.clone();
+        let change = match ps.subscriptions.get_subscription().set_subscription(&name).send().await {
+            Ok(have) => subscription_change(&name, &want, &have)?,
+            Err(e) if is_not_found(&e) => Change::Create,
+            Err(e) => return Err(Error::api(PUBSUB, "get subscription", &name, e)),
+        };
+        if self.record("subscription", name.clone(), &change) {
+            if change == Change::Create {
+                ps.subscriptions
+                    .create_subscription()
+                    .with_request(want)
+                    .send()
+                    .await
+                    .map_err(|e| Error::api(PUBSUB, "create subscription", &name, e))?;
+            } else {
+                let mask = FieldMask::default().set_paths([
+                    "ack_deadline_seconds",
+                    "message_retention_duration",
+                    "dead_letter_policy",
+                    "retry_policy",
+                ]);
+                ps.subscriptions
+                    .update_subscription()
+                    .set_subscription(want)
+                    .set_update_mask(mask)
+                    .send()
+                    .await
+                    .map_err(|e| Error::api(PUBSUB, "update subscription", &name, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_not_found(e: &google_cloud_pubsub::Error) -> bool {
+    e.http_status_code() == Some(404)
+        || e.status().is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
+}
+
+/// Percent-encodes an object name for a JSON API path.
+fn encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A short, stable digest of a view's SQL, fit for a label value.
+fn sql_digest(sql: &str) -> String {
+    let d = Sha256::digest(sql.as_bytes());
+    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `tables.insert` body for a table of the model.
+pub fn table_resource(project: &str, dataset: &str, t: &TableDef) -> Value {
+    let mut v = json!({
+        "tableReference": {"projectId": project, "datasetId": dataset, "tableId": t.name},
+        "description": t.options.description,
+        "labels": {MANAGED_LABEL.0: MANAGED_LABEL.1},
+        "schema": {"fields": t.columns},
+    });
+    if let Some(p) = &t.options.time_partitioning {
+        v["timePartitioning"] = json!({"type": p.r#type, "field": p.field});
+    }
+    if !t.options.clustering.is_empty() {
+        v["clustering"] = json!({"fields": t.options.clustering});
+    }
+    v
+}
+
+/// BigQuery reports some types under their legacy names.
+fn canonical_type(t: &str) -> &str {
+    match t {
+        "INTEGER" => "INT64",
+        "BOOLEAN" => "BOOL",
+        "FLOAT" => "FLOAT64",
+        "RECORD" => "STRUCT",
+        other => other,
+    }
+}
+
+/// Compares an existing table with its definition. New NULLABLE columns at the end and
+/// new descriptions are updated in place (BigQuery allows it); anything else is drift.
+pub fn table_change(resource: &str, t: &TableDef, have: &Value) -> Result<Change> {
+    let drift = |detail: String| Err(Error::Drift { resource: resource.to_string(), detail });
+    let fields = have["schema"]["fields"].as_array().cloned().unwrap_or_default();
+    if fields.len() > t.columns.len() {
+        return drift(format!("it has {} columns, {} declares {}: drop the extra columns or the table", fields.len(), t.file.display(), t.columns.len()));
+    }
+    let mut updates = Vec::new();
+    for (i, c) in t.columns.iter().enumerate() {
+        let Some(f) = fields.get(i) else {
+            if c.mode != "NULLABLE" {
+                return drift(format!("column {} is missing and is {}: only NULLABLE columns can be added to an existing table", c.name, c.mode));
+            }
+            updates.push(format!("add column {}", c.name));
+            continue;
+        };
+        let name = f["name"].as_str().unwrap_or_default();
+        let ty = canonical_type(f["type"].as_str().unwrap_or_default());
+        let mode = f["mode"].as_str().unwrap_or("NULLABLE");
+        if name != c.name || ty != canonical_type(&c.r#type) || mode != c.mode {
+            return drift(format!(
+                "column {} is {name} {ty} {mode}, {} declares {} {} {}: recreate the table or migrate it",
+                i + 1, t.file.display(), c.name, c.r#type, c.mode
+            ));
+        }
+        if f["description"].as_str().unwrap_or_default() != c.description {
+            updates.push(format!("description of {}", c.name));
+        }
+    }
+    let have_part = &have["timePartitioning"];
+    let want_part = t.options.time_partitioning.as_ref();
+    let part_same = match want_part {
+        None => have_part.is_null(),
+        Some(p) => have_part["type"] == p.r#type.as_str() && have_part["field"] == p.field.as_str(),
+    };
+    if !part_same {
+        return drift("its partitioning differs from bigquery/tables.json, which BigQuery cannot change in place: recreate the table".into());
+    }
+    let have_clust: Vec<&str> = have["clustering"]["fields"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    if have_clust != t.options.clustering.iter().map(String::as_str).collect::<Vec<_>>() {
+        return drift("its clustering differs from bigquery/tables.json: recreate the table".into());
+    }
+    if have["description"].as_str().unwrap_or_default() != t.options.description {
+        updates.push("table description".into());
+    }
+    Ok(if updates.is_empty() { Change::Unchanged } else { Change::Update(updates.join(", ")) })
+}
+
+/// Compares an existing subscription with the wanted one.
+fn subscription_change(name: &str, want: &Subscription, have: &Subscription) -> Result<Change> {
+    if have.topic != want.topic {
+        return Err(Error::Drift {
+            resource: name.to_string(),
+            detail: format!("it reads {}, not {}: delete it or choose another --subscription", have.topic, want.topic),
+        });
+    }
+    let mut diffs = Vec::new();
+    if have.ack_deadline_seconds != want.ack_deadline_seconds {
+        diffs.push("ack deadline");
+    }
+    let dl = |s: &Subscription| s.dead_letter_policy.as_ref().map(|p| (p.dead_letter_topic.clone(), p.max_delivery_attempts));
+    if dl(have) != dl(want) {
+        diffs.push("dead-letter policy");
+    }
+    let rp = |s: &Subscription| {
+        s.retry_policy.as_ref().map(|p| {
+            (p.minimum_backoff.as_ref().map(PbDuration::seconds), p.maximum_backoff.as_ref().map(PbDuration::seconds))
+        })
+    };
+    if rp(have) != rp(want) {
+        diffs.push("retry policy");
+    }
+    Ok(if diffs.is_empty() { Change::Unchanged } else { Change::Update(diffs.join(", ")) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn model() -> DataModel {
+        DataModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")).unwrap()
+    }
+
+    #[test]
+    fn a_table_as_bigquery_reports_it_is_unchanged() {
+        let m = model();
+        let t = m.table("fact_sales_streaming").unwrap();
+        let mut have = table_resource("p", "d", t);
+        // BigQuery answers with legacy type names and omits nothing we compare.
+        for f in have["schema"]["fields"].as_array_mut().unwrap() {
+            if f["type"] == "INT64" {
+                f["type"] = json!("INTEGER");
+            }
+        }
+        assert_eq!(table_change("x", t, &have).unwrap(), Change::Unchanged);
+    }
+
+    #[test]
+    fn a_new_nullable_column_is_an_update_and_a_changed_type_is_drift() {
+        let m = model();
+        let t = m.table("customers").unwrap();
+        let mut have = table_resource("p", "d", t);
+        have["schema"]["fields"].as_array_mut().unwrap().pop(); // plan, NULLABLE
+        assert_eq!(table_change("x", t, &have).unwrap(), Change::Update("add column plan".into()));
+
+        let mut have = table_resource("p", "d", t);
+        have["schema"]["fields"][3]["type"] = json!("STRING");
+        let err = table_change("x", t, &have).unwrap_err().to_string();
+        assert!(err.contains("signup_date") && err.contains("customers.json"), "{err}");
+
+        let t = m.table("orders").unwrap();
+        let mut have = table_resource("p", "d", t);
+        have["schema"]["fields"].as_array_mut().unwrap().truncate(2); // order_date is REQUIRED
+        assert!(table_change("x", t, &have).unwrap_err().to_string().contains("only NULLABLE"));
+    }
+
+    #[test]
+    fn changed_partitioning_or_clustering_is_drift() {
+        let m = model();
+        let t = m.table("fact_sales_streaming").unwrap();
+        let mut have = table_resource("p", "d", t);
+        have["timePartitioning"]["field"] = json!("ingest_ts");
+        assert!(table_change("x", t, &have).unwrap_err().to_string().contains("partitioning"));
+        let mut have = table_resource("p", "d", t);
+        have["clustering"] = json!({"fields": ["order_id"]});
+        assert!(table_change("x", t, &have).unwrap_err().to_string().contains("clustering"));
+    }
+
+    #[test]
+    fn subscription_differences_are_named() {
+        let want = Subscription::new()
+            .set_topic("projects/p/topics/t")
+            .set_ack_deadline_seconds(60)
+            .set_dead_letter_policy(DeadLetterPolicy::new().set_dead_letter_topic("projects/p/topics/dl").set_max_delivery_attempts(10));
+        assert_eq!(subscription_change("s", &want, &want.clone()).unwrap(), Change::Unchanged);
+        let have = want.clone().set_ack_deadline_seconds(10).set_or_clear_dead_letter_policy(None::<DeadLetterPolicy>);
+        assert_eq!(subscription_change("s", &want, &have).unwrap(), Change::Update("ack deadline, dead-letter policy".into()));
+        let other = want.clone().set_topic("projects/p/topics/other");
+        assert!(subscription_change("s", &want, &other).is_err());
+    }
+
+    #[test]
+    fn object_names_are_percent_encoded_and_digests_are_label_safe() {
+        assert_eq!(encode("datasets/.keep"), "datasets%2F.keep");
+        let d = sql_digest("SELECT 1");
+        assert_eq!(d.len(), 32);
+        assert!(d.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(d, sql_digest("SELECT 2"));
+    }
+
+    #[test]
+    fn the_report_says_when_nothing_changes() {
+        let r = Report { steps: vec![Step { kind: "table", name: "p.d.t".into(), change: Change::Unchanged }], dry_run: false };
+        assert!(r.to_string().ends_with("nothing to change: all 1 resources match bigquery/ and the settings"));
+        let r = Report { steps: vec![Step { kind: "table", name: "p.d.t".into(), change: Change::Create }], dry_run: true };
+        assert!(r.to_string().contains("would create") && r.to_string().contains("nothing was changed"));
+    }
+}
