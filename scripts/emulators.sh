@@ -11,14 +11,20 @@
 #
 # Ports (override with the variables): PUBSUB_PORT=8085, BQ_REST_PORT=9050,
 # BQ_GRPC_PORT=9060, GCS_PORT=4443. GOOGLE_CLOUD_PROJECT defaults to data-ecommerce-demo.
+# EMULATORS_STATE_DIR (default .emulators/stack) holds the running stack's PIDs, logs and
+# data: BigQuery's DuckDB files and the Cloud Storage objects, one folder that both
+# fake-gcs-server and bqemulator (BQEMU_GCS_LOCAL_ROOT) read, so load jobs see gs:// files.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-EMU_DIR=${EMULATORS_DIR:-$ROOT/.emulators}
+EMU_DIR=$ROOT/.emulators
 VENV=$EMU_DIR/venv
-RUN=$EMU_DIR/run
-LOGS=$EMU_DIR/logs
-GCS_ROOT=$EMU_DIR/gcs-data
+# Where a running stack keeps its PIDs, logs and data; scripts/test.sh points it at a
+# folder of its own (and other ports) so tests never touch the demo's stack.
+STATE=${EMULATORS_STATE_DIR:-$EMU_DIR/stack}
+RUN=$STATE/run
+LOGS=$STATE/logs
+GCS_ROOT=$STATE/gcs-data
 
 PROJECT=${GOOGLE_CLOUD_PROJECT:-data-ecommerce-demo}
 HOST=127.0.0.1
@@ -56,13 +62,14 @@ fake_gcs_bin() {
 }
 
 cmd_install() {
-  mkdir -p "$EMU_DIR" "$RUN" "$LOGS" "$GCS_ROOT"
+  mkdir -p "$EMU_DIR"
   local stamp=$EMU_DIR/.installed
   local want
   want=$(printf '%s\n' "${PIP_PACKAGES[@]}" | sha1sum | cut -c1-12)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/bqemulator" ]; then
     log "already installed in .emulators/ (delete .emulators/.installed to reinstall)"
   else
+    command -v curl >/dev/null || die "curl is missing: apt-get install curl, then run again."
     command -v python3 >/dev/null || die "python3 is missing: install it (apt-get install python3 python3-venv) and run again."
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" || die "could not create a venv: install python3-venv (apt-get install python3-venv) and run again."
     log "installing ${PIP_PACKAGES[*]} into .emulators/venv"
@@ -93,11 +100,11 @@ wait_http() { # name url
   local i
   for i in $(seq 1 150); do
     if curl -fsS -o /dev/null --max-time 1 "$2" 2>/dev/null; then return 0; fi
-    pid_alive "$1" || { tail -20 "$LOGS/$1.log" >&2; die "$1 exited during start: see .emulators/logs/$1.log"; }
+    pid_alive "$1" || { tail -20 "$LOGS/$1.log" >&2; die "$1 exited during start: see $LOGS/$1.log"; }
     sleep 0.2
   done
   tail -20 "$LOGS/$1.log" >&2
-  die "$1 did not answer at $2 within 30 s: see .emulators/logs/$1.log"
+  die "$1 did not answer at $2 within 30 s: see $LOGS/$1.log"
 }
 
 start_one() { # name port command...
@@ -110,14 +117,14 @@ start_one() { # name port command...
 
 cmd_start() {
   [ -x "$VENV/bin/bqemulator" ] || cmd_install
-  mkdir -p "$RUN" "$LOGS" "$GCS_ROOT" "$EMU_DIR/bq-data"
+  mkdir -p "$RUN" "$LOGS" "$GCS_ROOT" "$STATE/bq-data"
   local jar; jar=$(pubsub_jar)
   start_one pubsub "$PUBSUB_PORT" java -jar "$jar" --host="$HOST" --port="$PUBSUB_PORT"
   start_one gcs "$GCS_PORT" "$(fake_gcs_bin)" -scheme http -host "$HOST" -port "$GCS_PORT" \
     -backend filesystem -filesystem-root "$GCS_ROOT" -public-host "$HOST:$GCS_PORT" -log-level warn
   BQEMU_GCS_LOCAL_ROOT=$GCS_ROOT start_one bigquery "$BQ_REST_PORT" "$VENV/bin/bqemulator" start \
     --rest-host "$HOST" --rest-port "$BQ_REST_PORT" --grpc-host "$HOST" --grpc-port "$BQ_GRPC_PORT" \
-    --project "$PROJECT" --persistent --data-dir "$EMU_DIR/bq-data" --log-level warning
+    --project "$PROJECT" --persistent --data-dir "$STATE/bq-data" --log-level warning
   wait_http pubsub "http://$HOST:$PUBSUB_PORT/v1/projects/$PROJECT/topics"
   wait_http gcs "http://$HOST:$GCS_PORT/storage/v1/b?project=$PROJECT"
   wait_http bigquery "http://$HOST:$BQ_REST_PORT/bigquery/v2/projects/$PROJECT/datasets"

@@ -99,7 +99,12 @@ impl Gcp {
 
     /// Credentials for `endpoint`, checked: anonymous for an emulator that answers,
     /// Application Default Credentials that yield a token for Google Cloud.
-    pub async fn credentials(&self, service: &'static str, endpoint: &Endpoint, probe_path: &str) -> Result<Credentials> {
+    pub async fn credentials(
+        &self,
+        service: &'static str,
+        endpoint: &Endpoint,
+        probe_path: &str,
+    ) -> Result<Credentials> {
         match endpoint {
             Endpoint::Emulator { url, variable } => {
                 let probe = format!("{url}{probe_path}");
@@ -116,10 +121,16 @@ impl Gcp {
             Endpoint::Cloud { .. } => {
                 let creds = credentials::Builder::default()
                     .build()
-                    .map_err(|e| Error::Credentials { service, detail: e.to_string() })?;
+                    .map_err(|e| Error::Credentials {
+                        service,
+                        detail: e.to_string(),
+                    })?;
                 match tokio::time::timeout(CREDENTIALS_TIMEOUT, creds.headers(Extensions::new())).await {
                     Ok(Ok(_)) => Ok(creds),
-                    Ok(Err(e)) => Err(Error::Credentials { service, detail: e.to_string() }),
+                    Ok(Err(e)) => Err(Error::Credentials {
+                        service,
+                        detail: e.to_string(),
+                    }),
                     Err(_) => Err(Error::Credentials {
                         service,
                         detail: format!("no token within {}s", CREDENTIALS_TIMEOUT.as_secs()),
@@ -187,7 +198,12 @@ impl Gcp {
             .map_err(|e| Error::api(STORAGE, "build", "client", e))?;
         Ok(CloudStorage {
             objects,
-            rest: Rest::new(STORAGE, self.http.clone(), format!("{}/storage/v1", endpoint.url()), creds),
+            rest: Rest::new(
+                STORAGE,
+                self.http.clone(),
+                format!("{}/storage/v1", endpoint.url()),
+                creds,
+            ),
         })
     }
 }
@@ -239,7 +255,12 @@ pub struct Rest {
 
 impl Rest {
     fn new(service: &'static str, http: reqwest::Client, base: String, creds: Credentials) -> Self {
-        Rest { service, http, base, creds }
+        Rest {
+            service,
+            http,
+            base,
+            creds,
+        }
     }
 
     /// The base URL calls are relative to.
@@ -251,7 +272,10 @@ impl Rest {
         match self.creds.headers(Extensions::new()).await {
             Ok(CacheableResource::New { data, .. }) => Ok(data),
             Ok(CacheableResource::NotModified) => Ok(http::HeaderMap::new()),
-            Err(e) => Err(Error::Credentials { service: self.service, detail: e.to_string() }),
+            Err(e) => Err(Error::Credentials {
+                service: self.service,
+                detail: e.to_string(),
+            }),
         }
     }
 
@@ -268,18 +292,29 @@ impl Rest {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| Error::api(self.service, operation, path, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Error::api(self.service, operation, path, e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let text = resp.text().await.map_err(|e| Error::api(self.service, operation, path, e))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| Error::api(self.service, operation, path, e))?;
         if !status.is_success() {
             let detail = serde_json::from_str::<Value>(&text)
                 .ok()
                 .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
                 .unwrap_or(text);
-            return Err(Error::api(self.service, operation, path, format!("HTTP {status}: {detail}")));
+            return Err(Error::api(
+                self.service,
+                operation,
+                path,
+                format!("HTTP {status}: {detail}"),
+            ));
         }
         if text.trim().is_empty() {
             return Ok(Some(Value::Null));
@@ -310,7 +345,10 @@ impl Rest {
 
     /// DELETE; `Ok(false)` when it did not exist.
     pub async fn delete(&self, operation: &'static str, path: &str) -> Result<bool> {
-        Ok(self.call(reqwest::Method::DELETE, operation, path, None).await?.is_some())
+        Ok(self
+            .call(reqwest::Method::DELETE, operation, path, None)
+            .await?
+            .is_some())
     }
 }
 
@@ -329,7 +367,11 @@ mod tests {
     #[tokio::test]
     async fn an_emulator_that_does_not_answer_is_one_clear_error_within_seconds() {
         // Bind then drop a listener: its port is free and refuses connections.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let args = GcpArgs {
             project: "p".into(),
             pubsub_emulator_host: Some(format!("127.0.0.1:{port}")),
@@ -339,6 +381,11 @@ mod tests {
         let started = std::time::Instant::now();
         let err = gcp.pubsub_admin().await.unwrap_err().to_string();
         assert!(started.elapsed() < Duration::from_secs(10));
-        assert!(err.contains("Pub/Sub emulator") && err.contains("scripts/emulators.sh start") && err.contains("PUBSUB_EMULATOR_HOST"), "{err}");
+        assert!(
+            err.contains("Pub/Sub emulator")
+                && err.contains("scripts/emulators.sh start")
+                && err.contains("PUBSUB_EMULATOR_HOST"),
+            "{err}"
+        );
     }
 }

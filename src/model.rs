@@ -22,8 +22,20 @@ use crate::error::{Error, Result};
 /// Column types a schema file may use (BigQuery's standard SQL names and their legacy
 /// aliases). FLOAT64 is not among them on purpose: money is NUMERIC.
 const TYPES: &[&str] = &[
-    "STRING", "BYTES", "INT64", "INTEGER", "NUMERIC", "BIGNUMERIC", "BOOL", "BOOLEAN",
-    "TIMESTAMP", "DATE", "TIME", "DATETIME", "JSON", "GEOGRAPHY",
+    "STRING",
+    "BYTES",
+    "INT64",
+    "INTEGER",
+    "NUMERIC",
+    "BIGNUMERIC",
+    "BOOL",
+    "BOOLEAN",
+    "TIMESTAMP",
+    "DATE",
+    "TIME",
+    "DATETIME",
+    "JSON",
+    "GEOGRAPHY",
 ];
 const MODES: &[&str] = &["NULLABLE", "REQUIRED", "REPEATED"];
 /// BigQuery accepts at most four clustering columns.
@@ -138,25 +150,38 @@ impl DataModel {
     /// Reads and checks the whole model under `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
         let options_file = dir.join("tables.json");
-        let mut options: BTreeMap<String, TableOptions> =
-            serde_json::from_str(&read(&options_file)?)
-                .map_err(|e| Error::model(&options_file, format!("not a valid table options file: {e}")))?;
+        let mut options: BTreeMap<String, TableOptions> = serde_json::from_str(&read(&options_file)?)
+            .map_err(|e| Error::model(&options_file, format!("not a valid table options file: {e}")))?;
 
         let mut tables = Vec::new();
         for file in list(&dir.join("schemas"), "json")? {
             let name = stem(&file);
             let columns: Vec<Column> = serde_json::from_str(&read(&file)?).map_err(|e| {
-                Error::model(&file, format!("not a bq JSON schema (a list of {{name, type, mode, description}}): {e}"))
+                Error::model(
+                    &file,
+                    format!("not a bq JSON schema (a list of {{name, type, mode, description}}): {e}"),
+                )
             })?;
             let opts = options.remove(&name).ok_or_else(|| {
-                Error::model(&options_file, format!("has no entry for table {name} (bigquery/schemas/{name}.json)"))
+                Error::model(
+                    &options_file,
+                    format!("has no entry for table {name} (bigquery/schemas/{name}.json)"),
+                )
             })?;
-            let table = TableDef { name, file, columns, options: opts };
+            let table = TableDef {
+                name,
+                file,
+                columns,
+                options: opts,
+            };
             check_table(&table, &options_file)?;
             tables.push(table);
         }
         if let Some(orphan) = options.keys().next() {
-            return Err(Error::model(&options_file, format!("names table {orphan}, which has no bigquery/schemas/{orphan}.json")));
+            return Err(Error::model(
+                &options_file,
+                format!("names table {orphan}, which has no bigquery/schemas/{orphan}.json"),
+            ));
         }
 
         let mut views = Vec::new();
@@ -184,7 +209,9 @@ fn read(path: &Path) -> Result<String> {
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The files with extension `ext` in `dir`, sorted; anything else there is an error, so a
@@ -193,13 +220,21 @@ fn list(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::model(dir, format!("cannot list: {e}")))?;
     let mut files = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| Error::model(dir, format!("cannot list: {e}")))?.path();
+        let path = entry
+            .map_err(|e| Error::model(dir, format!("cannot list: {e}")))?
+            .path();
         if path.extension().and_then(|e| e.to_str()) != Some(ext) {
-            return Err(Error::model(&path, format!("unexpected file: this folder holds only .{ext} files")));
+            return Err(Error::model(
+                &path,
+                format!("unexpected file: this folder holds only .{ext} files"),
+            ));
         }
         let name = stem(&path);
         if !is_identifier(&name) {
-            return Err(Error::model(&path, "the file name must be a BigQuery id (letters, digits, _)"));
+            return Err(Error::model(
+                &path,
+                "the file name must be a BigQuery id (letters, digits, _)",
+            ));
         }
         files.push(path);
     }
@@ -227,10 +262,20 @@ fn check_table(t: &TableDef, options_file: &Path) -> Result<()> {
             return err(format!("column {} is declared twice", c.name));
         }
         if !TYPES.contains(&c.r#type.as_str()) {
-            return err(format!("column {} has type {:?}; use one of {} (money is NUMERIC, never FLOAT64)", c.name, c.r#type, TYPES.join(", ")));
+            return err(format!(
+                "column {} has type {:?}; use one of {} (money is NUMERIC, never FLOAT64)",
+                c.name,
+                c.r#type,
+                TYPES.join(", ")
+            ));
         }
         if !MODES.contains(&c.mode.as_str()) {
-            return err(format!("column {} has mode {:?}; use one of {}", c.name, c.mode, MODES.join(", ")));
+            return err(format!(
+                "column {} has mode {:?}; use one of {}",
+                c.name,
+                c.mode,
+                MODES.join(", ")
+            ));
         }
         if c.description.trim().is_empty() {
             return err(format!("column {} has no description", c.name));
@@ -242,16 +287,27 @@ fn check_table(t: &TableDef, options_file: &Path) -> Result<()> {
     }
     if let Some(p) = &t.options.time_partitioning {
         if !["DAY", "HOUR", "MONTH", "YEAR"].contains(&p.r#type.as_str()) {
-            return opt_err(format!("partitioning type {:?} is not DAY, HOUR, MONTH or YEAR", p.r#type));
+            return opt_err(format!(
+                "partitioning type {:?} is not DAY, HOUR, MONTH or YEAR",
+                p.r#type
+            ));
         }
         match t.columns.iter().find(|c| c.name == p.field) {
             Some(c) if ["DATE", "TIMESTAMP", "DATETIME"].contains(&c.r#type.as_str()) => {}
-            Some(c) => return opt_err(format!("partitions on {}, a {} column; use a DATE or TIMESTAMP column", c.name, c.r#type)),
+            Some(c) => {
+                return opt_err(format!(
+                    "partitions on {}, a {} column; use a DATE or TIMESTAMP column",
+                    c.name, c.r#type
+                ));
+            }
             None => return opt_err(format!("partitions on {}, which is not a column", p.field)),
         }
     }
     if t.options.clustering.len() > MAX_CLUSTERING {
-        return opt_err(format!("clusters on {} columns; BigQuery allows {MAX_CLUSTERING}", t.options.clustering.len()));
+        return opt_err(format!(
+            "clusters on {} columns; BigQuery allows {MAX_CLUSTERING}",
+            t.options.clustering.len()
+        ));
     }
     for f in &t.options.clustering {
         if !t.columns.iter().any(|c| &c.name == f) {
@@ -273,7 +329,10 @@ fn parse_view(name: String, file: PathBuf, template: String) -> Result<ViewDef> 
         let tail = &rest[i..];
         if tail[1..].starts_with('{') && !tail.starts_with(PROJECT_VAR) && !tail.starts_with(DATASET_VAR) {
             let end = tail.find('}').map_or(tail.len().min(20), |e| e + 1);
-            return err(format!("uses {}; the only template variables are {PROJECT_VAR} and {DATASET_VAR}", &tail[..end]));
+            return err(format!(
+                "uses {}; the only template variables are {PROJECT_VAR} and {DATASET_VAR}",
+                &tail[..end]
+            ));
         }
         rest = &tail[1..];
     }
@@ -295,7 +354,10 @@ fn parse_view(name: String, file: PathBuf, template: String) -> Result<ViewDef> 
         .collect::<Vec<_>>()
         .join("\n");
     if body.trim_start().to_ascii_uppercase().starts_with("CREATE") {
-        return err("holds a CREATE statement; a view file holds only the SELECT (provision and Terraform create the view)".into());
+        return err(
+            "holds a CREATE statement; a view file holds only the SELECT (provision and Terraform create the view)"
+                .into(),
+        );
     }
     // Every backquoted name must be `${project_id}.${dataset_id}.<id>`: a hard-coded
     // project or dataset would break every other environment.
@@ -308,14 +370,22 @@ fn parse_view(name: String, file: PathBuf, template: String) -> Result<ViewDef> 
             Some(id) if is_identifier(id) => {
                 reads.insert(id.to_string());
             }
-            _ => return err(format!("reads `{quoted}`; write every table as `{prefix}<table>`")),
+            _ => {
+                return err(format!("reads `{quoted}`; write every table as `{prefix}<table>`"));
+            }
         }
         parts.next();
     }
     if reads.is_empty() {
         return err(format!("reads no table; write every table as `{prefix}<table>`"));
     }
-    Ok(ViewDef { name, file, template, description, reads })
+    Ok(ViewDef {
+        name,
+        file,
+        template,
+        description,
+        reads,
+    })
 }
 
 /// Orders views so that each comes after what it reads; refuses unknown names and cycles.
@@ -324,22 +394,40 @@ fn order_views(tables: &[TableDef], views: Vec<ViewDef>) -> Result<Vec<ViewDef>>
     let view_names: BTreeSet<String> = views.iter().map(|v| v.name.clone()).collect();
     for v in &views {
         if table_names.contains(v.name.as_str()) {
-            return Err(Error::model(&v.file, format!("{} is also a table in bigquery/schemas/", v.name)));
+            return Err(Error::model(
+                &v.file,
+                format!("{} is also a table in bigquery/schemas/", v.name),
+            ));
         }
-        if let Some(unknown) = v.reads.iter().find(|r| !table_names.contains(r.as_str()) && !view_names.contains(*r)) {
-            return Err(Error::model(&v.file, format!("reads {unknown}, which is neither a table in bigquery/schemas/ nor a view in bigquery/views/")));
+        if let Some(unknown) = v
+            .reads
+            .iter()
+            .find(|r| !table_names.contains(r.as_str()) && !view_names.contains(*r))
+        {
+            return Err(Error::model(
+                &v.file,
+                format!("reads {unknown}, which is neither a table in bigquery/schemas/ nor a view in bigquery/views/"),
+            ));
         }
     }
     let mut placed: BTreeSet<String> = BTreeSet::new();
     let mut pending = views;
     let mut ordered = Vec::new();
     while !pending.is_empty() {
-        let (ready, waiting): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|v| v.reads.iter().all(|r| table_names.contains(r.as_str()) || placed.contains(r)));
+        let (ready, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|v| {
+            v.reads
+                .iter()
+                .all(|r| table_names.contains(r.as_str()) || placed.contains(r))
+        });
         if ready.is_empty() {
             let v = &waiting[0];
-            return Err(Error::model(&v.file, format!("is part of a cycle of views ({})", waiting.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))));
+            return Err(Error::model(
+                &v.file,
+                format!(
+                    "is part of a cycle of views ({})",
+                    waiting.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
         }
         placed.extend(ready.iter().map(|v| v.name.clone()));
         ordered.extend(ready);
@@ -389,14 +477,25 @@ mod tests {
     fn every_schema_file_parses_and_has_the_seed_columns_first() {
         let m = repo_model();
         let names = |t: &str| -> Vec<String> { m.table(t).unwrap().columns.iter().map(|c| c.name.clone()).collect() };
-        assert_eq!(names("customers")[..4], ["customer_id", "name", "country", "signup_date"]);
+        assert_eq!(
+            names("customers")[..4],
+            ["customer_id", "name", "country", "signup_date"]
+        );
         assert_eq!(names("orders")[..3], ["order_id", "customer_id", "order_date"]);
         assert_eq!(names("order_items"), ["order_id", "product_id", "qty", "unit_price"]);
         assert_eq!(names("products")[..3], ["product_id", "category", "price"]);
-        assert_eq!(names("inventory"), ["product_id", "warehouse", "stock", "reorder_point"]);
+        assert_eq!(
+            names("inventory"),
+            ["product_id", "warehouse", "stock", "reorder_point"]
+        );
         // The InstaShop columns come after the seed's and are nullable, so the seed's own
         // four-column CSVs still load.
-        for (t, extra) in [("customers", "plan"), ("orders", "payment_method"), ("orders", "status"), ("products", "name")] {
+        for (t, extra) in [
+            ("customers", "plan"),
+            ("orders", "payment_method"),
+            ("orders", "status"),
+            ("products", "name"),
+        ] {
             let c = m.table(t).unwrap().columns.iter().find(|c| c.name == extra).unwrap();
             assert_eq!(c.mode, "NULLABLE", "{t}.{extra}");
         }
@@ -406,15 +505,30 @@ mod tests {
     #[test]
     fn money_is_numeric_everywhere() {
         let m = repo_model();
-        for (t, c) in [("order_items", "unit_price"), ("products", "price"), ("fact_sales_streaming", "unit_price"), ("fact_sales_streaming", "gross_amount")] {
-            assert_eq!(m.table(t).unwrap().columns.iter().find(|x| x.name == c).unwrap().r#type, "NUMERIC", "{t}.{c}");
+        for (t, c) in [
+            ("order_items", "unit_price"),
+            ("products", "price"),
+            ("fact_sales_streaming", "unit_price"),
+            ("fact_sales_streaming", "gross_amount"),
+        ] {
+            assert_eq!(
+                m.table(t).unwrap().columns.iter().find(|x| x.name == c).unwrap().r#type,
+                "NUMERIC",
+                "{t}.{c}"
+            );
         }
     }
 
     #[test]
     fn streaming_table_is_partitioned_by_event_day() {
         let m = repo_model();
-        let p = m.table("fact_sales_streaming").unwrap().options.time_partitioning.clone().unwrap();
+        let p = m
+            .table("fact_sales_streaming")
+            .unwrap()
+            .options
+            .time_partitioning
+            .clone()
+            .unwrap();
         assert_eq!((p.r#type.as_str(), p.field.as_str()), ("DAY", "event_ts"));
     }
 
@@ -431,12 +545,20 @@ mod tests {
         for v in ["v_fact_sales_batch", "v_fact_sales_all"] {
             assert!(m.view(v).is_some(), "{v} missing");
         }
-        assert!(m.view("v_fact_sales_all").unwrap().reads.contains("v_fact_sales_streaming"));
+        assert!(
+            m.view("v_fact_sales_all")
+                .unwrap()
+                .reads
+                .contains("v_fact_sales_streaming")
+        );
     }
 
     #[test]
     fn templates_render_project_and_dataset() {
-        assert_eq!(render("`${project_id}.${dataset_id}.orders` ${project_id}", "p-1", "d_1"), "`p-1.d_1.orders` p-1");
+        assert_eq!(
+            render("`${project_id}.${dataset_id}.orders` ${project_id}", "p-1", "d_1"),
+            "`p-1.d_1.orders` p-1"
+        );
         let m = repo_model();
         let sql = m.view("v_fact_sales_batch").unwrap().render("p-1", "d_1");
         assert!(sql.contains("`p-1.d_1.orders`") && !sql.contains("${"), "{sql}");
@@ -446,7 +568,11 @@ mod tests {
     fn views_keep_numeric_casts_out() {
         // The BigQuery emulator rounds `CAST(x AS NUMERIC)` to three decimals.
         for v in &repo_model().views {
-            assert!(!v.template.to_ascii_uppercase().contains("AS NUMERIC"), "{} casts to NUMERIC", v.name);
+            assert!(
+                !v.template.to_ascii_uppercase().contains("AS NUMERIC"),
+                "{} casts to NUMERIC",
+                v.name
+            );
         }
     }
 
@@ -460,11 +586,29 @@ mod tests {
     fn a_broken_schema_file_is_refused_with_its_name() {
         let e = load_err(|d| std::fs::write(d.join("schemas/orders.json"), "[{\"name\": \"order_id\",").unwrap());
         assert!(e.contains("orders.json") && e.contains("not a bq JSON schema"), "{e}");
-        let e = load_err(|d| std::fs::write(d.join("schemas/orders.json"), r#"[{"name":"x","type":"FLOAT64","mode":"NULLABLE","description":"d"}]"#).unwrap());
+        let e = load_err(|d| {
+            std::fs::write(
+                d.join("schemas/orders.json"),
+                r#"[{"name":"x","type":"FLOAT64","mode":"NULLABLE","description":"d"}]"#,
+            )
+            .unwrap()
+        });
         assert!(e.contains("orders.json") && e.contains("FLOAT64"), "{e}");
-        let e = load_err(|d| std::fs::write(d.join("schemas/orders.json"), r#"[{"name":"x","type":"STRING","mode":"NULLABLE","description":" "}]"#).unwrap());
+        let e = load_err(|d| {
+            std::fs::write(
+                d.join("schemas/orders.json"),
+                r#"[{"name":"x","type":"STRING","mode":"NULLABLE","description":" "}]"#,
+            )
+            .unwrap()
+        });
         assert!(e.contains("orders.json") && e.contains("no description"), "{e}");
-        let e = load_err(|d| std::fs::write(d.join("schemas/extra.json"), r#"[{"name":"x","type":"STRING","mode":"NULLABLE","description":"d"}]"#).unwrap());
+        let e = load_err(|d| {
+            std::fs::write(
+                d.join("schemas/extra.json"),
+                r#"[{"name":"x","type":"STRING","mode":"NULLABLE","description":"d"}]"#,
+            )
+            .unwrap()
+        });
         assert!(e.contains("tables.json") && e.contains("extra"), "{e}");
         let e = load_err(|d| std::fs::write(d.join("schemas/notes.txt"), "hi").unwrap());
         assert!(e.contains("notes.txt"), "{e}");
@@ -474,11 +618,23 @@ mod tests {
     fn a_broken_view_file_is_refused_with_its_name() {
         let cases = [
             ("-- x\nSELECT * FROM `${project_id}.${dataset_id}.nope`", "nope"),
-            ("-- x\nSELECT * FROM `data-ecommerce-demo.data_ecommerce_demo.orders`", "write every table"),
-            ("-- x\nSELECT '${other}' FROM `${project_id}.${dataset_id}.orders`", "${other}"),
-            ("-- x\nSELECT '%{ if x }' FROM `${project_id}.${dataset_id}.orders`", "%{ if x }"),
+            (
+                "-- x\nSELECT * FROM `data-ecommerce-demo.data_ecommerce_demo.orders`",
+                "write every table",
+            ),
+            (
+                "-- x\nSELECT '${other}' FROM `${project_id}.${dataset_id}.orders`",
+                "${other}",
+            ),
+            (
+                "-- x\nSELECT '%{ if x }' FROM `${project_id}.${dataset_id}.orders`",
+                "%{ if x }",
+            ),
             ("SELECT * FROM `${project_id}.${dataset_id}.orders`", "comment"),
-            ("-- x\nCREATE VIEW v AS SELECT * FROM `${project_id}.${dataset_id}.orders`", "CREATE"),
+            (
+                "-- x\nCREATE VIEW v AS SELECT * FROM `${project_id}.${dataset_id}.orders`",
+                "CREATE",
+            ),
             ("-- x\nSELECT * FROM `${project_id}.${dataset_id}.v_loop`", "cycle"),
         ];
         for (sql, want) in cases {
@@ -491,7 +647,9 @@ mod tests {
     fn bad_table_options_are_refused() {
         let e = load_err(|d| {
             let p = d.join("tables.json");
-            let s = std::fs::read_to_string(&p).unwrap().replace("\"field\": \"event_ts\"", "\"field\": \"qty\"");
+            let s = std::fs::read_to_string(&p)
+                .unwrap()
+                .replace("\"field\": \"event_ts\"", "\"field\": \"qty\"");
             std::fs::write(p, s).unwrap();
         });
         assert!(e.contains("tables.json") && e.contains("qty"), "{e}");

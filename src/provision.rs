@@ -79,7 +79,11 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (create, update) = if self.dry_run { ("would create", "would update") } else { ("created", "updated") };
+        let (create, update) = if self.dry_run {
+            ("would create", "would update")
+        } else {
+            ("created", "updated")
+        };
         for s in &self.steps {
             match &s.change {
                 Change::Create => writeln!(f, "{create:<13} {:<13} {}", s.kind, s.name)?,
@@ -89,8 +93,16 @@ impl fmt::Display for Report {
         }
         let n = self.changes();
         match (n, self.dry_run) {
-            (0, _) => write!(f, "nothing to change: all {} resources match bigquery/ and the settings", self.steps.len()),
-            (n, true) => write!(f, "dry run: {n} of {} resources would change; nothing was changed", self.steps.len()),
+            (0, _) => write!(
+                f,
+                "nothing to change: all {} resources match bigquery/ and the settings",
+                self.steps.len()
+            ),
+            (n, true) => write!(
+                f,
+                "dry run: {n} of {} resources would change; nothing was changed",
+                self.steps.len()
+            ),
             (n, false) => write!(f, "{n} of {} resources changed", self.steps.len()),
         }
     }
@@ -111,7 +123,14 @@ pub struct Options {
 pub async fn run(gcp: &Gcp, model: &DataModel, opts: &Options) -> Result<Report> {
     opts.names.validate()?;
     let (storage, bigquery, pubsub) = tokio::try_join!(gcp.storage(), gcp.bigquery(), gcp.pubsub_admin())?;
-    let p = Provisioner { gcp, opts, report: Report { steps: Vec::new(), dry_run: opts.dry_run } };
+    let p = Provisioner {
+        gcp,
+        opts,
+        report: Report {
+            steps: Vec::new(),
+            dry_run: opts.dry_run,
+        },
+    };
     p.all(model, &storage, &bigquery, &pubsub).await
 }
 
@@ -124,7 +143,11 @@ struct Provisioner<'a> {
 impl Provisioner<'_> {
     fn record(&mut self, kind: &'static str, name: String, change: &Change) -> bool {
         tracing::debug!(kind, name = %name, change = ?change, "observed");
-        self.report.steps.push(Step { kind, name, change: change.clone() });
+        self.report.steps.push(Step {
+            kind,
+            name,
+            change: change.clone(),
+        });
         *change != Change::Unchanged && !self.opts.dry_run
     }
 
@@ -154,11 +177,18 @@ impl Provisioner<'_> {
                     "publicAccessPrevention": "enforced",
                 },
             });
-            gcs.rest.post("create bucket", &format!("/b?project={}", self.gcp.project), &body).await?;
+            gcs.rest
+                .post("create bucket", &format!("/b?project={}", self.gcp.project), &body)
+                .await?;
         }
         for folder in BUCKET_FOLDERS {
             let object = format!("{folder}.keep");
-            let exists = exists && gcs.rest.get("get object", &format!("/b/{b}/o/{}", encode(&object))).await?.is_some();
+            let exists = exists
+                && gcs
+                    .rest
+                    .get("get object", &format!("/b/{b}/o/{}", encode(&object)))
+                    .await?
+                    .is_some();
             let change = if exists { Change::Unchanged } else { Change::Create };
             if self.record("folder", format!("gs://{b}/{folder}"), &change) {
                 gcs.objects
@@ -173,7 +203,11 @@ impl Provisioner<'_> {
 
     async fn dataset(&mut self, bq: &BigQuery) -> Result<()> {
         let (p, d) = (&self.gcp.project, &self.opts.names.dataset);
-        let exists = bq.rest.get("get dataset", &format!("/projects/{p}/datasets/{d}")).await?.is_some();
+        let exists = bq
+            .rest
+            .get("get dataset", &format!("/projects/{p}/datasets/{d}"))
+            .await?
+            .is_some();
         let change = if exists { Change::Unchanged } else { Change::Create };
         if self.record("dataset", format!("{p}.{d}"), &change) {
             let body = json!({
@@ -182,7 +216,9 @@ impl Provisioner<'_> {
                 "description": "InstaShop Analytics: batch and streaming e-commerce sales, and the views the dashboards read.",
                 "labels": {MANAGED_LABEL.0: MANAGED_LABEL.1},
             });
-            bq.rest.post("create dataset", &format!("/projects/{p}/datasets"), &body).await?;
+            bq.rest
+                .post("create dataset", &format!("/projects/{p}/datasets"), &body)
+                .await?;
         }
         Ok(())
     }
@@ -198,7 +234,9 @@ impl Provisioner<'_> {
         if self.record("table", format!("{p}.{d}.{}", t.name), &change) {
             match change {
                 Change::Create => {
-                    bq.rest.post("create table", &format!("/projects/{p}/datasets/{d}/tables"), &want).await?;
+                    bq.rest
+                        .post("create table", &format!("/projects/{p}/datasets/{d}/tables"), &want)
+                        .await?;
                 }
                 _ => {
                     let patch = json!({"schema": want["schema"], "description": want["description"]});
@@ -233,7 +271,11 @@ impl Provisioner<'_> {
                 "view": {"query": sql, "useLegacySql": false},
             });
             match change {
-                Change::Create => bq.rest.post("create view", &format!("/projects/{p}/datasets/{d}/tables"), &body).await?,
+                Change::Create => {
+                    bq.rest
+                        .post("create view", &format!("/projects/{p}/datasets/{d}/tables"), &body)
+                        .await?
+                }
                 _ => bq.rest.patch("update view", &path, &body).await?,
             };
         }
@@ -265,7 +307,10 @@ impl Provisioner<'_> {
             );
         self.subscription(ps, worker).await?;
         let keep = Subscription::new()
-            .set_name(format!("projects/{project}/subscriptions/{}", n.dead_letter_subscription()))
+            .set_name(format!(
+                "projects/{project}/subscriptions/{}",
+                n.dead_letter_subscription()
+            ))
             .set_topic(dl_topic)
             .set_ack_deadline_seconds(ACK_DEADLINE_SECONDS)
             .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0));
@@ -329,7 +374,8 @@ impl Provisioner<'_> {
 
 fn is_not_found(e: &google_cloud_pubsub::Error) -> bool {
     e.http_status_code() == Some(404)
-        || e.status().is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
+        || e.status()
+            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
 }
 
 /// Percent-encodes an object name for a JSON API path.
@@ -379,16 +425,29 @@ fn canonical_type(t: &str) -> &str {
 /// Compares an existing table with its definition. New NULLABLE columns at the end and
 /// new descriptions are updated in place (BigQuery allows it); anything else is drift.
 pub fn table_change(resource: &str, t: &TableDef, have: &Value) -> Result<Change> {
-    let drift = |detail: String| Err(Error::Drift { resource: resource.to_string(), detail });
+    let drift = |detail: String| {
+        Err(Error::Drift {
+            resource: resource.to_string(),
+            detail,
+        })
+    };
     let fields = have["schema"]["fields"].as_array().cloned().unwrap_or_default();
     if fields.len() > t.columns.len() {
-        return drift(format!("it has {} columns, {} declares {}: drop the extra columns or the table", fields.len(), t.file.display(), t.columns.len()));
+        return drift(format!(
+            "it has {} columns, {} declares {}: drop the extra columns or the table",
+            fields.len(),
+            t.file.display(),
+            t.columns.len()
+        ));
     }
     let mut updates = Vec::new();
     for (i, c) in t.columns.iter().enumerate() {
         let Some(f) = fields.get(i) else {
             if c.mode != "NULLABLE" {
-                return drift(format!("column {} is missing and is {}: only NULLABLE columns can be added to an existing table", c.name, c.mode));
+                return drift(format!(
+                    "column {} is missing and is {}: only NULLABLE columns can be added to an existing table",
+                    c.name, c.mode
+                ));
             }
             updates.push(format!("add column {}", c.name));
             continue;
@@ -399,7 +458,11 @@ pub fn table_change(resource: &str, t: &TableDef, have: &Value) -> Result<Change
         if name != c.name || ty != canonical_type(&c.r#type) || mode != c.mode {
             return drift(format!(
                 "column {} is {name} {ty} {mode}, {} declares {} {} {}: recreate the table or migrate it",
-                i + 1, t.file.display(), c.name, c.r#type, c.mode
+                i + 1,
+                t.file.display(),
+                c.name,
+                c.r#type,
+                c.mode
             ));
         }
         if f["description"].as_str().unwrap_or_default() != c.description {
@@ -415,14 +478,21 @@ pub fn table_change(resource: &str, t: &TableDef, have: &Value) -> Result<Change
     if !part_same {
         return drift("its partitioning differs from bigquery/tables.json, which BigQuery cannot change in place: recreate the table".into());
     }
-    let have_clust: Vec<&str> = have["clustering"]["fields"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let have_clust: Vec<&str> = have["clustering"]["fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if have_clust != t.options.clustering.iter().map(String::as_str).collect::<Vec<_>>() {
         return drift("its clustering differs from bigquery/tables.json: recreate the table".into());
     }
     if have["description"].as_str().unwrap_or_default() != t.options.description {
         updates.push("table description".into());
     }
-    Ok(if updates.is_empty() { Change::Unchanged } else { Change::Update(updates.join(", ")) })
+    Ok(if updates.is_empty() {
+        Change::Unchanged
+    } else {
+        Change::Update(updates.join(", "))
+    })
 }
 
 /// Compares an existing subscription with the wanted one.
@@ -430,26 +500,40 @@ fn subscription_change(name: &str, want: &Subscription, have: &Subscription) -> 
     if have.topic != want.topic {
         return Err(Error::Drift {
             resource: name.to_string(),
-            detail: format!("it reads {}, not {}: delete it or choose another --subscription", have.topic, want.topic),
+            detail: format!(
+                "it reads {}, not {}: delete it or choose another --subscription",
+                have.topic, want.topic
+            ),
         });
     }
     let mut diffs = Vec::new();
     if have.ack_deadline_seconds != want.ack_deadline_seconds {
         diffs.push("ack deadline");
     }
-    let dl = |s: &Subscription| s.dead_letter_policy.as_ref().map(|p| (p.dead_letter_topic.clone(), p.max_delivery_attempts));
+    let dl = |s: &Subscription| {
+        s.dead_letter_policy
+            .as_ref()
+            .map(|p| (p.dead_letter_topic.clone(), p.max_delivery_attempts))
+    };
     if dl(have) != dl(want) {
         diffs.push("dead-letter policy");
     }
     let rp = |s: &Subscription| {
         s.retry_policy.as_ref().map(|p| {
-            (p.minimum_backoff.as_ref().map(PbDuration::seconds), p.maximum_backoff.as_ref().map(PbDuration::seconds))
+            (
+                p.minimum_backoff.as_ref().map(PbDuration::seconds),
+                p.maximum_backoff.as_ref().map(PbDuration::seconds),
+            )
         })
     };
     if rp(have) != rp(want) {
         diffs.push("retry policy");
     }
-    Ok(if diffs.is_empty() { Change::Unchanged } else { Change::Update(diffs.join(", ")) })
+    Ok(if diffs.is_empty() {
+        Change::Unchanged
+    } else {
+        Change::Update(diffs.join(", "))
+    })
 }
 
 #[cfg(test)]
@@ -481,7 +565,10 @@ mod tests {
         let t = m.table("customers").unwrap();
         let mut have = table_resource("p", "d", t);
         have["schema"]["fields"].as_array_mut().unwrap().pop(); // plan, NULLABLE
-        assert_eq!(table_change("x", t, &have).unwrap(), Change::Update("add column plan".into()));
+        assert_eq!(
+            table_change("x", t, &have).unwrap(),
+            Change::Update("add column plan".into())
+        );
 
         let mut have = table_resource("p", "d", t);
         have["schema"]["fields"][3]["type"] = json!("STRING");
@@ -491,7 +578,12 @@ mod tests {
         let t = m.table("orders").unwrap();
         let mut have = table_resource("p", "d", t);
         have["schema"]["fields"].as_array_mut().unwrap().truncate(2); // order_date is REQUIRED
-        assert!(table_change("x", t, &have).unwrap_err().to_string().contains("only NULLABLE"));
+        assert!(
+            table_change("x", t, &have)
+                .unwrap_err()
+                .to_string()
+                .contains("only NULLABLE")
+        );
     }
 
     #[test]
@@ -500,10 +592,20 @@ mod tests {
         let t = m.table("fact_sales_streaming").unwrap();
         let mut have = table_resource("p", "d", t);
         have["timePartitioning"]["field"] = json!("ingest_ts");
-        assert!(table_change("x", t, &have).unwrap_err().to_string().contains("partitioning"));
+        assert!(
+            table_change("x", t, &have)
+                .unwrap_err()
+                .to_string()
+                .contains("partitioning")
+        );
         let mut have = table_resource("p", "d", t);
         have["clustering"] = json!({"fields": ["order_id"]});
-        assert!(table_change("x", t, &have).unwrap_err().to_string().contains("clustering"));
+        assert!(
+            table_change("x", t, &have)
+                .unwrap_err()
+                .to_string()
+                .contains("clustering")
+        );
     }
 
     #[test]
@@ -511,10 +613,23 @@ mod tests {
         let want = Subscription::new()
             .set_topic("projects/p/topics/t")
             .set_ack_deadline_seconds(60)
-            .set_dead_letter_policy(DeadLetterPolicy::new().set_dead_letter_topic("projects/p/topics/dl").set_max_delivery_attempts(10));
-        assert_eq!(subscription_change("s", &want, &want.clone()).unwrap(), Change::Unchanged);
-        let have = want.clone().set_ack_deadline_seconds(10).set_or_clear_dead_letter_policy(None::<DeadLetterPolicy>);
-        assert_eq!(subscription_change("s", &want, &have).unwrap(), Change::Update("ack deadline, dead-letter policy".into()));
+            .set_dead_letter_policy(
+                DeadLetterPolicy::new()
+                    .set_dead_letter_topic("projects/p/topics/dl")
+                    .set_max_delivery_attempts(10),
+            );
+        assert_eq!(
+            subscription_change("s", &want, &want.clone()).unwrap(),
+            Change::Unchanged
+        );
+        let have = want
+            .clone()
+            .set_ack_deadline_seconds(10)
+            .set_or_clear_dead_letter_policy(None::<DeadLetterPolicy>);
+        assert_eq!(
+            subscription_change("s", &want, &have).unwrap(),
+            Change::Update("ack deadline, dead-letter policy".into())
+        );
         let other = want.clone().set_topic("projects/p/topics/other");
         assert!(subscription_change("s", &want, &other).is_err());
     }
@@ -530,9 +645,26 @@ mod tests {
 
     #[test]
     fn the_report_says_when_nothing_changes() {
-        let r = Report { steps: vec![Step { kind: "table", name: "p.d.t".into(), change: Change::Unchanged }], dry_run: false };
-        assert!(r.to_string().ends_with("nothing to change: all 1 resources match bigquery/ and the settings"));
-        let r = Report { steps: vec![Step { kind: "table", name: "p.d.t".into(), change: Change::Create }], dry_run: true };
+        let r = Report {
+            steps: vec![Step {
+                kind: "table",
+                name: "p.d.t".into(),
+                change: Change::Unchanged,
+            }],
+            dry_run: false,
+        };
+        assert!(
+            r.to_string()
+                .ends_with("nothing to change: all 1 resources match bigquery/ and the settings")
+        );
+        let r = Report {
+            steps: vec![Step {
+                kind: "table",
+                name: "p.d.t".into(),
+                change: Change::Create,
+            }],
+            dry_run: true,
+        };
         assert!(r.to_string().contains("would create") && r.to_string().contains("nothing was changed"));
     }
 }

@@ -109,7 +109,11 @@ impl Names {
         check_name("--subscription", &self.subscription, 255, pubsub_char)?;
         for (flag, v) in [("--topic", &self.topic), ("--subscription", &self.subscription)] {
             if v.len() < 3 || !v.starts_with(|c: char| c.is_ascii_alphabetic()) {
-                return Err(setting(flag, v, "must start with a letter and be at least 3 characters"));
+                return Err(setting(
+                    flag,
+                    v,
+                    "must start with a letter and be at least 3 characters",
+                ));
             }
         }
         Ok(())
@@ -126,7 +130,11 @@ fn setting(name: &'static str, value: &str, reason: &str) -> Error {
 
 fn check_name(flag: &'static str, v: &str, max: usize, ok: impl Fn(char) -> bool) -> Result<()> {
     if v.is_empty() || v.len() > max || !v.chars().all(ok) {
-        return Err(setting(flag, v, &format!("not a valid name (at most {max} characters, no spaces or unusual characters)")));
+        return Err(setting(
+            flag,
+            v,
+            &format!("not a valid name (at most {max} characters, no spaces or unusual characters)"),
+        ));
     }
     Ok(())
 }
@@ -225,12 +233,7 @@ impl Endpoints {
 }
 
 /// `host:port` (or `http://host:port`) → emulator URL; unset or empty → the cloud URL.
-fn emulator_or(
-    variable: &'static str,
-    value: Option<&str>,
-    cloud: &str,
-    path: &str,
-) -> Result<Endpoint> {
+fn emulator_or(variable: &'static str, value: Option<&str>, cloud: &str, path: &str) -> Result<Endpoint> {
     let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(Endpoint::Cloud { url: cloud.into() });
     };
@@ -275,7 +278,12 @@ mod tests {
     #[test]
     fn unset_variables_mean_google_cloud() {
         let e = Endpoints::resolve(&args(None, None, None, None)).unwrap();
-        assert_eq!(e.pubsub, Endpoint::Cloud { url: PUBSUB_CLOUD.into() });
+        assert_eq!(
+            e.pubsub,
+            Endpoint::Cloud {
+                url: PUBSUB_CLOUD.into()
+            }
+        );
         assert_eq!(e.bigquery.url(), BIGQUERY_CLOUD);
         assert_eq!(e.storage.url(), STORAGE_CLOUD);
         assert!(!e.bigquery_storage.is_emulator());
@@ -300,12 +308,25 @@ mod tests {
         assert_eq!(e.bigquery.url(), "http://localhost:9050/bigquery/v2");
         assert_eq!(e.bigquery_storage.url(), "http://127.0.0.1:9060");
         assert_eq!(e.storage.url(), "http://127.0.0.1:4443");
-        assert!(matches!(e.storage, Endpoint::Emulator { variable: "STORAGE_EMULATOR_HOST", .. }));
+        assert!(matches!(
+            e.storage,
+            Endpoint::Emulator {
+                variable: "STORAGE_EMULATOR_HOST",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn malformed_hosts_are_refused_with_the_variable_name() {
-        for bad in ["127.0.0.1", ":8085", "127.0.0.1:notaport", "127.0.0.1:0", "https://127.0.0.1:8085", "h:1/x"] {
+        for bad in [
+            "127.0.0.1",
+            ":8085",
+            "127.0.0.1:notaport",
+            "127.0.0.1:0",
+            "https://127.0.0.1:8085",
+            "h:1/x",
+        ] {
             let err = Endpoints::resolve(&args(Some(bad), None, None, None)).unwrap_err();
             assert!(err.to_string().contains("PUBSUB_EMULATOR_HOST"), "{bad}: {err}");
         }
@@ -330,11 +351,41 @@ mod tests {
     #[test]
     fn bad_names_are_refused_with_their_flag() {
         let cases = [
-            (Names { dataset: "data-ecommerce".into(), ..Names::default() }, "--dataset"),
-            (Names { bucket: "Upper".into(), ..Names::default() }, "--bucket"),
-            (Names { bucket: "ab".into(), ..Names::default() }, "--bucket"),
-            (Names { topic: "1orders".into(), ..Names::default() }, "--topic"),
-            (Names { subscription: "has space".into(), ..Names::default() }, "--subscription"),
+            (
+                Names {
+                    dataset: "data-ecommerce".into(),
+                    ..Names::default()
+                },
+                "--dataset",
+            ),
+            (
+                Names {
+                    bucket: "Upper".into(),
+                    ..Names::default()
+                },
+                "--bucket",
+            ),
+            (
+                Names {
+                    bucket: "ab".into(),
+                    ..Names::default()
+                },
+                "--bucket",
+            ),
+            (
+                Names {
+                    topic: "1orders".into(),
+                    ..Names::default()
+                },
+                "--topic",
+            ),
+            (
+                Names {
+                    subscription: "has space".into(),
+                    ..Names::default()
+                },
+                "--subscription",
+            ),
         ];
         for (names, flag) in cases {
             let err = names.validate().unwrap_err().to_string();

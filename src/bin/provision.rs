@@ -33,7 +33,11 @@ fn main() -> ExitCode {
         let dir = args.model_dir.unwrap_or_else(DataModel::default_dir);
         let model = DataModel::load(&dir).context("the data model in bigquery/ is invalid")?;
         let gcp = Gcp::new(&args.gcp)?;
-        let opts = provision::Options { names: args.names, location: args.location, dry_run: args.dry_run };
+        let opts = provision::Options {
+            names: args.names,
+            location: args.location,
+            dry_run: args.dry_run,
+        };
         let report = provision::run(&gcp, &model, &opts).await?;
         println!("{report}");
         Ok(())

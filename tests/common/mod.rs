@@ -1,0 +1,160 @@
+//! Shared by the emulator tests: the local stack's settings, fresh random resource names
+//! per test, running the binaries, and cleaning up.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use instashop::gcp::Gcp;
+use instashop::settings::{GcpArgs, Names};
+use serde_json::Value;
+
+/// The variables `scripts/emulators.sh env` prints.
+pub const EMULATOR_VARS: [&str; 4] = [
+    "PUBSUB_EMULATOR_HOST",
+    "BIGQUERY_EMULATOR_HOST",
+    "BIGQUERY_STORAGE_EMULATOR_HOST",
+    "STORAGE_EMULATOR_HOST",
+];
+
+/// The emulators' settings from the environment. These tests never talk to Google
+/// Cloud: a missing variable fails the test with what to do.
+pub fn gcp_args() -> GcpArgs {
+    let var = |name: &str| match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{name} is not set: emulator tests need the local stack; run scripts/test.sh, or `scripts/emulators.sh start && eval \"$(scripts/emulators.sh env)\"` first"
+        ),
+    };
+    GcpArgs {
+        project: std::env::var("GOOGLE_CLOUD_PROJECT").unwrap_or_else(|_| "data-ecommerce-demo".into()),
+        pubsub_emulator_host: Some(var("PUBSUB_EMULATOR_HOST")),
+        bigquery_emulator_host: Some(var("BIGQUERY_EMULATOR_HOST")),
+        bigquery_storage_emulator_host: Some(var("BIGQUERY_STORAGE_EMULATOR_HOST")),
+        storage_emulator_host: Some(var("STORAGE_EMULATOR_HOST")),
+    }
+}
+
+/// Fresh names for one test, so tests share the emulators without meeting.
+pub fn fresh_names(test: &str) -> Names {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    Names {
+        dataset: format!("t_{test}_{id}"),
+        bucket: format!("t-{}-{id}", test.replace('_', "-")),
+        topic: format!("t-{test}-{id}"),
+        subscription: format!("t-{test}-{id}-worker"),
+    }
+}
+
+/// The repository's data model folder.
+pub fn model_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")
+}
+
+/// A binary of this crate, with the emulator environment and `names` as flags.
+pub fn bin(name: &str, names: &Names) -> Command {
+    let args = gcp_args();
+    let path = match name {
+        "provision" => env!("CARGO_BIN_EXE_provision"),
+        other => panic!("unknown binary {other}"),
+    };
+    let mut cmd = Command::new(path);
+    cmd.env("GOOGLE_CLOUD_PROJECT", &args.project)
+        .env("RUST_LOG", "warn")
+        .args(["--dataset", &names.dataset, "--bucket", &names.bucket])
+        .args(["--topic", &names.topic, "--subscription", &names.subscription]);
+    cmd
+}
+
+/// Runs a command, returns its output; prints it so a failing test shows it.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the binary runs");
+    eprintln!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs a query on the emulator; returns rows as lists of strings (NULL → None).
+pub async fn query(gcp: &Gcp, sql: &str) -> Vec<Vec<Option<String>>> {
+    let bq = gcp.bigquery().await.expect("BigQuery emulator");
+    let body = serde_json::json!({"query": sql, "useLegacySql": false, "timeoutMs": 60000});
+    let resp = bq
+        .rest
+        .post("query", &format!("/projects/{}/queries", gcp.project), &body)
+        .await
+        .unwrap_or_else(|e| panic!("query failed: {e}\n{sql}"));
+    assert_eq!(resp["jobComplete"], true, "query did not complete: {resp}");
+    resp["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    r["f"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["v"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Deletes everything a test created under `names` (best effort: names are unique).
+pub async fn cleanup(gcp: &Gcp, names: &Names) {
+    if let Ok(bq) = gcp.bigquery().await {
+        let path = format!(
+            "/projects/{}/datasets/{}?deleteContents=true",
+            gcp.project, names.dataset
+        );
+        let _ = bq.rest.delete("delete dataset", &path).await;
+    }
+    if let Ok(ps) = gcp.pubsub_admin().await {
+        let p = &gcp.project;
+        for s in [&names.subscription, &names.dead_letter_subscription()] {
+            let _ = ps
+                .subscriptions
+                .delete_subscription()
+                .set_subscription(format!("projects/{p}/subscriptions/{s}"))
+                .send()
+                .await;
+        }
+        for t in [&names.topic, &names.dead_letter_topic()] {
+            let _ = ps
+                .topics
+                .delete_topic()
+                .set_topic(format!("projects/{p}/topics/{t}"))
+                .send()
+                .await;
+        }
+    }
+    if let Ok(gcs) = gcp.storage().await {
+        let b = &names.bucket;
+        if let Ok(Some(list)) = gcs.rest.get("list", &format!("/b/{b}/o")).await {
+            for o in list["items"].as_array().cloned().unwrap_or_default() {
+                let name = o["name"].as_str().unwrap_or_default().replace('/', "%2F");
+                let _ = gcs.rest.delete("delete object", &format!("/b/{b}/o/{name}")).await;
+            }
+        }
+        let _ = gcs.rest.delete("delete bucket", &format!("/b/{b}")).await;
+    }
+}
+
+/// A JSON value's string form, for comparing API answers.
+pub fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
