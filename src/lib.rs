@@ -21,5 +21,6 @@ pub mod gcp;
 pub mod model;
 pub mod provision;
 pub mod settings;
+pub mod transform;
 
 pub use error::{Error, Result};
