@@ -25,6 +25,8 @@ const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request timeout of REST calls (queries carry their own, shorter, server-side limit).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest one AppendRows call may take before it is retried.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Objects up to this size are uploaded in one request: the Cloud Storage emulator
 /// mishandles resumable uploads (its upload URL loses the port).
 pub const SINGLE_SHOT_UPLOAD_LIMIT: usize = 512 * 1024 * 1024;
@@ -182,6 +184,32 @@ impl Gcp {
             client,
             rest: Rest::new(BIGQUERY, self.http.clone(), endpoint.url().to_string(), creds),
         })
+    }
+
+    /// A gRPC channel to the BigQuery Storage Write API, and the credentials whose token
+    /// each call must carry (none for the emulator). Connects lazily.
+    pub async fn bigquery_write_channel(
+        &self,
+    ) -> Result<(tonic::transport::Channel, Option<Credentials>)> {
+        let endpoint = &self.endpoints.bigquery_storage;
+        let bad = |e: tonic::transport::Error| Error::api(BIGQUERY, "connect", endpoint.url(), e);
+        let mut ch = tonic::transport::Endpoint::from_shared(endpoint.url().to_string())
+            .map_err(bad)?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(APPEND_TIMEOUT);
+        let auth = match endpoint {
+            Endpoint::Emulator { .. } => {
+                // The REST probe of the same emulator tells whether it is up.
+                let probe = format!("/projects/{}/datasets?maxResults=1", self.project);
+                self.credentials(BIGQUERY, &self.endpoints.bigquery, &probe).await?;
+                None
+            }
+            Endpoint::Cloud { .. } => {
+                ch = ch.tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots()).map_err(bad)?;
+                Some(self.credentials(BIGQUERY, endpoint, "").await?)
+            }
+        };
+        Ok((ch.connect_lazy(), auth))
     }
 
     /// The Cloud Storage clients.

@@ -15,12 +15,17 @@
 //!
 //! Binaries in `src/bin/` are thin: parse arguments, call one function here.
 
+pub mod catalog;
 pub mod cli;
 pub mod error;
 pub mod gcp;
+pub mod metrics;
 pub mod model;
 pub mod provision;
+pub mod publisher;
 pub mod settings;
+pub mod sink;
 pub mod transform;
+pub mod worker;
 
 pub use error::{Error, Result};

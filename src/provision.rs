@@ -19,8 +19,8 @@ use crate::gcp::{BigQuery, CloudStorage, Gcp, PUBSUB, PubSubAdmin, STORAGE};
 use crate::model::{DataModel, TableDef, ViewDef};
 use crate::settings::Names;
 
-/// Seconds the worker has to ack a message before Pub/Sub redelivers it. The worker
-/// flushes about every second, so a minute leaves room for BigQuery retries.
+/// Default seconds the worker has to ack a message before Pub/Sub redelivers it. The
+/// worker flushes about every second, and the client extends leases while it works.
 pub const ACK_DEADLINE_SECONDS: i32 = 60;
 /// Deliveries of one message before Pub/Sub moves it to the dead-letter topic.
 pub const MAX_DELIVERY_ATTEMPTS: i32 = 10;
@@ -115,6 +115,8 @@ pub struct Options {
     pub names: Names,
     /// Location of the dataset and bucket (e.g. `US`, `EU`, `southamerica-west1`).
     pub location: String,
+    /// Seconds the worker has to ack a message before Pub/Sub redelivers it.
+    pub ack_deadline_secs: i32,
     /// Observe and report only.
     pub dry_run: bool,
 }
@@ -122,6 +124,13 @@ pub struct Options {
 /// Provisions everything; see the module doc.
 pub async fn run(gcp: &Gcp, model: &DataModel, opts: &Options) -> Result<Report> {
     opts.names.validate()?;
+    if !(10..=600).contains(&opts.ack_deadline_secs) {
+        return Err(Error::Setting {
+            name: "--ack-deadline-secs",
+            value: opts.ack_deadline_secs.to_string(),
+            reason: "Pub/Sub accepts 10 to 600 seconds".into(),
+        });
+    }
     let (storage, bigquery, pubsub) = tokio::try_join!(gcp.storage(), gcp.bigquery(), gcp.pubsub_admin())?;
     let p = Provisioner {
         gcp,
@@ -293,7 +302,7 @@ impl Provisioner<'_> {
         let worker = Subscription::new()
             .set_name(format!("projects/{project}/subscriptions/{}", n.subscription))
             .set_topic(topic.clone())
-            .set_ack_deadline_seconds(ACK_DEADLINE_SECONDS)
+            .set_ack_deadline_seconds(self.opts.ack_deadline_secs)
             .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0))
             .set_dead_letter_policy(
                 DeadLetterPolicy::new()

@@ -22,6 +22,9 @@ struct Args {
     /// The data model folder (schemas/, views/, tables.json); default ./bigquery.
     #[arg(long, env = "INSTASHOP_MODEL_DIR")]
     model_dir: Option<PathBuf>,
+    /// Seconds the stream worker has to ack a message before Pub/Sub redelivers it (10 to 600).
+    #[arg(long, env = "INSTASHOP_ACK_DEADLINE_SECS", default_value_t = provision::ACK_DEADLINE_SECONDS)]
+    ack_deadline_secs: i32,
     /// Print what would be created or updated, and change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         let opts = provision::Options {
             names: args.names,
             location: args.location,
+            ack_deadline_secs: args.ack_deadline_secs,
             dry_run: args.dry_run,
         };
         let report = provision::run(&gcp, &model, &opts).await?;
