@@ -122,7 +122,8 @@ cmd_start() {
   start_one pubsub "$PUBSUB_PORT" java -jar "$jar" --host="$HOST" --port="$PUBSUB_PORT"
   start_one gcs "$GCS_PORT" "$(fake_gcs_bin)" -scheme http -host "$HOST" -port "$GCS_PORT" \
     -backend filesystem -filesystem-root "$GCS_ROOT" -public-host "$HOST:$GCS_PORT" -log-level warn
-  BQEMU_GCS_LOCAL_ROOT=$GCS_ROOT start_one bigquery "$BQ_REST_PORT" "$VENV/bin/bqemulator" start \
+  # bqemulator through a launcher that serialises its DuckDB connection (see the file).
+  BQEMU_GCS_LOCAL_ROOT=$GCS_ROOT start_one bigquery "$BQ_REST_PORT" "$VENV/bin/python" "$ROOT/scripts/bqemulator_serialized.py" start \
     --rest-host "$HOST" --rest-port "$BQ_REST_PORT" --grpc-host "$HOST" --grpc-port "$BQ_GRPC_PORT" \
     --project "$PROJECT" --persistent --data-dir "$STATE/bq-data" --log-level warning
   wait_http pubsub "http://$HOST:$PUBSUB_PORT/v1/projects/$PROJECT/topics"

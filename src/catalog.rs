@@ -38,20 +38,74 @@ pub const CATEGORIES: &[(&str, u32, u32, u32)] = &[
 pub const PLANS: &[(&str, u32)] = &[("Basic", 60), ("Premium", 30), ("Enterprise", 10)];
 
 const FIRST_NAMES: &[&str] = &[
-    "Sofía", "Mateo", "Valentina", "Benjamín", "Isabella", "Martín", "Camila", "Joaquín", "Lucía", "Tomás",
-    "María José", "Agustín", "Renata", "Nicolás", "Florencia", "Ignacio", "Antonella", "Sebastián", "Josefa", "Andrés",
+    "Sofía",
+    "Mateo",
+    "Valentina",
+    "Benjamín",
+    "Isabella",
+    "Martín",
+    "Camila",
+    "Joaquín",
+    "Lucía",
+    "Tomás",
+    "María José",
+    "Agustín",
+    "Renata",
+    "Nicolás",
+    "Florencia",
+    "Ignacio",
+    "Antonella",
+    "Sebastián",
+    "Josefa",
+    "Andrés",
 ];
 const LAST_NAMES: &[&str] = &[
-    "González", "Muñoz", "Rodríguez", "Fernández", "López", "Martínez", "Pérez", "Sánchez", "Romero", "Díaz",
-    "Álvarez", "Torres", "Rojas", "Gómez", "Peña", "Castro", "Núñez", "Vargas", "Ibáñez", "Herrera",
+    "González",
+    "Muñoz",
+    "Rodríguez",
+    "Fernández",
+    "López",
+    "Martínez",
+    "Pérez",
+    "Sánchez",
+    "Romero",
+    "Díaz",
+    "Álvarez",
+    "Torres",
+    "Rojas",
+    "Gómez",
+    "Peña",
+    "Castro",
+    "Núñez",
+    "Vargas",
+    "Ibáñez",
+    "Herrera",
 ];
 const PRODUCT_WORDS: &[(&str, &[&str])] = &[
-    ("Electronics", &["Laptop", "Smartphone", "Auriculares", "Monitor", "Tablet", "Cámara"]),
-    ("Books", &["Novela", "Cuentos", "Ensayo", "Poesía", "Historia", "Cocina"]),
-    ("Clothing", &["Polera", "Chaqueta", "Jeans", "Zapatillas", "Vestido", "Bufanda"]),
-    ("Home", &["Lámpara", "Sartén", "Cojín", "Alfombra", "Cafetera", "Toalla"]),
-    ("Sports", &["Pelota", "Raqueta", "Bicicleta", "Mancuernas", "Mochila", "Carpa"]),
-    ("Toys", &["Puzzle", "Muñeca", "Bloques", "Peluche", "Autito", "Juego de mesa"]),
+    (
+        "Electronics",
+        &["Laptop", "Smartphone", "Auriculares", "Monitor", "Tablet", "Cámara"],
+    ),
+    (
+        "Books",
+        &["Novela", "Cuentos", "Ensayo", "Poesía", "Historia", "Cocina"],
+    ),
+    (
+        "Clothing",
+        &["Polera", "Chaqueta", "Jeans", "Zapatillas", "Vestido", "Bufanda"],
+    ),
+    (
+        "Home",
+        &["Lámpara", "Sartén", "Cojín", "Alfombra", "Cafetera", "Toalla"],
+    ),
+    (
+        "Sports",
+        &["Pelota", "Raqueta", "Bicicleta", "Mancuernas", "Mochila", "Carpa"],
+    ),
+    (
+        "Toys",
+        &["Puzzle", "Muñeca", "Bloques", "Peluche", "Autito", "Juego de mesa"],
+    ),
 ];
 
 /// A customer.
@@ -126,7 +180,11 @@ impl Catalog {
                 let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
                 let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
                 // One in twenty is written "Last, First", as some CRMs export it.
-                let name = if rng.random_ratio(1, 20) { format!("{last}, {first}") } else { format!("{first} {last}") };
+                let name = if rng.random_ratio(1, 20) {
+                    format!("{last}, {first}")
+                } else {
+                    format!("{first} {last}")
+                };
                 Customer {
                     id: customer_id(n),
                     name,
@@ -179,14 +237,25 @@ mod tests {
     #[test]
     fn chile_and_argentina_hold_most_customers_and_prices_fit_categories() {
         let c = Catalog::generate(1, 5000, 500, d("2023-01-01"), d("2025-01-01"));
-        let south = c.customers.iter().filter(|x| x.country == "Chile" || x.country == "Argentina").count();
+        let south = c
+            .customers
+            .iter()
+            .filter(|x| x.country == "Chile" || x.country == "Argentina")
+            .count();
         assert!(south > 2500, "{south} of 5000");
         for p in &c.products {
             let (_, lo, hi, _) = CATEGORIES.iter().find(|x| x.0 == p.category).unwrap();
             assert!(p.price >= Decimal::from(*lo) && p.price < Decimal::from(*hi), "{p:?}");
             assert_eq!(p.price.scale(), 2);
         }
-        assert!(c.customers.iter().all(|x| x.signup_date >= d("2023-01-01") && x.signup_date <= d("2025-01-01")));
-        assert!(c.customers.iter().any(|x| x.name.contains(',')), "some names carry a comma");
+        assert!(
+            c.customers
+                .iter()
+                .all(|x| x.signup_date >= d("2023-01-01") && x.signup_date <= d("2025-01-01"))
+        );
+        assert!(
+            c.customers.iter().any(|x| x.name.contains(',')),
+            "some names carry a comma"
+        );
     }
 }

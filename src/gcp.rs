@@ -25,6 +25,10 @@ const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request timeout of REST calls (queries carry their own, shorter, server-side limit).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Idle pooled connections are dropped before a server's keep-alive closes them (the
+/// emulators' HTTP servers close after 5 s; reusing a connection the server is closing
+/// fails the request).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Longest one AppendRows call may take before it is retried.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Objects up to this size are uploaded in one request: the Cloud Storage emulator
@@ -90,6 +94,7 @@ impl Gcp {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| Error::api("HTTP", "build", "client", e))?;
         Ok(Gcp {
@@ -168,6 +173,13 @@ impl Gcp {
         Ok((self.endpoints.pubsub.url().to_string(), creds))
     }
 
+    /// Pub/Sub's REST API (`.../v1`), for the stream worker's pull, acknowledge and
+    /// modifyAckDeadline calls.
+    pub async fn pubsub_rest(&self) -> Result<Rest> {
+        let (endpoint, creds) = self.pubsub_credentials().await?;
+        Ok(Rest::new(PUBSUB, self.http.clone(), format!("{endpoint}/v1"), creds))
+    }
+
     /// The BigQuery clients.
     pub async fn bigquery(&self) -> Result<BigQuery> {
         let endpoint = &self.endpoints.bigquery;
@@ -188,9 +200,7 @@ impl Gcp {
 
     /// A gRPC channel to the BigQuery Storage Write API, and the credentials whose token
     /// each call must carry (none for the emulator). Connects lazily.
-    pub async fn bigquery_write_channel(
-        &self,
-    ) -> Result<(tonic::transport::Channel, Option<Credentials>)> {
+    pub async fn bigquery_write_channel(&self) -> Result<(tonic::transport::Channel, Option<Credentials>)> {
         let endpoint = &self.endpoints.bigquery_storage;
         let bad = |e: tonic::transport::Error| Error::api(BIGQUERY, "connect", endpoint.url(), e);
         let mut ch = tonic::transport::Endpoint::from_shared(endpoint.url().to_string())
@@ -205,7 +215,9 @@ impl Gcp {
                 None
             }
             Endpoint::Cloud { .. } => {
-                ch = ch.tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots()).map_err(bad)?;
+                ch = ch
+                    .tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())
+                    .map_err(bad)?;
                 Some(self.credentials(BIGQUERY, endpoint, "").await?)
             }
         };

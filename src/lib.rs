@@ -25,6 +25,7 @@ pub mod provision;
 pub mod publisher;
 pub mod settings;
 pub mod sink;
+pub mod source;
 pub mod transform;
 pub mod worker;
 

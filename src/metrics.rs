@@ -89,13 +89,29 @@ impl Metrics {
         let counters: [(&str, &AtomicU64, &str); 9] = [
             ("received", &self.received, "Messages received from Pub/Sub."),
             ("written", &self.written, "Sale rows written to fact_sales_streaming."),
-            ("dead_lettered", &self.dead_lettered, "Rejected events written to fact_sales_deadletter."),
+            (
+                "dead_lettered",
+                &self.dead_lettered,
+                "Rejected events written to fact_sales_deadletter.",
+            ),
             ("acked", &self.acked, "Messages acked after their rows were written."),
-            ("nacked", &self.nacked, "Messages nacked after their write failed every retry."),
+            (
+                "nacked",
+                &self.nacked,
+                "Messages nacked after their write failed every retry.",
+            ),
             ("retried", &self.retried, "Write attempts retried."),
             ("batches", &self.batches, "Batches flushed."),
-            ("failed_batches", &self.failed_batches, "Batches whose write failed every retry."),
-            ("unknown_fields", &self.unknown_fields, "Unknown fields ignored in valid events."),
+            (
+                "failed_batches",
+                &self.failed_batches,
+                "Batches whose write failed every retry.",
+            ),
+            (
+                "unknown_fields",
+                &self.unknown_fields,
+                "Unknown fields ignored in valid events.",
+            ),
         ];
         for (name, v, help) in counters {
             let _ = writeln!(s, "# HELP instashop_worker_{name}_total {help}");
@@ -105,19 +121,42 @@ impl Metrics {
         let _ = writeln!(s, "# HELP instashop_worker_rejected_total Rejected events by kind.");
         let _ = writeln!(s, "# TYPE instashop_worker_rejected_total counter");
         for (k, v) in RejectKind::ALL.iter().zip(&self.rejects) {
-            let _ = writeln!(s, "instashop_worker_rejected_total{{kind=\"{}\"}} {}", k.as_str(), v.load(Relaxed));
+            let _ = writeln!(
+                s,
+                "instashop_worker_rejected_total{{kind=\"{}\"}} {}",
+                k.as_str(),
+                v.load(Relaxed)
+            );
         }
-        let _ = writeln!(s, "# HELP instashop_worker_lag_seconds Publish-to-receipt delay of the newest message.");
+        let _ = writeln!(
+            s,
+            "# HELP instashop_worker_lag_seconds Publish-to-receipt delay of the newest message."
+        );
         let _ = writeln!(s, "# TYPE instashop_worker_lag_seconds gauge");
-        let _ = writeln!(s, "instashop_worker_lag_seconds {}", self.lag_ms.load(Relaxed) as f64 / 1000.0);
-        let _ = writeln!(s, "# HELP instashop_worker_write_seconds Latency of one batch write to BigQuery.");
+        let _ = writeln!(
+            s,
+            "instashop_worker_lag_seconds {}",
+            self.lag_ms.load(Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(
+            s,
+            "# HELP instashop_worker_write_seconds Latency of one batch write to BigQuery."
+        );
         let _ = writeln!(s, "# TYPE instashop_worker_write_seconds histogram");
         for (le, v) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(s, "instashop_worker_write_seconds_bucket{{le=\"{le}\"}} {}", v.load(Relaxed));
+            let _ = writeln!(
+                s,
+                "instashop_worker_write_seconds_bucket{{le=\"{le}\"}} {}",
+                v.load(Relaxed)
+            );
         }
         let count = self.latency_count.load(Relaxed);
         let _ = writeln!(s, "instashop_worker_write_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(s, "instashop_worker_write_seconds_sum {}", self.latency_sum_us.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            s,
+            "instashop_worker_write_seconds_sum {}",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(s, "instashop_worker_write_seconds_count {count}");
         s
     }
@@ -136,14 +175,22 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(SocketAdd
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::api("metrics", "bind", addr.to_string(), e))?;
-    let bound = listener.local_addr().map_err(|e| Error::api("metrics", "bind", addr.to_string(), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::api("metrics", "bind", addr.to_string(), e))?;
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut conn, _)) = listener.accept().await else { continue };
+            let Ok((mut conn, _)) = listener.accept().await else {
+                continue;
+            };
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
-                let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf)).await.ok().and_then(|r| r.ok()).unwrap_or(0);
+                let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or(0);
                 let request = String::from_utf8_lossy(&buf[..n]);
                 let response = if request.starts_with("GET /metrics ") {
                     let body = metrics.render();
@@ -171,7 +218,10 @@ mod tests {
         m.observe_write(Duration::from_millis(30));
         m.observe_write(Duration::from_secs(3));
         let text = m.render();
-        assert!(text.contains("instashop_worker_write_seconds_bucket{le=\"0.025\"} 0"), "{text}");
+        assert!(
+            text.contains("instashop_worker_write_seconds_bucket{le=\"0.025\"} 0"),
+            "{text}"
+        );
         assert!(text.contains("instashop_worker_write_seconds_bucket{le=\"0.05\"} 1"));
         assert!(text.contains("instashop_worker_write_seconds_bucket{le=\"5\"} 2"));
         assert!(text.contains("instashop_worker_write_seconds_count 2"));
@@ -183,7 +233,12 @@ mod tests {
         m.received.fetch_add(7, Relaxed);
         m.reject(RejectKind::BadQty);
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), m).await.unwrap();
-        let body = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+        let body = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(body.contains("instashop_worker_received_total 7"));
         assert!(body.contains("instashop_worker_rejected_total{kind=\"bad_qty\"} 1"));
         task.abort();

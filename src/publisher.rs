@@ -232,7 +232,10 @@ impl EventGenerator {
         self.order = Some((order_id.clone(), customer.clone(), lines_left - 1));
         let product = &self.products[self.rng.random_range(0..self.products.len())];
         let qty: i64 = *crate::catalog::weighted(&mut self.rng, &[(1, 60), (2, 25), (3, 10), (5, 5)]);
-        let event_id = uuid::Builder::from_random_bytes(self.rng.random()).into_uuid().hyphenated().to_string();
+        let event_id = uuid::Builder::from_random_bytes(self.rng.random())
+            .into_uuid()
+            .hyphenated()
+            .to_string();
         let ts = now.format("%Y-%m-%d %H:%M:%S").to_string();
         let mut fields: Vec<(&str, String)> = vec![
             ("event_id", format!("\"{event_id}\"")),
@@ -257,7 +260,10 @@ impl EventGenerator {
             duplicate: false,
         };
         if self.rng.random::<f64>() < self.config.duplicate_ratio {
-            self.pending_duplicate = Some(Generated { duplicate: true, ..generated.clone() });
+            self.pending_duplicate = Some(Generated {
+                duplicate: true,
+                ..generated.clone()
+            });
         }
         generated
     }
@@ -380,7 +386,12 @@ pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
     let admin = gcp.pubsub_admin().await?;
     if let Err(e) = admin.topics.get_topic().set_topic(&topic).send().await {
         return Err(if e.http_status_code() == Some(404) {
-            Error::api(PUBSUB, "find topic", &topic, "it does not exist: run `provision` first, or pass the right --topic")
+            Error::api(
+                PUBSUB,
+                "find topic",
+                &topic,
+                "it does not exist: run `provision` first, or pass the right --topic",
+            )
         } else {
             Error::api(PUBSUB, "find topic", &topic, e)
         });
@@ -483,7 +494,13 @@ mod tests {
     use crate::transform::validate;
 
     fn config(invalid: f64, dup: f64) -> GeneratorConfig {
-        GeneratorConfig { seed: 42, invalid_ratio: invalid, duplicate_ratio: dup, customers: 500, products: 100 }
+        GeneratorConfig {
+            seed: 42,
+            invalid_ratio: invalid,
+            duplicate_ratio: dup,
+            customers: 500,
+            products: 100,
+        }
     }
 
     #[test]
@@ -503,7 +520,8 @@ mod tests {
         let mut orders = std::collections::HashSet::new();
         for _ in 0..2000 {
             let e = g.next_event(now);
-            let accepted = validate(&e.payload, now).unwrap_or_else(|r| panic!("{r}: {:?}", String::from_utf8_lossy(&e.payload)));
+            let accepted =
+                validate(&e.payload, now).unwrap_or_else(|r| panic!("{r}: {:?}", String::from_utf8_lossy(&e.payload)));
             let (id, gross) = e.valid.unwrap();
             assert_eq!(accepted.sale.event_id, id);
             assert_eq!(accepted.sale.gross_amount, gross);

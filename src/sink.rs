@@ -147,7 +147,9 @@ pub fn encode_sale(row: &SaleRow, ingest_ts: DateTime<Utc>, buf: &mut Vec<u8>) {
         message_id: Some(row.delivery.message_id.clone()),
     };
     buf.clear();
-    proto.encode(buf).expect("a Vec grows as needed, so encoding cannot run out of space");
+    proto
+        .encode(buf)
+        .expect("a Vec grows as needed, so encoding cannot run out of space");
 }
 
 fn ts_json(t: DateTime<Utc>) -> String {
@@ -200,7 +202,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { initial: Duration::from_millis(200), max: Duration::from_secs(10), budget: Duration::from_secs(120) }
+        RetryPolicy {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+            budget: Duration::from_secs(120),
+        }
     }
 }
 
@@ -240,7 +246,14 @@ impl Sink {
                 })
             }
         };
-        Ok(Sink { method, bq, project: gcp.project.clone(), dataset: dataset.to_string(), write, retry })
+        Ok(Sink {
+            method,
+            bq,
+            project: gcp.project.clone(),
+            dataset: dataset.to_string(),
+            write,
+            retry,
+        })
     }
 
     /// The method sale rows use.
@@ -277,8 +290,10 @@ impl Sink {
                 Ok(retries)
             }
             None => {
-                let json: Vec<(Option<String>, Value)> =
-                    rows.iter().map(|r| (Some(r.sale.event_id.clone()), sale_json(r, now))).collect();
+                let json: Vec<(Option<String>, Value)> = rows
+                    .iter()
+                    .map(|r| (Some(r.sale.event_id.clone()), sale_json(r, now)))
+                    .collect();
                 self.insert_all(SALES_TABLE, json).await
             }
         }
@@ -301,7 +316,8 @@ impl Sink {
                 .retry(|| async {
                     let mut req = TableDataInsertAllRequest::new();
                     for (id, row) in chunk {
-                        req.add_row(id.clone(), row).map_err(|e| Error::api(BIGQUERY, "insertAll", table, e))?;
+                        req.add_row(id.clone(), row)
+                            .map_err(|e| Error::api(BIGQUERY, "insertAll", table, e))?;
                     }
                     let resp = self
                         .bq
@@ -355,35 +371,62 @@ impl WriteApi {
         let n = serialized_rows.len();
         let req = storage::AppendRowsRequest {
             write_stream: self.stream.clone(),
-            rows: Some(storage::append_rows_request::Rows::ProtoRows(storage::append_rows_request::ProtoData {
-                writer_schema: Some(storage::ProtoSchema { proto_descriptor: Some(sale_descriptor()) }),
-                rows: Some(storage::ProtoRows { serialized_rows }),
-            })),
+            rows: Some(storage::append_rows_request::Rows::ProtoRows(
+                storage::append_rows_request::ProtoData {
+                    writer_schema: Some(storage::ProtoSchema {
+                        proto_descriptor: Some(sale_descriptor()),
+                    }),
+                    rows: Some(storage::ProtoRows { serialized_rows }),
+                },
+            )),
             ..Default::default()
         };
         let mut request = tonic::Request::new(futures::stream::iter(vec![req]));
         let params = format!("write_stream={}", self.stream);
         let md = request.metadata_mut();
-        md.insert("x-goog-request-params", params.parse().map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e))?);
+        md.insert(
+            "x-goog-request-params",
+            params
+                .parse()
+                .map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e))?,
+        );
         if let Some(creds) = &self.auth {
             let headers = match creds.headers(http::Extensions::new()).await {
                 Ok(google_cloud_auth::credentials::CacheableResource::New { data, .. }) => data,
                 Ok(_) => http::HeaderMap::new(),
-                Err(e) => return Err(Error::Credentials { service: BIGQUERY, detail: e.to_string() }),
+                Err(e) => {
+                    return Err(Error::Credentials {
+                        service: BIGQUERY,
+                        detail: e.to_string(),
+                    });
+                }
             };
             if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-                md.insert("authorization", v.parse().map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e))?);
+                md.insert(
+                    "authorization",
+                    v.parse()
+                        .map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e))?,
+                );
             }
         }
         let mut client = self.client.clone();
         let api_err = |e: &dyn std::fmt::Display| Error::api(BIGQUERY, "AppendRows", &self.stream, e.to_string());
         let mut responses = client.append_rows(request).await.map_err(|e| api_err(&e))?.into_inner();
-        let resp = responses.message().await.map_err(|e| api_err(&e))?.ok_or_else(|| api_err(&"the stream closed without an answer"))?;
+        let resp = responses
+            .message()
+            .await
+            .map_err(|e| api_err(&e))?
+            .ok_or_else(|| api_err(&"the stream closed without an answer"))?;
         if let Some(storage::append_rows_response::Response::Error(status)) = &resp.response {
             return Err(api_err(&format!("code {}: {}", status.code, status.message)));
         }
         if let Some(first) = resp.row_errors.first() {
-            return Err(api_err(&format!("{} of {n} rows refused, first: row {} {}", resp.row_errors.len(), first.index, first.message)));
+            return Err(api_err(&format!(
+                "{} of {n} rows refused, first: row {} {}",
+                resp.row_errors.len(),
+                first.index,
+                first.message
+            )));
         }
         Ok(())
     }
@@ -400,7 +443,10 @@ mod tests {
         let p = br#"{"event_id":"123e4567-e89b-12d3-a456-426614174000","order_id":"O1","customer_id":"C1","product_id":"P1","qty":3,"unit_price":"0.333333333","event_ts":"2025-09-15 14:23:55"}"#;
         SaleRow {
             sale: validate(p, now).unwrap().sale,
-            delivery: Delivery { message_id: "m1".into(), publish_ts: Some(now) },
+            delivery: Delivery {
+                message_id: "m1".into(),
+                publish_ts: Some(now),
+            },
         }
     }
 
@@ -420,15 +466,35 @@ mod tests {
 
     #[test]
     fn the_descriptor_names_every_column_of_the_table_schema() {
-        let model = crate::model::DataModel::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")).unwrap();
-        let columns: Vec<String> = model.table(SALES_TABLE).unwrap().columns.iter().map(|c| c.name.clone()).collect();
-        let fields: Vec<String> = sale_descriptor().field.iter().map(|f| f.name.clone().unwrap()).collect();
+        let model =
+            crate::model::DataModel::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")).unwrap();
+        let columns: Vec<String> = model
+            .table(SALES_TABLE)
+            .unwrap()
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let fields: Vec<String> = sale_descriptor()
+            .field
+            .iter()
+            .map(|f| f.name.clone().unwrap())
+            .collect();
         assert_eq!(fields, columns);
-        let dl: Vec<String> = model.table(DEAD_LETTER_TABLE).unwrap().columns.iter().map(|c| c.name.clone()).collect();
+        let dl: Vec<String> = model
+            .table(DEAD_LETTER_TABLE)
+            .unwrap()
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         let d = DeadLetter {
             raw: bytes::Bytes::from_static(b"\xff{"),
             attributes: HashMap::from([("k".into(), "v".into())]),
-            reject: Reject { kind: RejectKind::NotUtf8, reason: "r".into() },
+            reject: Reject {
+                kind: RejectKind::NotUtf8,
+                reason: "r".into(),
+            },
             delivery: Delivery::default(),
         };
         let v = dead_letter_json(&d, Utc::now());

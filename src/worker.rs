@@ -1,5 +1,5 @@
-//! `stream-worker`: the Dataflow stand-in. Streaming pull from the subscription with
-//! bounded flow control, [`transform::validate`] each event, micro-batches flushed by
+//! `stream-worker`: the Dataflow stand-in. Pulls from the subscription with bounded
+//! flow control ([`Source`]), [`transform::validate`] each event, micro-batches flushed by
 //! rows, bytes or time into BigQuery through the [`Sink`], and an ack only once BigQuery
 //! holds the message's row (a sale or a dead letter). A write that fails after every
 //! retry nacks its messages; Pub/Sub redelivers them, and after the subscription's
@@ -14,17 +14,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use google_cloud_pubsub::client::Subscriber;
-use google_cloud_pubsub::subscriber::handler::Handler;
-use tokio::sync::Semaphore;
+use chrono::Utc;
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::gcp::{Gcp, PUBSUB};
+use crate::gcp::Gcp;
 use crate::metrics::Metrics;
 use crate::sink::{DeadLetter, Delivery, RetryPolicy, SaleRow, Sink, WriteMethod};
+use crate::source::{Received, Settler, Source};
 use crate::transform;
 
 /// What the worker reads, where it writes, and how it batches.
@@ -85,16 +84,28 @@ impl WorkerOptions {
     /// Checks the options before anything connects.
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &'static str, value: String, reason: &str| {
-            Err(Error::Setting { name, value, reason: reason.into() })
+            Err(Error::Setting {
+                name,
+                value,
+                reason: reason.into(),
+            })
         };
         if self.batch_rows == 0 || self.batch_rows > 50_000 {
             return bad("--batch-rows", self.batch_rows.to_string(), "must be 1 to 50000");
         }
         if self.batch_bytes < 1024 || self.batch_bytes > 9 * 1024 * 1024 {
-            return bad("--batch-bytes", self.batch_bytes.to_string(), "must be 1 KiB to 9 MiB (BigQuery's request limit is 10 MB)");
+            return bad(
+                "--batch-bytes",
+                self.batch_bytes.to_string(),
+                "must be 1 KiB to 9 MiB (BigQuery's request limit is 10 MB)",
+            );
         }
         if self.max_outstanding_messages < self.batch_rows as i64 {
-            return bad("--max-outstanding-messages", self.max_outstanding_messages.to_string(), "must be at least --batch-rows, or batches never fill");
+            return bad(
+                "--max-outstanding-messages",
+                self.max_outstanding_messages.to_string(),
+                "must be at least --batch-rows, or batches never fill",
+            );
         }
         if self.concurrent_writes == 0 {
             return bad("--concurrent-writes", "0".into(), "must be at least 1");
@@ -103,58 +114,60 @@ impl WorkerOptions {
     }
 }
 
-/// A batch being filled: rows and the handlers to ack once they are written.
+/// An ack id and the message's size (for flow control).
+type Lease = (String, usize);
+
+/// A batch being filled: rows and the leases to ack once they are written.
 struct Batch {
     sales: Vec<SaleRow>,
-    sale_handlers: Vec<Handler>,
+    sale_handlers: Vec<Lease>,
     dead: Vec<DeadLetter>,
-    dead_handlers: Vec<Handler>,
+    dead_handlers: Vec<Lease>,
     bytes: usize,
     opened: Instant,
 }
 
 impl Batch {
     fn new() -> Self {
-        Batch { sales: Vec::new(), sale_handlers: Vec::new(), dead: Vec::new(), dead_handlers: Vec::new(), bytes: 0, opened: Instant::now() }
+        Batch {
+            sales: Vec::new(),
+            sale_handlers: Vec::new(),
+            dead: Vec::new(),
+            dead_handlers: Vec::new(),
+            bytes: 0,
+            opened: Instant::now(),
+        }
     }
     fn len(&self) -> usize {
         self.sale_handlers.len() + self.dead_handlers.len()
     }
 }
 
-fn to_chrono(t: &google_cloud_wkt::Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.seconds(), t.nanos().max(0) as u32)
-}
-
 /// Runs until `shutdown` resolves, the idle timeout passes, or the subscription fails;
 /// then stops pulling, writes and acks what it holds, and returns.
-pub async fn run(gcp: &Gcp, opts: &WorkerOptions, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()>) -> Result<()> {
+pub async fn run(
+    gcp: &Gcp,
+    opts: &WorkerOptions,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     opts.validate()?;
-    let subscription = format!("projects/{}/subscriptions/{}", gcp.project, opts.subscription);
-    let admin = gcp.pubsub_admin().await?;
-    if let Err(e) = admin.subscriptions.get_subscription().set_subscription(&subscription).send().await {
-        let detail = if e.http_status_code() == Some(404) {
-            "it does not exist: run `provision` first, or pass the right --subscription".to_string()
-        } else {
-            e.to_string()
-        };
-        return Err(Error::api(PUBSUB, "find subscription", &subscription, detail));
-    }
+    let source = Source::open(
+        gcp,
+        &opts.subscription,
+        opts.max_outstanding_messages as usize,
+        opts.max_outstanding_bytes as usize,
+    )
+    .await?;
     let sink = Sink::new(gcp, &opts.dataset, opts.method, opts.retry).await?;
-    let (endpoint, creds) = gcp.pubsub_credentials().await?;
-    let subscriber = Subscriber::builder()
-        .with_endpoint(endpoint)
-        .with_credentials(creds)
-        .build()
-        .await
-        .map_err(|e| Error::api(PUBSUB, "build", "subscriber", e))?;
-    let mut stream = subscriber
-        .subscribe(&subscription)
-        .set_max_outstanding_messages(opts.max_outstanding_messages)
-        .set_max_outstanding_bytes(opts.max_outstanding_bytes)
-        .build();
-    let token = stream.shutdown_token();
-    tracing::info!(message = "worker started", %subscription, method = ?opts.method, batch_rows = opts.batch_rows);
+    let settler = source.settler();
+    tracing::info!(message = "worker started", subscription = %opts.subscription, method = ?opts.method, batch_rows = opts.batch_rows, ack_deadline_s = source.ack_deadline());
+
+    // The puller feeds a bounded channel: when writes fall behind, flow control stops it.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (tx, mut rx) = mpsc::channel::<Result<Received>>(opts.batch_rows);
+    let source = Arc::new(source);
+    let puller = tokio::spawn(pull_loop(source.clone(), tx, stop_rx));
 
     let permits = Arc::new(Semaphore::new(opts.concurrent_writes));
     let mut tasks: JoinSet<()> = JoinSet::new();
@@ -167,7 +180,11 @@ pub async fn run(gcp: &Gcp, opts: &WorkerOptions, metrics: Arc<Metrics>, shutdow
     let mut outcome = Ok(());
 
     loop {
-        let flush_at = if batch.len() > 0 { batch.opened + opts.flush_interval } else { Instant::now() + far };
+        let flush_at = if batch.len() > 0 {
+            batch.opened + opts.flush_interval
+        } else {
+            Instant::now() + far
+        };
         let idle_at = match opts.idle_timeout {
             Some(idle) if batch.len() == 0 && tasks.is_empty() => last_message + idle,
             _ => Instant::now() + far,
@@ -183,92 +200,207 @@ pub async fn run(gcp: &Gcp, opts: &WorkerOptions, metrics: Arc<Metrics>, shutdow
             }
             _ = tokio::time::sleep_until(flush_at) => {
                 let full = std::mem::replace(&mut batch, Batch::new());
-                spawn_flush(&mut tasks, &permits, &sink, &metrics, full).await;
+                spawn_flush(&mut tasks, &permits, &sink, &settler, &metrics, full).await;
             }
             _ = stats.tick() => tracing::info!(message = "stats", stats = %metrics.stats_line()),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            next = stream.next() => match next {
+            next = rx.recv() => match next {
                 None => break,
                 Some(Err(error)) => {
-                    tracing::error!(message = "subscription stream failed", %error);
-                    outcome = Err(Error::api(PUBSUB, "pull", &subscription, error));
+                    tracing::error!(message = "pulling from the subscription failed", %error);
+                    outcome = Err(error);
                     break;
                 }
-                Some(Ok((msg, handler))) => {
+                Some(Ok(msg)) => {
                     last_message = Instant::now();
-                    let now = Utc::now();
-                    metrics.received.fetch_add(1, Relaxed);
-                    let delivery = Delivery { message_id: msg.message_id.clone(), publish_ts: msg.publish_time.as_ref().and_then(to_chrono) };
-                    if let Some(p) = delivery.publish_ts {
-                        metrics.lag_ms.store((now - p).num_milliseconds().max(0) as u64, Relaxed);
-                    }
-                    if batch.len() == 0 {
-                        batch.opened = Instant::now();
-                    }
-                    batch.bytes += msg.data.len();
-                    match transform::validate(&msg.data, now) {
-                        Ok(accepted) => {
-                            metrics.unknown_fields.fetch_add(accepted.unknown_fields as u64, Relaxed);
-                            batch.sales.push(SaleRow { sale: accepted.sale, delivery });
-                            batch.sale_handlers.push(handler);
-                        }
-                        Err(reject) => {
-                            tracing::debug!(message = "event rejected", kind = reject.kind.as_str(), reason = %reject.reason, message_id = %delivery.message_id);
-                            metrics.reject(reject.kind);
-                            batch.dead.push(DeadLetter { raw: msg.data, attributes: msg.attributes, reject, delivery });
-                            batch.dead_handlers.push(handler);
-                        }
-                    }
+                    accept(&mut batch, msg, &metrics);
                     if batch.len() >= opts.batch_rows || batch.bytes >= opts.batch_bytes {
                         let full = std::mem::replace(&mut batch, Batch::new());
-                        spawn_flush(&mut tasks, &permits, &sink, &metrics, full).await;
+                        spawn_flush(&mut tasks, &permits, &sink, &settler, &metrics, full).await;
                     }
                 }
             }
         }
     }
 
-    // Drain: stop pulling, write what we hold, ack, then let the client finish its acks.
+    // Drain: stop pulling, take what was already pulled, write it, ack, send the acks.
+    let _ = stop_tx.send(true);
+    while let Some(next) = rx.recv().await {
+        if let Ok(msg) = next {
+            accept(&mut batch, msg, &metrics);
+        }
+    }
+    let _ = puller.await;
     if batch.len() > 0 {
-        spawn_flush(&mut tasks, &permits, &sink, &metrics, batch).await;
+        spawn_flush(&mut tasks, &permits, &sink, &settler, &metrics, batch).await;
     }
     let drained = tokio::time::timeout(opts.shutdown_grace, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(message = "writes still in flight at the end of the grace period; their messages stay unacked and will be redelivered", in_flight = tasks.len());
+        tracing::warn!(
+            message = "writes still in flight at the end of the grace period; their messages stay unacked and will be redelivered",
+            in_flight = tasks.len()
+        );
         tasks.abort_all();
     }
-    drop(stream);
-    if tokio::time::timeout(Duration::from_secs(10), token.shutdown()).await.is_err() {
-        tracing::warn!(message = "Pub/Sub client did not confirm shutdown within 10s");
+    drop(settler);
+    match Arc::try_unwrap(source) {
+        Ok(source) => source.close().await,
+        Err(_) => tracing::warn!(message = "source still shared at exit; pending acks are dropped"),
     }
     tracing::info!(message = "worker stopped", stats = %metrics.stats_line());
     outcome
 }
 
-async fn spawn_flush(tasks: &mut JoinSet<()>, permits: &Arc<Semaphore>, sink: &Sink, metrics: &Arc<Metrics>, batch: Batch) {
+/// Validates one pulled message into the batch (a sale or a dead letter).
+fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
+    let now = Utc::now();
+    metrics.received.fetch_add(1, Relaxed);
+    let delivery = Delivery {
+        message_id: msg.message_id,
+        publish_ts: msg.publish_ts,
+    };
+    if let Some(p) = delivery.publish_ts {
+        metrics
+            .lag_ms
+            .store((now - p).num_milliseconds().max(0) as u64, Relaxed);
+    }
+    if batch.len() == 0 {
+        batch.opened = Instant::now();
+    }
+    let size = msg.data.len();
+    batch.bytes += size;
+    let lease = (msg.ack_id, size);
+    match transform::validate(&msg.data, now) {
+        Ok(accepted) => {
+            metrics
+                .unknown_fields
+                .fetch_add(accepted.unknown_fields as u64, Relaxed);
+            batch.sales.push(SaleRow {
+                sale: accepted.sale,
+                delivery,
+            });
+            batch.sale_handlers.push(lease);
+        }
+        Err(reject) => {
+            tracing::debug!(message = "event rejected", kind = reject.kind.as_str(), reason = %reject.reason, message_id = %delivery.message_id);
+            metrics.reject(reject.kind);
+            batch.dead.push(DeadLetter {
+                raw: msg.data,
+                attributes: msg.attributes,
+                reject,
+                delivery,
+            });
+            batch.dead_handlers.push(lease);
+        }
+    }
+}
+
+/// Pulls until told to stop; each message goes to the channel, errors too (a missing
+/// subscription ends the worker; anything else is retried with backoff).
+async fn pull_loop(source: Arc<Source>, tx: mpsc::Sender<Result<Received>>, mut stop: watch::Receiver<bool>) {
+    let mut empty = 0u32;
+    let mut failures = 0u32;
+    while !*stop.borrow() {
+        let pulled = tokio::select! {
+            _ = stop.changed() => break,
+            r = source.pull() => r,
+        };
+        match pulled {
+            Ok(msgs) if msgs.is_empty() => {
+                failures = 0;
+                empty += 1;
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tokio::time::sleep(Source::empty_backoff(empty)) => {}
+                }
+            }
+            Ok(msgs) => {
+                failures = 0;
+                empty = 0;
+                for m in msgs {
+                    if tx.send(Ok(m)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) if error.to_string().contains("no longer exists") || failures >= 20 => {
+                let _ = tx.send(Err(error)).await;
+                return;
+            }
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(message = "pull failed, retrying", %error, attempt = failures);
+                tokio::time::sleep(Duration::from_millis(200) * failures.min(25)).await;
+            }
+        }
+    }
+}
+
+async fn spawn_flush(
+    tasks: &mut JoinSet<()>,
+    permits: &Arc<Semaphore>,
+    sink: &Sink,
+    settler: &Settler,
+    metrics: &Arc<Metrics>,
+    batch: Batch,
+) {
     // Waiting for a permit stops the pull loop: backpressure instead of buffering.
-    let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
     let sink = sink.clone();
+    let settler = settler.clone();
     let metrics = metrics.clone();
     tasks.spawn(async move {
         let _permit = permit;
         let started = std::time::Instant::now();
-        let Batch { sales, sale_handlers, dead, dead_handlers, .. } = batch;
+        let Batch {
+            sales,
+            sale_handlers,
+            dead,
+            dead_handlers,
+            ..
+        } = batch;
         // One after the other: the BigQuery emulator deadlocks on concurrent writes.
         let sales_result = sink.write_sales(&sales).await;
         let dead_result = sink.write_dead_letters(&dead).await;
         metrics.observe_write(started.elapsed());
         metrics.batches.fetch_add(1, Relaxed);
-        settle(&metrics, sales_result, sale_handlers, &metrics.written, "sales");
-        settle(&metrics, dead_result, dead_handlers, &metrics.dead_lettered, "dead letters");
+        settle(
+            &settler,
+            &metrics,
+            sales_result,
+            sale_handlers,
+            &metrics.written,
+            "sales",
+        )
+        .await;
+        settle(
+            &settler,
+            &metrics,
+            dead_result,
+            dead_handlers,
+            &metrics.dead_lettered,
+            "dead letters",
+        )
+        .await;
     });
 }
 
-/// Acks the handlers whose rows are written; nacks them if the write failed.
-fn settle(metrics: &Metrics, result: Result<u32>, handlers: Vec<Handler>, written: &std::sync::atomic::AtomicU64, what: &str) {
+/// Acks the messages whose rows are written; nacks them if the write failed.
+async fn settle(
+    settler: &Settler,
+    metrics: &Metrics,
+    result: Result<u32>,
+    handlers: Vec<Lease>,
+    written: &std::sync::atomic::AtomicU64,
+    what: &str,
+) {
     if handlers.is_empty() {
         return;
     }
@@ -277,17 +409,13 @@ fn settle(metrics: &Metrics, result: Result<u32>, handlers: Vec<Handler>, writte
         Ok(retries) => {
             metrics.retried.fetch_add(retries as u64, Relaxed);
             written.fetch_add(n, Relaxed);
-            for h in handlers {
-                h.ack();
-            }
+            settler.ack(handlers).await;
             metrics.acked.fetch_add(n, Relaxed);
         }
         Err(error) => {
             metrics.failed_batches.fetch_add(1, Relaxed);
             tracing::error!(message = "write failed after every retry: nacking, Pub/Sub will redeliver", %error, rows = n, what);
-            for h in handlers {
-                h.nack();
-            }
+            settler.nack(handlers).await;
             metrics.nacked.fetch_add(n, Relaxed);
         }
     }
@@ -323,11 +451,26 @@ mod tests {
     #[test]
     fn options_are_checked() {
         WorkerOptions::default().validate().unwrap();
-        let o = WorkerOptions { batch_rows: 0, ..Default::default() };
+        let o = WorkerOptions {
+            batch_rows: 0,
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().to_string().contains("--batch-rows"));
-        let o = WorkerOptions { batch_bytes: 20 * 1024 * 1024, ..Default::default() };
+        let o = WorkerOptions {
+            batch_bytes: 20 * 1024 * 1024,
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().to_string().contains("--batch-bytes"));
-        let o = WorkerOptions { max_outstanding_messages: 10, batch_rows: 100, ..Default::default() };
-        assert!(o.validate().unwrap_err().to_string().contains("--max-outstanding-messages"));
+        let o = WorkerOptions {
+            max_outstanding_messages: 10,
+            batch_rows: 100,
+            ..Default::default()
+        };
+        assert!(
+            o.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--max-outstanding-messages")
+        );
     }
 }

@@ -53,17 +53,26 @@ struct Args {
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
-    s.trim_end_matches('s').parse::<f64>().map(Duration::from_secs_f64).map_err(|e| format!("{s}: {e}"))
+    s.trim_end_matches('s')
+        .parse::<f64>()
+        .map(Duration::from_secs_f64)
+        .map_err(|e| format!("{s}: {e}"))
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     instashop::cli::run("publisher", async move {
-        for (name, v) in [("--invalid-ratio", args.invalid_ratio), ("--duplicate-ratio", args.duplicate_ratio)] {
+        for (name, v) in [
+            ("--invalid-ratio", args.invalid_ratio),
+            ("--duplicate-ratio", args.duplicate_ratio),
+        ] {
             anyhow::ensure!((0.0..=1.0).contains(&v), "{name} must be between 0 and 1, got {v}");
         }
         anyhow::ensure!(args.rate >= 0.0, "--rate must be 0 or more");
-        anyhow::ensure!(args.customers > 0 && args.products > 0, "--customers and --products must be at least 1");
+        anyhow::ensure!(
+            args.customers > 0 && args.products > 0,
+            "--customers and --products must be at least 1"
+        );
         let count = match (args.count, args.duration) {
             (None, None) => Some(1000),
             (c, _) => c,
@@ -91,10 +100,18 @@ fn main() -> ExitCode {
         let s = publisher::run(&gcp, &opts).await?;
         println!(
             "published {} messages in {:.1}s ({:.0}/s): {} valid events, {} malformed, {} duplicates; {} failed; gross of valid events {}",
-            s.published, s.seconds, s.events_per_second, s.valid_events, s.invalid_events, s.duplicates, s.failed, s.gross_total
+            s.published,
+            s.seconds,
+            s.events_per_second,
+            s.valid_events,
+            s.invalid_events,
+            s.duplicates,
+            s.failed,
+            s.gross_total
         );
         if let Some(path) = args.summary_json {
-            std::fs::write(&path, serde_json::to_string_pretty(&s)?).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, serde_json::to_string_pretty(&s)?)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         anyhow::ensure!(s.failed == 0, "{} messages could not be published", s.failed);
         Ok(())

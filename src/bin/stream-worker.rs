@@ -70,7 +70,10 @@ fn main() -> ExitCode {
             concurrent_writes: args.concurrent_writes,
             idle_timeout: args.idle_timeout.map(Duration::from_secs_f64),
             stats_interval: Duration::from_secs(args.stats_interval_secs.max(1)),
-            retry: sink::RetryPolicy { budget: Duration::from_secs(args.retry_budget_secs), ..Default::default() },
+            retry: sink::RetryPolicy {
+                budget: Duration::from_secs(args.retry_budget_secs),
+                ..Default::default()
+            },
             ..Default::default()
         };
         opts.validate()?;

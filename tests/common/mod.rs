@@ -56,14 +56,27 @@ pub fn bin(name: &str, names: &Names) -> Command {
     let args = gcp_args();
     let path = match name {
         "provision" => env!("CARGO_BIN_EXE_provision"),
+        "publisher" => env!("CARGO_BIN_EXE_publisher"),
+        "stream-worker" => env!("CARGO_BIN_EXE_stream-worker"),
         other => panic!("unknown binary {other}"),
     };
     let mut cmd = Command::new(path);
     cmd.env("GOOGLE_CLOUD_PROJECT", &args.project)
         .env("RUST_LOG", "warn")
-        .args(["--dataset", &names.dataset, "--bucket", &names.bucket])
-        .args(["--topic", &names.topic, "--subscription", &names.subscription]);
+        .env("INSTASHOP_DATASET", &names.dataset)
+        .env("INSTASHOP_BUCKET", &names.bucket)
+        .env("INSTASHOP_TOPIC", &names.topic)
+        .env("INSTASHOP_SUBSCRIPTION", &names.subscription);
     cmd
+}
+
+/// Provisions fresh resources for one test; the worker's subscription gets the shortest
+/// ack deadline (10 s), so redeliveries after a killed worker come quickly.
+pub fn provision_fresh(test: &str) -> (Names, Gcp) {
+    let names = fresh_names(test);
+    let out = run(bin("provision", &names).args(["--ack-deadline-secs", "10"]));
+    assert!(out.status.success(), "provision failed");
+    (names, Gcp::new(&gcp_args()).unwrap())
 }
 
 /// Runs a command, returns its output; prints it so a failing test shows it.

@@ -1,0 +1,354 @@
+//! The stream worker's source: pulls from a Pub/Sub subscription with bounded flow
+//! control, keeps the leases of the messages it holds, and acks or nacks in batches.
+//!
+//! It speaks Pub/Sub's `pull`, `acknowledge` and `modifyAckDeadline` calls (REST), not
+//! StreamingPull. The reason is the local emulator (0.8.20, from the Google Cloud SDK):
+//! when a StreamingPull client goes away, the emulator fails to close its side of the
+//! stream (a grpc-java mismatch inside its jar) and keeps leasing messages to the dead
+//! stream, so after a worker restarts the subscription's messages never arrive again.
+//! Unary pulls hold no state on the server and behave the same on Google Cloud.
+//!
+//! Flow control: at most `max_messages` and `max_bytes` pulled and not yet settled;
+//! pulling waits for room. Leases of held messages are extended every third of the ack
+//! deadline, for at most [`MAX_LEASE`], so a slow write does not cause a redelivery.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::gcp::{Gcp, PUBSUB, Rest};
+
+/// The longest a message is kept leased while its write is retried.
+pub const MAX_LEASE: Duration = Duration::from_secs(3600);
+/// Most messages asked for in one pull, and most ids in one ack call.
+const PULL_BATCH: usize = 1000;
+/// Pause between pulls that found nothing grows up to this.
+const MAX_EMPTY_BACKOFF: Duration = Duration::from_millis(500);
+/// Acks are sent at least this often.
+const ACK_FLUSH: Duration = Duration::from_millis(100);
+
+/// One pulled message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Id to ack or nack it with.
+    pub ack_id: String,
+    /// The message data.
+    pub data: bytes::Bytes,
+    /// Its attributes.
+    pub attributes: HashMap<String, String>,
+    /// Pub/Sub message id.
+    pub message_id: String,
+    /// When Pub/Sub accepted it.
+    pub publish_ts: Option<DateTime<Utc>>,
+}
+
+enum Settle {
+    Ack(Vec<(String, usize)>),
+    Nack(Vec<(String, usize)>),
+}
+
+/// Flow-control state shared by the puller, the acker and the lease keeper.
+#[derive(Default)]
+struct Outstanding {
+    messages: AtomicUsize,
+    bytes: AtomicUsize,
+    room: Notify,
+}
+
+/// A subscription being pulled; see the module doc.
+pub struct Source {
+    rest: Rest,
+    subscription: String,
+    ack_deadline: i64,
+    max_messages: usize,
+    max_bytes: usize,
+    outstanding: Arc<Outstanding>,
+    leases: Arc<Mutex<HashMap<String, Instant>>>,
+    settle: mpsc::Sender<Settle>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    acker: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Settles messages once their rows are written; cheap to clone into write tasks.
+#[derive(Clone)]
+pub struct Settler {
+    settle: mpsc::Sender<Settle>,
+}
+
+impl Settler {
+    /// Acks messages `(ack_id, size)`.
+    pub async fn ack(&self, ids: Vec<(String, usize)>) {
+        if !ids.is_empty() {
+            // The acker lives until Source::close; a closed channel means we are exiting,
+            // and unacked messages are redelivered.
+            let _ = self.settle.send(Settle::Ack(ids)).await;
+        }
+    }
+
+    /// Nacks messages: Pub/Sub redelivers them after the subscription's retry backoff.
+    pub async fn nack(&self, ids: Vec<(String, usize)>) {
+        if !ids.is_empty() {
+            let _ = self.settle.send(Settle::Nack(ids)).await;
+        }
+    }
+}
+
+impl Source {
+    /// Opens `subscription` (an id) of the project; a missing subscription is one clear error.
+    pub async fn open(gcp: &Gcp, subscription: &str, max_messages: usize, max_bytes: usize) -> Result<Source> {
+        let rest = gcp.pubsub_rest().await?;
+        let path = format!("projects/{}/subscriptions/{subscription}", gcp.project);
+        let sub = rest
+            .get("get subscription", &format!("/{path}"))
+            .await?
+            .ok_or_else(|| {
+                Error::api(
+                    PUBSUB,
+                    "find subscription",
+                    &path,
+                    "it does not exist: run `provision` first, or pass the right --subscription",
+                )
+            })?;
+        let ack_deadline = sub["ackDeadlineSeconds"].as_i64().unwrap_or(10).max(10);
+        let outstanding = Arc::new(Outstanding::default());
+        let leases = Arc::new(Mutex::new(HashMap::new()));
+        let (tx, rx) = mpsc::channel(1024);
+        let acker = tokio::spawn(acker(
+            rest.clone(),
+            path.clone(),
+            rx,
+            outstanding.clone(),
+            leases.clone(),
+        ));
+        let keeper = tokio::spawn(keep_leases(rest.clone(), path.clone(), ack_deadline, leases.clone()));
+        Ok(Source {
+            rest,
+            subscription: path,
+            ack_deadline,
+            max_messages: max_messages.max(1),
+            max_bytes: max_bytes.max(1),
+            outstanding,
+            leases,
+            settle: tx,
+            tasks: vec![keeper],
+            acker: Some(acker),
+        })
+    }
+
+    /// The subscription's ack deadline, in seconds.
+    pub fn ack_deadline(&self) -> i64 {
+        self.ack_deadline
+    }
+
+    /// A handle to ack and nack with.
+    pub fn settler(&self) -> Settler {
+        Settler {
+            settle: self.settle.clone(),
+        }
+    }
+
+    /// Waits for flow-control room, then pulls what is there (possibly nothing).
+    pub async fn pull(&self) -> Result<Vec<Received>> {
+        loop {
+            let notified = self.outstanding.room.notified();
+            let (m, b) = (
+                self.outstanding.messages.load(SeqCst),
+                self.outstanding.bytes.load(SeqCst),
+            );
+            if m < self.max_messages && b < self.max_bytes {
+                break;
+            }
+            notified.await;
+        }
+        let room = self.max_messages - self.outstanding.messages.load(SeqCst).min(self.max_messages);
+        let body = json!({"maxMessages": room.clamp(1, PULL_BATCH), "returnImmediately": true});
+        let resp = self
+            .rest
+            .call(
+                reqwest::Method::POST,
+                "pull",
+                &format!("/{}:pull", self.subscription),
+                Some(&body),
+            )
+            .await?
+            .ok_or_else(|| Error::api(PUBSUB, "pull", &self.subscription, "the subscription no longer exists"))?;
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let mut leases = self.leases.lock().await;
+        for m in resp["receivedMessages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let msg = &m["message"];
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(msg["data"].as_str().unwrap_or_default())
+                .map_err(|e| {
+                    Error::api(
+                        PUBSUB,
+                        "pull",
+                        &self.subscription,
+                        format!("message data is not base64: {e}"),
+                    )
+                })?;
+            let attributes = msg["attributes"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let r = Received {
+                ack_id: m["ackId"].as_str().unwrap_or_default().to_string(),
+                data: data.into(),
+                attributes,
+                message_id: msg["messageId"].as_str().unwrap_or_default().to_string(),
+                publish_ts: msg["publishTime"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
+            };
+            self.outstanding.messages.fetch_add(1, SeqCst);
+            self.outstanding.bytes.fetch_add(r.data.len(), SeqCst);
+            leases.insert(r.ack_id.clone(), now);
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// The pause after a pull that found nothing, growing with each empty pull.
+    pub fn empty_backoff(empty_pulls: u32) -> Duration {
+        (Duration::from_millis(25) * 2u32.saturating_pow(empty_pulls.min(8))).min(MAX_EMPTY_BACKOFF)
+    }
+
+    /// Sends the last acks and stops the background tasks.
+    pub async fn close(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let Source { settle, acker, .. } = &mut self;
+        let (dummy, _) = mpsc::channel(1);
+        drop(std::mem::replace(settle, dummy));
+        if let Some(a) = acker.take() {
+            if tokio::time::timeout(Duration::from_secs(10), a).await.is_err() {
+                tracing::warn!(message = "acks still pending after 10s; those messages will be redelivered");
+            }
+        }
+    }
+}
+
+/// Batches acks and nacks into acknowledge and modifyAckDeadline(0) calls.
+async fn acker(
+    rest: Rest,
+    sub: String,
+    mut rx: mpsc::Receiver<Settle>,
+    outstanding: Arc<Outstanding>,
+    leases: Arc<Mutex<HashMap<String, Instant>>>,
+) {
+    let mut acks: Vec<(String, usize)> = Vec::new();
+    let mut nacks: Vec<(String, usize)> = Vec::new();
+    let mut open = true;
+    while open || !acks.is_empty() || !nacks.is_empty() {
+        if open {
+            match tokio::time::timeout(ACK_FLUSH, rx.recv()).await {
+                Ok(Some(Settle::Ack(ids))) => acks.extend(ids),
+                Ok(Some(Settle::Nack(ids))) => nacks.extend(ids),
+                Ok(None) => open = false,
+                Err(_) => {}
+            }
+            if open && acks.len() < PULL_BATCH && nacks.len() < PULL_BATCH {
+                // Keep collecting while more arrive at once.
+                while let Ok(s) = rx.try_recv() {
+                    match s {
+                        Settle::Ack(ids) => acks.extend(ids),
+                        Settle::Nack(ids) => nacks.extend(ids),
+                    }
+                }
+            }
+        }
+        for (batch, nack) in [(std::mem::take(&mut acks), false), (std::mem::take(&mut nacks), true)] {
+            for chunk in batch.chunks(PULL_BATCH) {
+                let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+                let (op, path, body) = if nack {
+                    (
+                        "nack",
+                        format!("/{sub}:modifyAckDeadline"),
+                        json!({"ackIds": ids, "ackDeadlineSeconds": 0}),
+                    )
+                } else {
+                    ("acknowledge", format!("/{sub}:acknowledge"), json!({"ackIds": ids}))
+                };
+                if let Err(error) = post_with_retry(&rest, op, &path, &body).await {
+                    tracing::warn!(message = "ack failed; the messages will be redelivered and deduplicated", %error, op, count = ids.len());
+                }
+                let mut l = leases.lock().await;
+                for (id, size) in chunk {
+                    l.remove(id);
+                    outstanding.messages.fetch_sub(1, SeqCst);
+                    outstanding.bytes.fetch_sub(*size, SeqCst);
+                }
+                outstanding.room.notify_waiters();
+            }
+        }
+    }
+}
+
+async fn post_with_retry(rest: &Rest, op: &'static str, path: &str, body: &Value) -> Result<()> {
+    let mut wait = Duration::from_millis(100);
+    for attempt in 1.. {
+        match rest.post(op, path, body).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt >= 5 => return Err(e),
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    }
+    unreachable!("the loop returns on its fifth attempt at the latest")
+}
+
+/// Extends the leases of held messages every third of the ack deadline.
+async fn keep_leases(rest: Rest, sub: String, ack_deadline: i64, leases: Arc<Mutex<HashMap<String, Instant>>>) {
+    let period = Duration::from_secs((ack_deadline / 3).max(1) as u64);
+    loop {
+        tokio::time::sleep(period).await;
+        let ids: Vec<String> = {
+            let l = leases.lock().await;
+            l.iter()
+                .filter(|(_, t)| t.elapsed() < MAX_LEASE)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        for chunk in ids.chunks(PULL_BATCH) {
+            let body = json!({"ackIds": chunk, "ackDeadlineSeconds": ack_deadline});
+            if let Err(error) = rest
+                .post("modifyAckDeadline", &format!("/{sub}:modifyAckDeadline"), &body)
+                .await
+            {
+                tracing::warn!(message = "lease extension failed", %error, count = chunk.len());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_pulls_back_off_up_to_a_bound() {
+        assert_eq!(Source::empty_backoff(0), Duration::from_millis(25));
+        assert_eq!(Source::empty_backoff(2), Duration::from_millis(100));
+        assert_eq!(Source::empty_backoff(50), MAX_EMPTY_BACKOFF);
+    }
+}

@@ -1,0 +1,379 @@
+//! The streaming pipeline on the real emulators: `publisher` → Pub/Sub → `stream-worker`
+//! → BigQuery, checked through the views the dashboards read. Fresh names per test.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use instashop::gcp::Gcp;
+use instashop::publisher::{DEFECT_ATTRIBUTE, Defect, Summary};
+use instashop::settings::Names;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+/// Publishes `count` events with 5% malformed and 2% duplicated; returns the summary.
+fn publish(names: &Names, count: u64, seed: u64, rate: u32) -> Value {
+    let summary = std::env::temp_dir().join(format!("summary-{}.json", names.topic));
+    let out = run(bin("publisher", names)
+        .args([
+            "--count",
+            &count.to_string(),
+            "--rate",
+            &rate.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--invalid-ratio",
+            "0.05",
+            "--duplicate-ratio",
+            "0.02",
+            "--summary-json",
+        ])
+        .arg(&summary));
+    assert!(out.status.success(), "publisher failed");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    std::fs::remove_file(summary).unwrap();
+    assert_eq!(v["published"], count);
+    assert_eq!(v["failed"], 0);
+    v
+}
+
+fn worker(names: &Names, method: &str, idle: u32) -> Command {
+    let mut cmd = bin("stream-worker", names);
+    cmd.args([
+        "--write-method",
+        method,
+        "--idle-timeout",
+        &idle.to_string(),
+        "--flush-interval-ms",
+        "300",
+    ]);
+    cmd
+}
+
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("worker starts")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn count(gcp: &Gcp, names: &Names, table: &str) -> u64 {
+    let rows = query(
+        gcp,
+        &format!("SELECT COUNT(*) AS n FROM `{}.{}.{table}`", gcp.project, names.dataset),
+    )
+    .await;
+    rows[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+/// Waits until `table` has at least `n` rows.
+async fn wait_rows(gcp: &Gcp, names: &Names, table: &str, n: u64, limit: Duration) {
+    let started = Instant::now();
+    while count(gcp, names, table).await < n {
+        assert!(
+            started.elapsed() < limit,
+            "{table} did not reach {n} rows within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The views hold exactly the unique valid events with the publisher's exact total, and
+/// every malformed event is dead-lettered once (at least) with the reason its defect deserves.
+async fn assert_exactly_once(gcp: &Gcp, names: &Names, summary: &Value) {
+    let (p, d) = (&gcp.project, &names.dataset);
+    let rows = query(gcp, &format!(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT order_id) AS o, CAST(SUM(gross_amount) AS STRING) AS total FROM `{p}.{d}.v_fact_sales_all` WHERE source = 'streaming'"
+    )).await;
+    let valid = summary["valid_events"].as_u64().unwrap();
+    assert_eq!(
+        rows[0][0].as_deref(),
+        Some(valid.to_string().as_str()),
+        "unique valid events in v_fact_sales_all"
+    );
+    let total = Decimal::from_str(rows[0][2].as_deref().unwrap()).unwrap();
+    let want = Decimal::from_str(summary["gross_total"].as_str().unwrap()).unwrap();
+    assert_eq!(total, want, "SUM(gross_amount) equals the publisher's exact total");
+    let distinct = query(
+        gcp,
+        &format!("SELECT COUNT(DISTINCT event_id) AS n FROM `{p}.{d}.fact_sales_streaming`"),
+    )
+    .await;
+    assert_eq!(
+        distinct[0][0].as_deref(),
+        Some(valid.to_string().as_str()),
+        "no valid event lost"
+    );
+
+    let dead = query(gcp, &format!(
+        "SELECT TO_JSON_STRING(attributes) AS a, error_kind, error_reason, raw_payload IS NOT NULL AS kept FROM `{p}.{d}.fact_sales_deadletter`"
+    )).await;
+    let mut by_defect: BTreeMap<String, u64> = BTreeMap::new();
+    for row in &dead {
+        let attrs: HashMap<String, String> = serde_json::from_str(row[0].as_deref().unwrap()).unwrap();
+        let defect = Defect::parse(&attrs[DEFECT_ATTRIBUTE]).expect("a known defect");
+        assert_eq!(
+            row[1].as_deref(),
+            Some(defect.expected().as_str()),
+            "{defect:?}: {row:?}"
+        );
+        assert!(
+            row[2].as_deref().is_some_and(|r| r.len() > 10),
+            "a readable reason: {row:?}"
+        );
+        assert_eq!(row[3].as_deref(), Some("true"), "raw payload kept");
+        if !attrs.contains_key("synthetic_duplicate") {
+            *by_defect.entry(defect.as_str().to_string()).or_default() += 1;
+        }
+    }
+    let mut published: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, v) in summary["defects"].as_object().unwrap() {
+        published.insert(k.clone(), v.as_u64().unwrap());
+    }
+    // Redelivery may write a dead letter twice; every malformed event is there at least once.
+    for (defect, n) in &published {
+        assert!(
+            by_defect.get(defect).copied().unwrap_or(0) >= *n,
+            "{defect}: {by_defect:?} vs {published:?}"
+        );
+    }
+    assert!(published.len() >= 10, "many kinds of defect: {published:?}");
+}
+
+async fn five_thousand_events(method: &str) {
+    let (names, gcp) = provision_fresh(&format!("s5k{}", &method[..3]));
+    let summary = publish(&names, 5000, 5, 0);
+    let out = run(&mut worker(&names, method, 6));
+    assert!(out.status.success(), "worker exits 0 after the idle timeout");
+    assert_exactly_once(&gcp, &names, &summary).await;
+    cleanup(&gcp, &names).await;
+}
+
+#[tokio::test]
+async fn five_thousand_events_storage_write_api() {
+    five_thousand_events("storage-write").await;
+}
+
+#[tokio::test]
+async fn five_thousand_events_insert_all() {
+    five_thousand_events("insert-all").await;
+}
+
+#[tokio::test]
+async fn a_killed_worker_loses_nothing_and_doubles_nothing() {
+    let (names, gcp) = provision_fresh("kill9");
+    let summary = publish(&names, 3000, 9, 0);
+    let mut first = spawn(worker(&names, "storage-write", 60).args(["--batch-rows", "200"]));
+    wait_rows(&gcp, &names, "fact_sales_streaming", 200, Duration::from_secs(60)).await;
+    signal(&first, "-9");
+    wait(&mut first, Duration::from_secs(10));
+    // Messages the killed worker held come back after the 10 s ack deadline.
+    let out = run(&mut worker(&names, "storage-write", 25));
+    assert!(out.status.success());
+    assert_exactly_once(&gcp, &names, &summary).await;
+    cleanup(&gcp, &names).await;
+}
+
+#[tokio::test]
+async fn two_workers_on_one_subscription_give_the_same_exact_result() {
+    let (names, gcp) = provision_fresh("two");
+    let summary = publish(&names, 4000, 2, 0);
+    let mut a = spawn(&mut worker(&names, "storage-write", 8));
+    let mut b = spawn(&mut worker(&names, "insert-all", 8));
+    assert!(wait(&mut a, Duration::from_secs(120)).success());
+    assert!(wait(&mut b, Duration::from_secs(120)).success());
+    assert_exactly_once(&gcp, &names, &summary).await;
+    cleanup(&gcp, &names).await;
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero_without_losing_a_message() {
+    let (names, gcp) = provision_fresh("term");
+    let summary = publish(&names, 3000, 3, 0);
+    let mut w = spawn(worker(&names, "storage-write", 60).args(["--batch-rows", "200"]));
+    wait_rows(&gcp, &names, "fact_sales_streaming", 200, Duration::from_secs(60)).await;
+    signal(&w, "-TERM");
+    let started = Instant::now();
+    let status = wait(&mut w, Duration::from_secs(45));
+    assert!(status.success(), "SIGTERM exits 0, got {status}");
+    eprintln!("SIGTERM to exit: {:?}", started.elapsed());
+    let out = run(&mut worker(&names, "storage-write", 25));
+    assert!(out.status.success());
+    assert_exactly_once(&gcp, &names, &summary).await;
+    cleanup(&gcp, &names).await;
+}
+
+/// A payload, the reason it must get, and a name for messages.
+struct Case(&'static str, Vec<u8>, &'static str);
+
+fn corpus() -> Vec<Case> {
+    let good = |f: &str, v: &str| -> Vec<u8> {
+        let mut fields = vec![
+            ("event_id", "\"3f2a1c4e-8b7d-4e6f-9a1b-2c3d4e5f6a7b\"".to_string()),
+            ("order_id", "\"O1234\"".into()),
+            ("customer_id", "\"C00054\"".into()),
+            ("product_id", "\"P0002\"".into()),
+            ("qty", "2".into()),
+            ("unit_price", "120.50".into()),
+            ("event_ts", "\"2025-09-15 14:23:55\"".into()),
+        ];
+        match fields.iter_mut().find(|x| x.0 == f) {
+            Some(x) if v == "<absent>" => x.0 = "",
+            Some(x) => x.1 = v.to_string(),
+            None => fields.push((Box::leak(f.to_string().into_boxed_str()), v.to_string())),
+        }
+        let body: Vec<String> = fields
+            .iter()
+            .filter(|x| !x.0.is_empty())
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(",")).into_bytes()
+    };
+    vec![
+        Case("empty", b"".to_vec(), "invalid_json"),
+        Case("plain text", b"hello".to_vec(), "invalid_json"),
+        Case("truncated", b"{\"event_id\":\"3f2a".to_vec(), "invalid_json"),
+        Case("trailing comma", b"{\"qty\":1,}".to_vec(), "invalid_json"),
+        Case("array", b"[1,2,3]".to_vec(), "not_object"),
+        Case("string", b"\"order\"".to_vec(), "not_object"),
+        Case("number", b"42".to_vec(), "not_object"),
+        Case("null", b"null".to_vec(), "not_object"),
+        Case("invalid utf-8", b"{\"order_id\":\"O\xff\"}".to_vec(), "not_utf8"),
+        Case("latin-1", b"{\"order_id\":\"Pe\xf1a\"}".to_vec(), "not_utf8"),
+        Case("1 MB", vec![b' '; 1024 * 1024], "payload_too_large"),
+        Case(
+            "oversized field",
+            good("notes", &format!("\"{}\"", "x".repeat(70_000))),
+            "payload_too_large",
+        ),
+        Case("missing event_id", good("event_id", "<absent>"), "missing_field"),
+        Case("missing qty", good("qty", "<absent>"), "missing_field"),
+        Case("null unit_price", good("unit_price", "null"), "missing_field"),
+        Case("qty as string", good("qty", "\"2\""), "wrong_type"),
+        Case("order_id as number", good("order_id", "1234"), "wrong_type"),
+        Case("event_ts as epoch", good("event_ts", "1757946235"), "wrong_type"),
+        Case("price as bool", good("unit_price", "true"), "wrong_type"),
+        Case("event_id not uuid", good("event_id", "\"evt-1\""), "bad_event_id"),
+        Case("empty order_id", good("order_id", "\"\""), "bad_id"),
+        Case(
+            "oversized product_id",
+            good("product_id", &format!("\"{}\"", "P".repeat(65))),
+            "bad_id",
+        ),
+        Case("control char in id", good("customer_id", "\"C\\u0007\""), "bad_id"),
+        Case("negative qty", good("qty", "-1"), "bad_qty"),
+        Case("zero qty", good("qty", "0"), "bad_qty"),
+        Case("fractional qty", good("qty", "1.5"), "bad_qty"),
+        Case("huge qty", good("qty", "1000000"), "bad_qty"),
+        Case("negative price", good("unit_price", "-0.01"), "bad_unit_price"),
+        Case("NaN price", good("unit_price", "\"NaN\""), "bad_unit_price"),
+        Case("infinite price", good("unit_price", "1e400"), "bad_unit_price"),
+        Case("huge price", good("unit_price", "99999999999"), "bad_unit_price"),
+        Case("ten decimals", good("unit_price", "1.0000000001"), "bad_unit_price"),
+        Case("comma decimal", good("unit_price", "\"1,50\""), "bad_unit_price"),
+        Case("date only", good("event_ts", "\"2025-09-15\""), "bad_event_ts"),
+        Case("no offset", good("event_ts", "\"2025-09-15T14:23:55\""), "bad_event_ts"),
+        Case(
+            "impossible date",
+            good("event_ts", "\"2025-02-30 10:00:00\""),
+            "bad_event_ts",
+        ),
+        Case(
+            "far future",
+            good("event_ts", "\"2999-01-01 00:00:00\""),
+            "bad_event_ts",
+        ),
+        Case(
+            "before 2000",
+            good("event_ts", "\"1970-01-01 00:00:00\""),
+            "bad_event_ts",
+        ),
+        Case("duplicate field", good("qty", "2,\"qty\":3"), "duplicate_field"),
+    ]
+}
+
+#[tokio::test]
+async fn a_corpus_of_malformed_payloads_is_dead_lettered_each_with_its_own_reason() {
+    let (names, gcp) = provision_fresh("corpus");
+    let cases = corpus();
+    assert!(cases.len() >= 30);
+    let (endpoint, creds) = gcp.pubsub_credentials().await.unwrap();
+    let publisher =
+        google_cloud_pubsub::client::Publisher::builder(format!("projects/{}/topics/{}", gcp.project, names.topic))
+            .with_endpoint(endpoint)
+            .with_credentials(creds)
+            .build()
+            .await
+            .unwrap();
+    let mut pending = Vec::new();
+    for c in &cases {
+        let msg = google_cloud_pubsub::model::Message::new()
+            .set_data(bytes::Bytes::from(c.1.clone()))
+            .set_attributes(HashMap::from([("case".to_string(), c.0.to_string())]));
+        pending.push(publisher.publish(msg));
+    }
+    for p in pending {
+        p.await.expect("published");
+    }
+    for method in ["storage-write", "insert-all"] {
+        let out = run(&mut worker(&names, method, 4));
+        assert!(out.status.success(), "the worker never panics and exits 0 ({method})");
+    }
+    let dead = query(&gcp, &format!(
+        "SELECT TO_JSON_STRING(attributes) AS a, error_kind, error_reason, LENGTH(raw_payload) AS len FROM `{}.{}.fact_sales_deadletter`",
+        gcp.project, names.dataset
+    )).await;
+    let mut got: HashMap<String, (String, String, usize)> = HashMap::new();
+    for row in dead {
+        let attrs: HashMap<String, String> = serde_json::from_str(row[0].as_deref().unwrap()).unwrap();
+        got.insert(
+            attrs["case"].clone(),
+            (
+                row[1].clone().unwrap(),
+                row[2].clone().unwrap(),
+                row[3].as_deref().unwrap().parse().unwrap(),
+            ),
+        );
+    }
+    for c in &cases {
+        let (kind, reason, len) = got
+            .get(c.0)
+            .unwrap_or_else(|| panic!("case {:?} was not dead-lettered", c.0));
+        assert_eq!(kind, c.2, "case {:?}: {reason}", c.0);
+        assert!(!reason.is_empty());
+        assert_eq!(*len, c.1.len(), "case {:?}: the raw payload is kept whole", c.0);
+    }
+    assert_eq!(
+        count(&gcp, &names, "fact_sales_streaming").await,
+        0,
+        "no malformed event became a sale"
+    );
+    cleanup(&gcp, &names).await;
+}
