@@ -146,16 +146,16 @@ pub struct Catalog {
 }
 
 /// Picks from `(item, weight)` pairs.
-pub fn weighted<'a, T>(rng: &mut impl Rng, items: &'a [(T, u32)]) -> &'a T {
+pub fn weighted<T: Copy>(rng: &mut impl Rng, items: &[(T, u32)]) -> T {
     let total: u32 = items.iter().map(|(_, w)| w).sum();
     let mut x = rng.random_range(0..total);
     for (item, w) in items {
         if x < *w {
-            return item;
+            return *item;
         }
         x -= w;
     }
-    &items[items.len() - 1].0
+    items[items.len() - 1].0
 }
 
 /// Customer id number `n` (1-based).
@@ -188,9 +188,9 @@ impl Catalog {
                 Customer {
                     id: customer_id(n),
                     name,
-                    country: *weighted(&mut rng, COUNTRIES),
+                    country: weighted(&mut rng, COUNTRIES),
                     signup_date: signup_from + Duration::days(rng.random_range(0..=span)),
-                    plan: *weighted(&mut rng, PLANS),
+                    plan: weighted(&mut rng, PLANS),
                 }
             })
             .collect();
@@ -198,7 +198,7 @@ impl Catalog {
         let cats: Vec<(usize, u32)> = CATEGORIES.iter().enumerate().map(|(i, c)| (i, c.3)).collect();
         let products = (1..=products)
             .map(|n| {
-                let &i = weighted(&mut rng, &cats);
+                let i = weighted(&mut rng, &cats);
                 let (category, lo, hi, _) = CATEGORIES[i];
                 let words = PRODUCT_WORDS[i].1;
                 let cents = rng.random_range(lo as i64 * 100..=hi as i64 * 100);

@@ -231,7 +231,7 @@ impl EventGenerator {
         };
         self.order = Some((order_id.clone(), customer.clone(), lines_left - 1));
         let product = &self.products[self.rng.random_range(0..self.products.len())];
-        let qty: i64 = *crate::catalog::weighted(&mut self.rng, &[(1, 60), (2, 25), (3, 10), (5, 5)]);
+        let qty: i64 = crate::catalog::weighted(&mut self.rng, &[(1, 60), (2, 25), (3, 10), (5, 5)]);
         let event_id = uuid::Builder::from_random_bytes(self.rng.random())
             .into_uuid()
             .hyphenated()

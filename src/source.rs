@@ -238,10 +238,10 @@ impl Source {
         let Source { settle, acker, .. } = &mut self;
         let (dummy, _) = mpsc::channel(1);
         drop(std::mem::replace(settle, dummy));
-        if let Some(a) = acker.take() {
-            if tokio::time::timeout(Duration::from_secs(10), a).await.is_err() {
-                tracing::warn!(message = "acks still pending after 10s; those messages will be redelivered");
-            }
+        if let Some(a) = acker.take()
+            && tokio::time::timeout(Duration::from_secs(10), a).await.is_err()
+        {
+            tracing::warn!(message = "acks still pending after 10s; those messages will be redelivered");
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use instashop::gcp::Gcp;
-use instashop::publisher::{DEFECT_ATTRIBUTE, Defect, Summary};
+use instashop::publisher::{DEFECT_ATTRIBUTE, Defect};
 use instashop::settings::Names;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -375,5 +375,126 @@ async fn a_corpus_of_malformed_payloads_is_dead_lettered_each_with_its_own_reaso
         0,
         "no malformed event became a sale"
     );
+    cleanup(&gcp, &names).await;
+}
+
+/// A BigQuery emulator of this test's own, to stop and start mid-run.
+struct PrivateBigQuery {
+    child: Option<Child>,
+    rest: u16,
+    grpc: u16,
+    dir: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PrivateBigQuery {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("bq-outage-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut bq = PrivateBigQuery {
+            child: None,
+            rest: free_port(),
+            grpc: free_port(),
+            dir,
+        };
+        bq.up();
+        bq
+    }
+
+    fn up(&mut self) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let child = Command::new(root.join(".emulators/venv/bin/python"))
+            .arg(root.join("scripts/bqemulator_serialized.py"))
+            .args([
+                "start",
+                "--rest-host",
+                "127.0.0.1",
+                "--grpc-host",
+                "127.0.0.1",
+                "--persistent",
+                "--log-level",
+                "warning",
+            ])
+            .args([
+                "--rest-port",
+                &self.rest.to_string(),
+                "--grpc-port",
+                &self.grpc.to_string(),
+            ])
+            .args(["--project", &gcp_args().project, "--data-dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the BigQuery emulator starts (scripts/emulators.sh install)");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.rest)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "private BigQuery emulator did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            wait(&mut c, Duration::from_secs(20));
+        }
+    }
+
+    fn args(&self) -> instashop::settings::GcpArgs {
+        instashop::settings::GcpArgs {
+            bigquery_emulator_host: Some(format!("127.0.0.1:{}", self.rest)),
+            bigquery_storage_emulator_host: Some(format!("127.0.0.1:{}", self.grpc)),
+            ..gcp_args()
+        }
+    }
+
+    fn point(&self, cmd: &mut Command) {
+        cmd.env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", self.rest))
+            .env("BIGQUERY_STORAGE_EMULATOR_HOST", format!("127.0.0.1:{}", self.grpc));
+    }
+}
+
+impl Drop for PrivateBigQuery {
+    fn drop(&mut self) {
+        self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn the_worker_rides_out_a_bigquery_outage_and_loses_nothing() {
+    let mut bq = PrivateBigQuery::start();
+    let names = fresh_names("outage");
+    let mut prov = bin("provision", &names);
+    bq.point(prov.args(["--ack-deadline-secs", "10"]));
+    assert!(run(&mut prov).status.success());
+    let gcp = Gcp::new(&bq.args()).unwrap();
+    let summary = publish(&names, 3000, 11, 0);
+
+    let mut cmd = worker(&names, "storage-write", 30);
+    bq.point(cmd.args(["--batch-rows", "200"]));
+    let mut w = spawn(&mut cmd);
+    wait_rows(&gcp, &names, "fact_sales_streaming", 200, Duration::from_secs(60)).await;
+    bq.down();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        w.try_wait().unwrap().is_none(),
+        "the worker keeps retrying while BigQuery is down"
+    );
+    bq.up();
+    assert!(wait(&mut w, Duration::from_secs(180)).success());
+    assert_exactly_once(&gcp, &names, &summary).await;
     cleanup(&gcp, &names).await;
 }
