@@ -418,37 +418,32 @@ pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
         if finished && in_flight.is_empty() {
             break;
         }
-        if !finished && in_flight.len() < MAX_IN_FLIGHT {
-            if opts.rate > 0.0 {
-                let due = started + Duration::from_secs_f64(sent as f64 / opts.rate);
-                tokio::time::sleep_until(due.into()).await;
-            }
-            let g = generator.next_event(Utc::now());
-            let mut msg = Message::new().set_data(bytes::Bytes::from(g.payload.clone()));
-            let mut attrs = HashMap::new();
-            if let Some(d) = g.defect {
-                attrs.insert(DEFECT_ATTRIBUTE.to_string(), d.as_str().to_string());
-            }
-            if g.duplicate {
-                attrs.insert(DUPLICATE_ATTRIBUTE.to_string(), "true".to_string());
-            }
-            msg = msg.set_attributes(attrs);
-            if opts.ordering_key {
-                msg = msg.set_ordering_key(g.order_id.clone());
-            }
-            let fut = publisher.publish(msg);
-            in_flight.push(async move { (fut.await, g) });
-            sent += 1;
-            if in_flight.len() < MAX_IN_FLIGHT && opts.rate <= 0.0 {
-                // Keep generating until the bound; collect results as they come.
-                while let Some(Some(r)) = futures::FutureExt::now_or_never(in_flight.next()) {
-                    account(&mut summary, r);
+        let can_send = !finished && in_flight.len() < MAX_IN_FLIGHT;
+        let due = if opts.rate > 0.0 {
+            started + Duration::from_secs_f64(sent as f64 / opts.rate)
+        } else {
+            started
+        };
+        tokio::select! {
+            biased;
+            _ = tokio::time::sleep_until(due.into()), if can_send => {
+                let g = generator.next_event(Utc::now());
+                let mut attrs = HashMap::new();
+                if let Some(d) = g.defect {
+                    attrs.insert(DEFECT_ATTRIBUTE.to_string(), d.as_str().to_string());
                 }
-                continue;
+                if g.duplicate {
+                    attrs.insert(DUPLICATE_ATTRIBUTE.to_string(), "true".to_string());
+                }
+                let mut msg = Message::new().set_data(bytes::Bytes::from(g.payload.clone())).set_attributes(attrs);
+                if opts.ordering_key {
+                    msg = msg.set_ordering_key(g.order_id.clone());
+                }
+                let fut = publisher.publish(msg);
+                in_flight.push(async move { (fut.await, g) });
+                sent += 1;
             }
-        }
-        if let Some(r) = in_flight.next().await {
-            account(&mut summary, r);
+            Some(r) = in_flight.next(), if !in_flight.is_empty() => account(&mut summary, r),
         }
         if last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();

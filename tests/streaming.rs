@@ -173,6 +173,32 @@ async fn five_thousand_events(method: &str) {
     let out = run(&mut worker(&names, method, 6));
     assert!(out.status.success(), "worker exits 0 after the idle timeout");
     assert_exactly_once(&gcp, &names, &summary).await;
+
+    // The streaming dashboard's views agree with the publisher, to the cent.
+    let (p, d) = (&gcp.project, &names.dataset);
+    let want = Decimal::from_str(summary["gross_total"].as_str().unwrap()).unwrap();
+    let per_minute = query(
+        &gcp,
+        &format!("SELECT CAST(SUM(revenue) AS STRING) AS r, SUM(events) AS e FROM `{p}.{d}.v_streaming_per_minute`"),
+    )
+    .await;
+    assert_eq!(
+        Decimal::from_str(per_minute[0][0].as_deref().unwrap()).unwrap(),
+        want,
+        "revenue per minute over the last hour"
+    );
+    assert_eq!(
+        per_minute[0][1].as_deref(),
+        Some(summary["valid_events"].to_string().as_str())
+    );
+    let by_source = query(
+        &gcp,
+        &format!("SELECT source, CAST(revenue AS STRING) AS r, orders FROM `{p}.{d}.v_kpi_by_source`"),
+    )
+    .await;
+    assert_eq!(by_source.len(), 1, "only streaming rows: {by_source:?}");
+    assert_eq!(by_source[0][0].as_deref(), Some("streaming"));
+    assert_eq!(Decimal::from_str(by_source[0][1].as_deref().unwrap()).unwrap(), want);
     cleanup(&gcp, &names).await;
 }
 
