@@ -1,0 +1,62 @@
+# A runnable root: the whole InstaShop Analytics stack in one project.
+#   cp terraform.tfvars.example terraform.tfvars   # set project_id (and bucket_name: it is global)
+#   terraform init && terraform apply
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 6.0, < 8.0"
+    }
+  }
+}
+
+variable "project_id" {
+  description = "Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "bucket_name" {
+  description = "Globally unique bucket name."
+  type        = string
+}
+
+variable "location" {
+  description = "Location of the dataset and bucket."
+  type        = string
+  default     = "US"
+}
+
+variable "deletion_protection" {
+  description = "Refuse to delete tables on destroy."
+  type        = bool
+  default     = false
+}
+
+provider "google" {
+  project = var.project_id
+}
+
+module "instashop" {
+  source              = "../.."
+  project_id          = var.project_id
+  bucket_name         = var.bucket_name
+  location            = var.location
+  deletion_protection = var.deletion_protection
+}
+
+output "env" {
+  description = "Environment for the binaries."
+  value       = module.instashop.env
+}
+
+output "service_accounts" {
+  description = "One service account per job."
+  value       = module.instashop.service_accounts
+}
+
+output "looker_studio_url" {
+  description = "A Looker Studio report on v_fact_sales_all."
+  value       = module.instashop.looker_studio_url
+}

@@ -1,0 +1,107 @@
+# Inputs. Defaults match `provision`'s (src/settings.rs, src/provision.rs); the test in
+# tests/terraform.rs fails when they drift apart.
+
+variable "project_id" {
+  description = "Google Cloud project that owns every resource."
+  type        = string
+}
+
+variable "location" {
+  description = "Location of the dataset and bucket (a multi-region such as US or EU, or a region such as southamerica-west1)."
+  type        = string
+  default     = "US"
+}
+
+variable "dataset_id" {
+  description = "BigQuery dataset holding every table and view."
+  type        = string
+  default     = "data_ecommerce_demo"
+}
+
+variable "bucket_name" {
+  description = "Cloud Storage bucket for the CSVs (datasets/) and pipeline files (pipelines/). Bucket names are global: change it if taken."
+  type        = string
+  default     = "ecommerce-demo-bucket"
+}
+
+variable "topic" {
+  description = "Pub/Sub topic of the order events; its dead-letter topic is <topic>-dead-letter."
+  type        = string
+  default     = "orders"
+}
+
+variable "subscription" {
+  description = "The stream worker's subscription on the topic."
+  type        = string
+  default     = "orders-stream-worker"
+}
+
+variable "ack_deadline_seconds" {
+  description = "Seconds the stream worker has to ack a message before Pub/Sub redelivers it."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.ack_deadline_seconds >= 10 && var.ack_deadline_seconds <= 600
+    error_message = "Pub/Sub accepts 10 to 600 seconds."
+  }
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message before Pub/Sub moves it to the dead-letter topic."
+  type        = number
+  default     = 10
+}
+
+variable "min_backoff_seconds" {
+  description = "Shortest redelivery backoff after a nack."
+  type        = number
+  default     = 10
+}
+
+variable "max_backoff_seconds" {
+  description = "Longest redelivery backoff after a nack."
+  type        = number
+  default     = 600
+}
+
+variable "message_retention_seconds" {
+  description = "How long the topic and subscriptions keep messages (7 days at most for subscriptions)."
+  type        = number
+  default     = 604800
+}
+
+variable "enable_exactly_once_delivery" {
+  description = "Pub/Sub exactly-once delivery on the worker's subscription. Results are exactly-once without it (rows are deduplicated by event_id); it costs latency."
+  type        = bool
+  default     = false
+}
+
+variable "kms_key_name" {
+  description = "Customer-managed key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the bucket and dataset; null uses Google-managed keys."
+  type        = string
+  default     = null
+}
+
+variable "deletion_protection" {
+  description = "Refuse to delete tables on destroy (set false for throwaway environments)."
+  type        = bool
+  default     = true
+}
+
+variable "noncurrent_object_retention_days" {
+  description = "Days a replaced or deleted object version is kept before the lifecycle rule deletes it."
+  type        = number
+  default     = 30
+}
+
+variable "access_log_bucket" {
+  description = "Bucket that receives the data bucket's access logs; null disables access logging."
+  type        = string
+  default     = null
+}
+
+variable "labels" {
+  description = "Labels on every resource that takes them."
+  type        = map(string)
+  default     = { app = "instashop-analytics" }
+}
