@@ -18,6 +18,18 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 
+step "terraform fmt -check -recursive terraform"
+command -v terraform >/dev/null || { echo "terraform is missing: install Terraform >= 1.5 (the machine image ships 1.11)"; exit 1; }
+terraform fmt -check -recursive terraform
+
+step "checkov on terraform/ (own venv, offline)"
+CHECKOV_VENV=$ROOT/.emulators/checkov-venv
+if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
+  python3 -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check "checkov==3.3.30"
+fi
+"$CHECKOV_VENV/bin/checkov" -d terraform --framework terraform --skip-download --compact --quiet
+
 step "emulators (test stack)"
 export EMULATORS_STATE_DIR=$ROOT/.emulators/test-stack
 export PUBSUB_PORT=${TEST_PUBSUB_PORT:-18085} BQ_REST_PORT=${TEST_BQ_REST_PORT:-19050}

@@ -13,6 +13,8 @@ pub const DEFAULT_PROJECT: &str = "data-ecommerce-demo";
 pub const DEFAULT_DATASET: &str = "data_ecommerce_demo";
 /// The seed's bucket.
 pub const DEFAULT_BUCKET: &str = "ecommerce-demo-bucket";
+/// Location of the dataset and bucket.
+pub const DEFAULT_LOCATION: &str = "US";
 /// The Pub/Sub topic the publisher writes order events to.
 pub const DEFAULT_TOPIC: &str = "orders";
 /// The stream worker's subscription on [`DEFAULT_TOPIC`].

@@ -49,6 +49,7 @@ locals {
 }
 
 resource "google_bigquery_table" "views_tier1" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   for_each            = local.tier1
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
@@ -63,6 +64,7 @@ resource "google_bigquery_table" "views_tier1" {
 }
 
 resource "google_bigquery_table" "views_tier2" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   for_each            = local.tier2
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
@@ -77,6 +79,7 @@ resource "google_bigquery_table" "views_tier2" {
 }
 
 resource "google_bigquery_table" "views_tier3" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   for_each            = local.tier3
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
@@ -91,6 +94,7 @@ resource "google_bigquery_table" "views_tier3" {
 }
 
 resource "google_bigquery_table" "views_tier4" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   for_each            = local.tier4
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id

@@ -17,7 +17,7 @@ struct Args {
     #[command(flatten)]
     names: settings::Names,
     /// Location of the dataset and bucket.
-    #[arg(long, env = "INSTASHOP_LOCATION", default_value = "US")]
+    #[arg(long, env = "INSTASHOP_LOCATION", default_value = settings::DEFAULT_LOCATION)]
     location: String,
     /// The data model folder (schemas/, views/, tables.json); default ./bigquery.
     #[arg(long, env = "INSTASHOP_MODEL_DIR")]

@@ -29,9 +29,9 @@ variable "location" {
 }
 
 variable "deletion_protection" {
-  description = "Refuse to delete tables on destroy."
+  description = "Refuse to delete tables on destroy (set false in terraform.tfvars for a throwaway project)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 provider "google" {

@@ -1,0 +1,273 @@
+//! Static checks of terraform/ (the Google provider cannot be downloaded here, so
+//! `terraform validate` cannot run): every .tf parses; Terraform reads every file of
+//! bigquery/; its defaults are provision's; no IAM grant uses a primitive role.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hcl::{Block, Body, Expression};
+use instashop::provision;
+use instashop::settings;
+
+fn tf_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform")
+}
+
+fn tf_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(tf_files(&p));
+        } else if p.extension().is_some_and(|x| x == "tf") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The module's own files (not examples/), parsed.
+fn module() -> Vec<(PathBuf, String, Body)> {
+    let mut out = Vec::new();
+    for p in tf_files(&tf_dir()) {
+        if p.components().any(|c| c.as_os_str() == "examples") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let body: Body = hcl::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        out.push((p, text, body));
+    }
+    out
+}
+
+fn blocks<'a>(body: &'a Body, out: &mut Vec<&'a Block>) {
+    for b in body.blocks() {
+        out.push(b);
+        blocks(&b.body, out);
+    }
+}
+
+#[test]
+fn every_terraform_file_parses() {
+    let files = tf_files(&tf_dir());
+    assert!(files.len() >= 8, "{files:?}");
+    for p in files {
+        let text = std::fs::read_to_string(&p).unwrap();
+        hcl::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
+}
+
+/// `*` in a pattern matches any characters but `/`.
+fn glob(pattern: &str, path: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == path,
+        Some((head, tail)) => {
+            let Some(rest) = path.strip_prefix(head) else {
+                return false;
+            };
+            (0..=rest.len())
+                .take_while(|&i| !rest[..i].contains('/'))
+                .any(|i| glob(tail, &rest[i..]))
+        }
+    }
+}
+
+#[test]
+fn terraform_reads_every_file_of_the_bigquery_folder() {
+    let mut patterns = Vec::new();
+    let string = regex_lite_strings();
+    for (path, text, body) in module() {
+        // The model folder is named once, relative to the module.
+        for b in body.blocks().filter(|b| b.identifier() == "locals") {
+            if let Some(a) = b.body.attributes().find(|a| a.key() == "model_dir") {
+                assert_eq!(
+                    a.expr().to_string(),
+                    "\"${path.module}/../bigquery\"",
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+        let norm = |s: &str| -> String {
+            let s = s
+                .replace("${local.model_dir}", "../bigquery")
+                .replace("${path.module}/", "");
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("${") {
+                out.push_str(&rest[..i]);
+                out.push('*');
+                rest = rest[i..].find('}').map_or("", |j| &rest[i + j + 1..]);
+            }
+            out + rest
+        };
+        for (a, b) in fileset_calls(&text) {
+            patterns.push(format!("{}/{}", norm(&a), b));
+        }
+        for s in string(&text) {
+            let n = norm(&s);
+            if n.starts_with("../bigquery/") {
+                patterns.push(n);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut unread = Vec::new();
+    let mut stack = vec![root.join("bigquery")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = format!("../{}", p.strip_prefix(root).unwrap().display());
+            if !patterns.iter().any(|pat| glob(pat, &rel)) {
+                unread.push(rel);
+            }
+        }
+    }
+    assert!(
+        unread.is_empty(),
+        "files of bigquery/ that Terraform does not read: {unread:?} (patterns: {patterns:?})"
+    );
+}
+
+/// Quoted strings of a .tf text (no escaped quotes inside in this module).
+fn regex_lite_strings() -> impl Fn(&str) -> Vec<String> {
+    |text: &str| {
+        let mut out = Vec::new();
+        let mut parts = text.split('"');
+        parts.next();
+        while let Some(s) = parts.next() {
+            out.push(s.to_string());
+            parts.next();
+        }
+        out
+    }
+}
+
+/// `fileset("a", "b")` calls: (a, b).
+fn fileset_calls(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices("fileset(") {
+        let args: Vec<&str> = text[i + 8..]
+            .split(')')
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|a| a.trim().trim_matches('"'))
+            .collect();
+        out.push((args[0].to_string(), args[1].to_string()));
+    }
+    out
+}
+
+fn defaults() -> BTreeMap<String, Expression> {
+    let mut out = BTreeMap::new();
+    for (_, _, body) in module() {
+        for b in body.blocks().filter(|b| b.identifier() == "variable") {
+            let name = b.labels()[0].as_str().to_string();
+            if let Some(a) = b.body.attributes().find(|a| a.key() == "default") {
+                out.insert(name, a.expr().clone());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn terraform_defaults_are_provisions() {
+    let d = defaults();
+    let s = |k: &str| match &d[k] {
+        Expression::String(s) => s.clone(),
+        other => panic!("{k} default is not a string: {other:?}"),
+    };
+    let n = |k: &str| match &d[k] {
+        Expression::Number(n) => n.as_i64().unwrap(),
+        other => panic!("{k} default is not a number: {other:?}"),
+    };
+    assert_eq!(s("dataset_id"), settings::DEFAULT_DATASET);
+    assert_eq!(s("bucket_name"), settings::DEFAULT_BUCKET);
+    assert_eq!(s("topic"), settings::DEFAULT_TOPIC);
+    assert_eq!(s("subscription"), settings::DEFAULT_SUBSCRIPTION);
+    assert_eq!(s("location"), settings::DEFAULT_LOCATION);
+    assert_eq!(n("ack_deadline_seconds"), provision::ACK_DEADLINE_SECONDS as i64);
+    assert_eq!(n("max_delivery_attempts"), provision::MAX_DELIVERY_ATTEMPTS as i64);
+    assert_eq!(n("min_backoff_seconds"), provision::MIN_BACKOFF_SECONDS);
+    assert_eq!(n("max_backoff_seconds"), provision::MAX_BACKOFF_SECONDS);
+    assert_eq!(n("message_retention_seconds"), provision::RETENTION_SECONDS);
+    // Derived names and folders, as provision derives them.
+    let locals: String = module().iter().map(|(_, t, _)| t.clone()).collect();
+    assert!(
+        locals.contains(&format!("\"${{var.topic}}{}\"", settings::DEAD_LETTER_SUFFIX)),
+        "dead-letter topic name"
+    );
+    assert!(
+        locals.contains(&format!(
+            "\"${{var.topic}}{}{}\"",
+            settings::DEAD_LETTER_SUFFIX,
+            settings::KEEP_SUFFIX
+        )),
+        "dead-letter subscription name"
+    );
+    let folders = format!(
+        "[{}]",
+        provision::BUCKET_FOLDERS
+            .iter()
+            .map(|f| format!("\"{f}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    assert!(
+        locals.contains(&format!("bucket_folders = {folders}")),
+        "bucket folders {folders}"
+    );
+}
+
+#[test]
+fn no_iam_grant_uses_a_primitive_role_and_no_key_is_made() {
+    let mut roles = 0;
+    for (path, _, body) in module() {
+        let mut all = Vec::new();
+        blocks(&body, &mut all);
+        for b in all {
+            if b.identifier() == "resource" {
+                let kind = b.labels()[0].as_str();
+                assert_ne!(
+                    kind,
+                    "google_service_account_key",
+                    "{}: no service-account keys",
+                    path.display()
+                );
+                assert!(
+                    !kind.ends_with("_iam_policy") && !kind.ends_with("_iam_binding"),
+                    "{}: {kind} is authoritative; use _iam_member",
+                    path.display()
+                );
+            }
+            for a in b.body.attributes().filter(|a| a.key() == "role") {
+                roles += 1;
+                let Expression::String(role) = a.expr() else {
+                    panic!("{}: role must be a literal", path.display())
+                };
+                assert!(
+                    !["roles/owner", "roles/editor", "roles/viewer"].contains(&role.as_str()),
+                    "{}: primitive role {role}",
+                    path.display()
+                );
+                assert!(role.starts_with("roles/"), "{role}");
+            }
+        }
+    }
+    assert!(roles >= 10, "the module grants each job its roles ({roles} found)");
+}
+
+#[test]
+fn the_glob_helper_matches_like_fileset() {
+    assert!(glob("../bigquery/views/*", "../bigquery/views/v.sql"));
+    assert!(glob("../bigquery/views/*.sql", "../bigquery/views/v.sql"));
+    assert!(!glob("../bigquery/views/*.sql", "../bigquery/views/sub/v.sql"));
+    assert!(!glob("../bigquery/schemas/*.json", "../bigquery/tables.json"));
+}
