@@ -364,6 +364,34 @@ impl Rest {
             .map_err(|e| Error::api(self.service, operation, path, format!("unreadable answer: {e}")))
     }
 
+    /// GET raw bytes (e.g. an object's media); `None` when it does not exist.
+    pub async fn get_bytes(&self, operation: &'static str, path: &str) -> Result<Option<Vec<u8>>> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .headers(self.auth_headers().await?)
+            .send()
+            .await
+            .map_err(|e| Error::api(self.service, operation, path, e))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Error::api(
+                self.service,
+                operation,
+                path,
+                format!("HTTP {}", resp.status()),
+            ));
+        }
+        let b = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::api(self.service, operation, path, e))?;
+        Ok(Some(b.to_vec()))
+    }
+
     /// GET; `None` when the resource does not exist.
     pub async fn get(&self, operation: &'static str, path: &str) -> Result<Option<Value>> {
         self.call(reqwest::Method::GET, operation, path, None).await

@@ -10,13 +10,24 @@
 //! - [`model`]: the data model read from `bigquery/` (table schemas, table options, view
 //!   SQL), shared with Terraform.
 //! - [`provision`]: creates every resource of the data model, idempotently.
+//! - [`catalog`]: seeded master data shared by batch and streaming.
+//! - [`datagen`]: historical CSVs and their manifest.
+//! - [`batch`]: checks CSVs against the schemas and loads them with load jobs.
+//! - [`publisher`]: simulated live sales to Pub/Sub.
+//! - [`transform`]: validation of one event and its sale row (pure).
+//! - [`source`]: Pub/Sub pull with flow control, leases and batched acks.
+//! - [`sink`]: BigQuery writes (Storage Write API, insertAll, dead letters).
+//! - [`worker`]: the stream worker: source → transform → sink, ack after write.
+//! - [`metrics`]: counters, stats line, Prometheus endpoint.
 //! - [`error`]: the library's error type.
 //! - [`cli`]: what every binary does at its edge (logging, exit codes).
 //!
 //! Binaries in `src/bin/` are thin: parse arguments, call one function here.
 
+pub mod batch;
 pub mod catalog;
 pub mod cli;
+pub mod datagen;
 pub mod error;
 pub mod gcp;
 pub mod metrics;

@@ -1,0 +1,492 @@
+//! `batch-loader`: historical CSVs from a folder or `gs://` into the batch tables.
+//!
+//! Every row is checked against the table's schema in `bigquery/` before anything is
+//! loaded ([`check_csv`], pure): types, required fields, dates, decimals (NUMERIC scale).
+//! Columns are matched by header name, so the seed's four-column files and `datagen`'s
+//! wider ones both load; a header that matches no column stops everything. A bad row is
+//! reported with file, line and reason; by default one refuses its table's load (the table
+//! is left as it was), `--max-bad-rows N` skips up to N per table. The checked rows are
+//! written as a normalised CSV (schema column order, UTF-8, LF) to
+//! `gs://BUCKET/pipelines/batch-loader/`, and loaded by a BigQuery load job with the
+//! explicit schema (never autodetect), replacing the table unless `--append`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::gcp::{BIGQUERY, Gcp, STORAGE};
+use crate::model::{DataModel, TableDef};
+
+/// The batch tables, in load order; the first four are the seed's and must be present.
+pub const BATCH_TABLES: [&str; 5] = ["customers", "products", "orders", "order_items", "inventory"];
+const REQUIRED: usize = 4;
+/// Where the normalised files go in the bucket.
+pub const STAGING_PREFIX: &str = "pipelines/batch-loader/";
+
+/// A row refused by the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    /// CSV file name.
+    pub file: String,
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+/// The outcome of checking one file.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The good rows as a normalised CSV, with a header.
+    pub normalized: Vec<u8>,
+    /// Good rows.
+    pub good: u64,
+    /// Bad rows.
+    pub bad: Vec<BadRow>,
+}
+
+fn header_error(file: &str, reason: String) -> Error {
+    Error::model(file, reason)
+}
+
+fn check_value(ty: &str, v: &str) -> std::result::Result<(), String> {
+    match ty {
+        "INT64" | "INTEGER" => v
+            .parse::<i64>()
+            .map(|_| ())
+            .map_err(|_| format!("{v:?} is not an integer")),
+        "NUMERIC" | "BIGNUMERIC" => match Decimal::from_str_exact(v) {
+            Ok(d) if d.scale() <= 9 => Ok(()),
+            Ok(_) => Err(format!("{v:?} has more than 9 decimal places")),
+            Err(_) => Err(format!("{v:?} is not a decimal number")),
+        },
+        "DATE" => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(|_| ())
+            .map_err(|_| format!("{v:?} is not a date (YYYY-MM-DD)")),
+        "BOOL" | "BOOLEAN" => match v.to_ascii_lowercase().as_str() {
+            "true" | "false" => Ok(()),
+            _ => Err(format!("{v:?} is not true or false")),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Checks one CSV against `table`'s schema; see the module doc. Errs (and nothing may
+/// be loaded) when the header cannot be matched.
+pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes);
+    let header = rdr
+        .headers()
+        .map_err(|e| header_error(file, format!("unreadable header: {e}")))?
+        .clone();
+    if header.is_empty() || header.iter().all(|h| h.trim().is_empty()) {
+        return Err(header_error(file, "has no header line".into()));
+    }
+    let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut index: HashMap<usize, usize> = HashMap::new(); // schema column -> csv column
+    for (i, h) in header.iter().enumerate() {
+        let h = h.trim();
+        let Some(c) = columns.iter().position(|c| c.eq_ignore_ascii_case(h)) else {
+            return Err(header_error(
+                file,
+                format!(
+                    "header column {h:?} matches no column of table {} ({})",
+                    table.name,
+                    columns.join(", ")
+                ),
+            ));
+        };
+        if index.insert(c, i).is_some() {
+            return Err(header_error(file, format!("header names column {h:?} twice")));
+        }
+    }
+    for (c, col) in table.columns.iter().enumerate() {
+        if col.mode == "REQUIRED" && !index.contains_key(&c) {
+            return Err(header_error(
+                file,
+                format!("required column {} is missing from the header", col.name),
+            ));
+        }
+    }
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    out.write_record(&columns)
+        .map_err(|e| Error::api("CSV", "write", file, e))?;
+    let mut good = 0;
+    let mut bad = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line();
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                bad.push(BadRow {
+                    file: file.into(),
+                    line,
+                    reason: format!("unreadable record: {e}"),
+                });
+                continue;
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        if record.len() != header.len() {
+            bad.push(BadRow {
+                file: file.into(),
+                line,
+                reason: format!("{} fields, the header has {}", record.len(), header.len()),
+            });
+            continue;
+        }
+        let mut row = Vec::with_capacity(columns.len());
+        let mut reason = None;
+        for (c, col) in table.columns.iter().enumerate() {
+            let v = index.get(&c).map_or("", |&i| record.get(i).unwrap_or("")).trim();
+            if v.is_empty() {
+                if col.mode == "REQUIRED" {
+                    reason = Some(format!("{} is required", col.name));
+                    break;
+                }
+            } else if let Err(why) = check_value(&col.r#type, v) {
+                reason = Some(format!("{}: {why}", col.name));
+                break;
+            }
+            row.push(v);
+        }
+        match reason {
+            Some(reason) => bad.push(BadRow {
+                file: file.into(),
+                line,
+                reason,
+            }),
+            None => {
+                out.write_record(&row)
+                    .map_err(|e| Error::api("CSV", "write", file, e))?;
+                good += 1;
+            }
+        }
+    }
+    let normalized = out
+        .into_inner()
+        .map_err(|e| Error::api("CSV", "write", file, e.to_string()))?;
+    Ok(Checked { normalized, good, bad })
+}
+
+/// Where the CSVs come from.
+#[derive(Debug, Clone)]
+pub enum SourceDir {
+    /// A local folder (uploaded to `gs://BUCKET/datasets/` first).
+    Local(PathBuf),
+    /// `gs://bucket/prefix/`.
+    Gcs {
+        /// Bucket.
+        bucket: String,
+        /// Prefix ending in `/` (or empty).
+        prefix: String,
+    },
+}
+
+impl SourceDir {
+    /// `gs://bucket/prefix` or a path.
+    pub fn parse(s: &str) -> SourceDir {
+        match s.strip_prefix("gs://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+                    prefix.to_string()
+                } else {
+                    format!("{prefix}/")
+                };
+                SourceDir::Gcs {
+                    bucket: bucket.to_string(),
+                    prefix,
+                }
+            }
+            None => SourceDir::Local(PathBuf::from(s)),
+        }
+    }
+}
+
+/// What batch-loader does.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Where the CSVs are.
+    pub source: SourceDir,
+    /// Dataset of the batch tables.
+    pub dataset: String,
+    /// Bucket for uploads and staging.
+    pub bucket: String,
+    /// Bad rows skipped per table before the table is refused.
+    pub max_bad_rows: u64,
+    /// Append instead of replacing.
+    pub append: bool,
+}
+
+/// The outcome for one table.
+#[derive(Debug, Clone)]
+pub struct TableReport {
+    /// Table id.
+    pub table: String,
+    /// Rows loaded (None when the table was refused or its file absent).
+    pub loaded: Option<u64>,
+    /// Rows skipped or refusing the load.
+    pub bad: Vec<BadRow>,
+    /// Seconds checking, uploading, and in the load job.
+    pub timings: (f64, f64, f64),
+}
+
+/// Checks every file, then loads each acceptable table; see the module doc.
+pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<TableReport>> {
+    let gcs = gcp.storage().await?;
+    let bq = gcp.bigquery().await?;
+    // 1. Read every file (a missing seed file is one clear error before any load).
+    let mut files: Vec<(&TableDef, String, Option<Vec<u8>>)> = Vec::new();
+    for (i, t) in BATCH_TABLES.iter().enumerate() {
+        let table = model
+            .table(t)
+            .ok_or_else(|| Error::model("bigquery/schemas", format!("no table {t}")))?;
+        let name = format!("{t}.csv");
+        let bytes = match &o.source {
+            SourceDir::Local(dir) => match std::fs::read(dir.join(&name)) {
+                Ok(b) => Some(b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::model(dir.join(&name), format!("cannot read: {e}"))),
+            },
+            SourceDir::Gcs { bucket, prefix } => {
+                let object = format!("{prefix}{name}").replace('/', "%2F");
+                gcs.rest
+                    .get_bytes("read object", &format!("/b/{bucket}/o/{object}?alt=media"))
+                    .await?
+            }
+        };
+        if bytes.is_none() && i < REQUIRED {
+            let place = match &o.source {
+                SourceDir::Local(d) => d.join(&name).display().to_string(),
+                SourceDir::Gcs { bucket, prefix } => format!("gs://{bucket}/{prefix}{name}"),
+            };
+            return Err(Error::model(
+                place,
+                "missing: the seed's four files (customers, products, orders, order_items) are required",
+            ));
+        }
+        files.push((table, name, bytes));
+    }
+    // 2. Check everything first: a header error stops the whole run.
+    let mut checked = Vec::new();
+    for (table, name, bytes) in &files {
+        let started = Instant::now();
+        let c = match bytes {
+            Some(b) => Some(check_csv(table, name, b)?),
+            None => None,
+        };
+        checked.push((started.elapsed().as_secs_f64(), c));
+    }
+    // 3. Upload originals (local source), then stage and load each acceptable table.
+    let mut reports = Vec::new();
+    for ((table, name, bytes), (check_secs, c)) in files.iter().zip(checked) {
+        let mut report = TableReport {
+            table: table.name.clone(),
+            loaded: None,
+            bad: Vec::new(),
+            timings: (check_secs, 0.0, 0.0),
+        };
+        let Some(c) = c else {
+            tracing::info!(message = "no file, table left as it was", table = %table.name, file = %name);
+            reports.push(report);
+            continue;
+        };
+        report.bad = c.bad.clone();
+        if c.bad.len() as u64 > o.max_bad_rows {
+            tracing::warn!(message = "table refused: bad rows", table = %table.name, bad = c.bad.len(), max = o.max_bad_rows);
+            reports.push(report);
+            continue;
+        }
+        let started = Instant::now();
+        if let (SourceDir::Local(_), Some(b)) = (&o.source, bytes) {
+            upload(&gcs, &o.bucket, &format!("datasets/{name}"), b.clone()).await?;
+        }
+        let staged = format!("{STAGING_PREFIX}{name}");
+        upload(&gcs, &o.bucket, &staged, c.normalized).await?;
+        report.timings.1 = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        load(
+            gcp,
+            &bq,
+            table,
+            &o.dataset,
+            &format!("gs://{}/{staged}", o.bucket),
+            o.append,
+        )
+        .await?;
+        report.timings.2 = started.elapsed().as_secs_f64();
+        report.loaded = Some(c.good);
+        tracing::info!(message = "table loaded", table = %table.name, rows = c.good, skipped = report.bad.len());
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+async fn upload(gcs: &crate::gcp::CloudStorage, bucket: &str, object: &str, data: Vec<u8>) -> Result<()> {
+    gcs.objects
+        .write_object(
+            format!("projects/_/buckets/{bucket}"),
+            object.to_string(),
+            bytes::Bytes::from(data),
+        )
+        .send_buffered()
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::api(STORAGE, "upload", format!("gs://{bucket}/{object}"), e))
+}
+
+/// Runs one load job with the table's explicit schema and waits for it.
+async fn load(
+    gcp: &Gcp,
+    bq: &crate::gcp::BigQuery,
+    table: &TableDef,
+    dataset: &str,
+    uri: &str,
+    append: bool,
+) -> Result<()> {
+    let job_id = format!("instashop_load_{}_{}", table.name, uuid::Uuid::new_v4().simple());
+    let p = &gcp.project;
+    let body = json!({
+        "jobReference": {"projectId": p, "jobId": job_id},
+        "configuration": {"load": {
+            "sourceUris": [uri],
+            "destinationTable": {"projectId": p, "datasetId": dataset, "tableId": table.name},
+            "schema": {"fields": table.columns},
+            "sourceFormat": "CSV",
+            "skipLeadingRows": 1,
+            "allowQuotedNewlines": true,
+            "encoding": "UTF-8",
+            "writeDisposition": if append { "WRITE_APPEND" } else { "WRITE_TRUNCATE" },
+            "createDisposition": "CREATE_NEVER",
+        }},
+    });
+    bq.rest.post("load job", &format!("/projects/{p}/jobs"), &body).await?;
+    let started = Instant::now();
+    loop {
+        let job = bq
+            .rest
+            .get("get job", &format!("/projects/{p}/jobs/{job_id}"))
+            .await?
+            .ok_or_else(|| Error::api(BIGQUERY, "get job", &job_id, "the job disappeared"))?;
+        if job["status"]["state"] == "DONE" {
+            if let Some(err) = job["status"]["errorResult"].as_object() {
+                return Err(Error::api(
+                    BIGQUERY,
+                    "load",
+                    format!("{dataset}.{}", table.name),
+                    serde_json::Value::Object(err.clone()),
+                ));
+            }
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            return Err(Error::api(BIGQUERY, "load", &job_id, "not done after 30 minutes"));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> DataModel {
+        DataModel::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")).unwrap()
+    }
+
+    #[test]
+    fn the_seed_shape_with_quotes_accents_crlf_and_bom_checks_clean() {
+        let m = model();
+        let csv = "\u{feff}customer_id,name,country,signup_date\r\nC001,\"Peña, José\",Chile,2024-01-02\r\nC002,\"Ana \"\"La Rápida\"\" Díaz\nsegunda línea\",Argentina,2024-02-03\r\n";
+        let c = check_csv(m.table("customers").unwrap(), "customers.csv", csv.as_bytes()).unwrap();
+        assert_eq!((c.good, c.bad.len()), (2, 0), "{:?}", c.bad);
+        let text = String::from_utf8(c.normalized).unwrap();
+        assert!(
+            text.starts_with("customer_id,name,country,signup_date,plan\n"),
+            "{text}"
+        );
+        assert!(text.contains("\"Peña, José\""));
+    }
+
+    #[test]
+    fn bad_rows_are_reported_with_file_line_and_reason() {
+        let m = model();
+        let csv =
+            "order_id,product_id,qty,unit_price\nO1,P1,2,10.50\nO2,P1,two,1\nO3,,1,1\nO4,P2,1,1.0000000001\nO5,P3,1\n";
+        let c = check_csv(m.table("order_items").unwrap(), "order_items.csv", csv.as_bytes()).unwrap();
+        assert_eq!(c.good, 1);
+        let got: Vec<String> = c.bad.iter().map(|b| b.to_string()).collect();
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert!(got[0].starts_with("order_items.csv:3: qty"), "{got:?}");
+        assert!(
+            got[1].starts_with("order_items.csv:4: product_id is required"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].contains(":5: unit_price") && got[2].contains("9 decimal"),
+            "{got:?}"
+        );
+        assert!(got[3].contains(":6:") && got[3].contains("fields"), "{got:?}");
+    }
+
+    #[test]
+    fn a_header_that_matches_no_column_is_refused() {
+        let m = model();
+        let e = check_csv(
+            m.table("orders").unwrap(),
+            "orders.csv",
+            b"order_id,client,order_date\nO1,C1,2024-01-01\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("orders.csv") && e.to_string().contains("\"client\""),
+            "{e}"
+        );
+        let e = check_csv(
+            m.table("orders").unwrap(),
+            "orders.csv",
+            b"order_id,order_date\nO1,2024-01-01\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("required column customer_id"), "{e}");
+        let c = check_csv(
+            m.table("orders").unwrap(),
+            "orders.csv",
+            b"order_id,customer_id,order_date\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.good, c.bad.len()),
+            (0, 0),
+            "a header-only file is empty, not an error"
+        );
+    }
+
+    #[test]
+    fn sources_parse() {
+        assert!(
+            matches!(SourceDir::parse("gs://b/datasets"), SourceDir::Gcs { ref bucket, ref prefix } if bucket == "b" && prefix == "datasets/")
+        );
+        assert!(matches!(SourceDir::parse("data/out"), SourceDir::Local(_)));
+    }
+}

@@ -1,0 +1,77 @@
+//! `batch-loader`: check the historical CSVs against bigquery/ and load them with load jobs.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use instashop::{batch, gcp::Gcp, model::DataModel, settings};
+
+/// Load customers, products, orders, order_items (and inventory) CSVs into BigQuery.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    gcp: settings::GcpArgs,
+    /// A local folder (uploaded to gs://BUCKET/datasets/ first) or gs://bucket/prefix/.
+    #[arg(long)]
+    source: String,
+    /// Dataset of the batch tables.
+    #[arg(long, env = "INSTASHOP_DATASET", default_value = settings::DEFAULT_DATASET)]
+    dataset: String,
+    /// Bucket for uploads and staging.
+    #[arg(long, env = "INSTASHOP_BUCKET", default_value = settings::DEFAULT_BUCKET)]
+    bucket: String,
+    /// Skip up to N bad rows per table (listed) instead of refusing the table.
+    #[arg(long, default_value_t = 0)]
+    max_bad_rows: u64,
+    /// Append to the tables instead of replacing them.
+    #[arg(long)]
+    append: bool,
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    instashop::cli::run("batch-loader", async move {
+        let model = DataModel::load(&DataModel::default_dir())?;
+        let gcp = Gcp::new(&a.gcp)?;
+        let o = batch::LoadOptions {
+            source: batch::SourceDir::parse(&a.source),
+            dataset: a.dataset,
+            bucket: a.bucket,
+            max_bad_rows: a.max_bad_rows,
+            append: a.append,
+        };
+        let reports = batch::run(&gcp, &model, &o).await?;
+        let mut refused = Vec::new();
+        println!(
+            "{:<12} {:>10} {:>8} {:>8} {:>8} {:>8}",
+            "table", "loaded", "bad", "check_s", "upload_s", "load_s"
+        );
+        for r in &reports {
+            let loaded = r.loaded.map_or_else(|| "-".to_string(), |n| n.to_string());
+            println!(
+                "{:<12} {:>10} {:>8} {:>8.2} {:>8.2} {:>8.2}",
+                r.table,
+                loaded,
+                r.bad.len(),
+                r.timings.0,
+                r.timings.1,
+                r.timings.2
+            );
+            for b in r.bad.iter().take(20) {
+                println!("  {} {b}", if r.loaded.is_some() { "skipped" } else { "bad" });
+            }
+            if r.bad.len() > 20 {
+                println!("  ... and {} more", r.bad.len() - 20);
+            }
+            if r.loaded.is_none() && !r.bad.is_empty() {
+                refused.push(r.table.clone());
+            }
+        }
+        anyhow::ensure!(
+            refused.is_empty(),
+            "refused (left as they were): {}; fix the rows above or pass --max-bad-rows",
+            refused.join(", ")
+        );
+        Ok(())
+    })
+}
