@@ -58,6 +58,8 @@ pub fn bin(name: &str, names: &Names) -> Command {
         "provision" => env!("CARGO_BIN_EXE_provision"),
         "publisher" => env!("CARGO_BIN_EXE_publisher"),
         "stream-worker" => env!("CARGO_BIN_EXE_stream-worker"),
+        "datagen" => env!("CARGO_BIN_EXE_datagen"),
+        "batch-loader" => env!("CARGO_BIN_EXE_batch-loader"),
         other => panic!("unknown binary {other}"),
     };
     let mut cmd = Command::new(path);

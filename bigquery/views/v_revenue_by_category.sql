@@ -1,0 +1,19 @@
+-- Revenue by product category (the seed's category chart), with its rank and share.
+-- Grain: category. Columns: category, revenue, orders, lines, share_pct, rank.
+SELECT
+  category,
+  revenue,
+  orders,
+  lines,
+  ROUND(100 * SAFE_DIVIDE(revenue, SUM(revenue) OVER ()), 2) AS share_pct,
+  RANK() OVER (ORDER BY revenue DESC) AS rank
+FROM (
+  SELECT
+    COALESCE(p.category, 'Unknown') AS category,
+    SUM(f.gross_amount) AS revenue,
+    COUNT(DISTINCT f.order_id) AS orders,
+    COUNT(*) AS lines
+  FROM `${project_id}.${dataset_id}.v_fact_sales_all` f
+  LEFT JOIN `${project_id}.${dataset_id}.products` p ON p.product_id = f.product_id
+  GROUP BY category
+)
