@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the local stack, no Google account needed: installs and starts the
 # Pub/Sub, BigQuery and Cloud Storage emulators on 127.0.0.1, builds the binaries,
-# provisions every resource of the data model, lists what now exists, then runs the
+# provisions every resource of the data model, lists what now exists, generates and
+# loads the history (datagen -> Cloud Storage -> batch-loader), then runs the
 # streaming pipeline (publisher -> Pub/Sub -> stream-worker -> BigQuery) for about 20 s
 # and prints revenue and orders per source from the views.
 # The stack stays up for you to explore; `scripts/emulators.sh stop` stops it.
@@ -50,6 +51,10 @@ for o in get(f"{gcs}/storage/v1/b/{bucket}/o").get("items", []):
     print(f"  {o['name']}")
 PY
 
+step "history: datagen -> gs://\$BUCKET/datasets/ -> batch-loader (load jobs)"
+target/debug/datagen --out data/out --orders "${DEMO_ORDERS:-20000}"
+target/debug/batch-loader --source data/out
+
 step "live sales: stream-worker + publisher for ${DEMO_SECONDS:-20}s"
 target/debug/stream-worker --stats-interval-secs 5 --metrics-addr 127.0.0.1:9464 &
 WORKER=$!
@@ -60,7 +65,7 @@ echo "metrics: $(curl -s 127.0.0.1:9464/metrics | grep -E '^instashop_worker_(re
 kill -TERM $WORKER && wait $WORKER
 trap - EXIT
 
-step "KPIs from v_kpi_by_source (batch next to streaming)"
+step "KPIs from the views (batch next to streaming)"
 "$ROOT/.emulators/venv/bin/python" - <<'PY'
 import json, os, urllib.request
 p, ds = os.environ["GOOGLE_CLOUD_PROJECT"], os.environ.get("INSTASHOP_DATASET", "data_ecommerce_demo")
@@ -74,6 +79,13 @@ print(f"{'source':<10} {'revenue':>16} {'orders':>8} {'clients':>8} {'AOV':>10}"
 for s in ("batch", "streaming"):
     r = rows.get(s, [s, "0", "0", "0", "-"])
     print(f"{s:<10} {r[1]:>16} {r[2]:>8} {r[3]:>8} {r[4]:>10}")
+ov = q(f"SELECT CAST(revenue AS STRING), orders, unique_clients, CAST(ROUND(aov, 2) AS STRING) FROM `{p}.{ds}.v_kpi_overview`")[0]
+print(f"\noverall: revenue {ov[0]}, orders {ov[1]}, unique clients {ov[2]}, AOV {ov[3]}")
+g = q(f"SELECT CAST(revenue_30d AS STRING), CAST(revenue_prev_30d AS STRING), CAST(growth_pct AS STRING) FROM `{p}.{ds}.v_revenue_30d`")[0]
+print(f"last 30 days: {g[0]} against {g[1]} the 30 before ({g[2]}% growth)")
+print("top categories:", ", ".join(f"{c} {r}" for c, r in q(f"SELECT category, CAST(ROUND(revenue, 2) AS STRING) FROM `{p}.{ds}.v_revenue_by_category` ORDER BY revenue DESC LIMIT 3")))
+print("top countries:", ", ".join(f"{c} {r}" for c, r in q(f"SELECT country, CAST(ROUND(revenue, 2) AS STRING) FROM `{p}.{ds}.v_revenue_by_country` ORDER BY revenue DESC LIMIT 3")))
+print("inventory:", ", ".join(f"{s} {n}" for s, n in q(f"SELECT status, COUNT(*) FROM `{p}.{ds}.v_inventory_status` GROUP BY status ORDER BY status")))
 dl = q(f"SELECT error_kind, COUNT(*) FROM `{p}.{ds}.fact_sales_deadletter` GROUP BY error_kind ORDER BY 2 DESC")
 print("dead letters by reason:", ", ".join(f"{k} {n}" for k, n in dl) or "none")
 PY
