@@ -10,7 +10,6 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate, Utc};
 use common::*;
 use instashop::datagen::Manifest;
-use instashop::gcp::Gcp;
 use instashop::settings::Names;
 use rust_decimal::Decimal;
 
@@ -40,15 +39,6 @@ fn datagen(names: &Names, dir: &Path) -> Manifest {
 
 fn load(names: &Names, source: &Path, extra: &[&str]) -> std::process::Output {
     run(bin("batch-loader", names).arg("--source").arg(source).args(extra))
-}
-
-async fn count(gcp: &Gcp, names: &Names, table: &str) -> u64 {
-    let rows = query(
-        gcp,
-        &format!("SELECT COUNT(*) AS n FROM `{}.{}.{table}`", gcp.project, names.dataset),
-    )
-    .await;
-    rows[0][0].as_deref().unwrap().parse().unwrap()
 }
 
 fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {

@@ -84,15 +84,6 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-async fn count(gcp: &Gcp, names: &Names, table: &str) -> u64 {
-    let rows = query(
-        gcp,
-        &format!("SELECT COUNT(*) AS n FROM `{}.{}.{table}`", gcp.project, names.dataset),
-    )
-    .await;
-    rows[0][0].as_deref().unwrap().parse().unwrap()
-}
-
 /// Waits until `table` has at least `n` rows.
 async fn wait_rows(gcp: &Gcp, names: &Names, table: &str, n: u64, limit: Duration) {
     let started = Instant::now();

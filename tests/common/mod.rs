@@ -129,6 +129,16 @@ pub async fn query(gcp: &Gcp, sql: &str) -> Vec<Vec<Option<String>>> {
         .unwrap_or_default()
 }
 
+/// Rows in `table` of the test's dataset.
+pub async fn count(gcp: &Gcp, names: &Names, table: &str) -> u64 {
+    let rows = query(
+        gcp,
+        &format!("SELECT COUNT(*) AS n FROM `{}.{}.{table}`", gcp.project, names.dataset),
+    )
+    .await;
+    rows[0][0].as_deref().unwrap().parse().unwrap()
+}
+
 /// Deletes everything a test created under `names` (best effort: names are unique).
 pub async fn cleanup(gcp: &Gcp, names: &Names) {
     if let Ok(bq) = gcp.bigquery().await {
