@@ -38,7 +38,7 @@ resource "google_storage_bucket" "data" {
   }
 }
 
-# A zero-byte .keep object is how a folder exists in Cloud Storage (`provision` does the same).
+# A .keep object is how a folder exists in Cloud Storage (`provision` writes the same names).
 resource "google_storage_bucket_object" "folders" {
   for_each = toset(local.bucket_folders)
   bucket   = google_storage_bucket.data.name
