@@ -155,8 +155,9 @@ impl Source {
         }
     }
 
-    /// Waits for flow-control room, then pulls what is there (possibly nothing).
-    pub async fn pull(&self) -> Result<Vec<Received>> {
+    /// Waits for flow-control room, then pulls what is there (possibly nothing);
+    /// `Ok(None)` when the subscription no longer exists.
+    pub async fn pull(&self) -> Result<Option<Vec<Received>>> {
         loop {
             let notified = self.outstanding.room.notified();
             let (m, b) = (
@@ -222,7 +223,12 @@ impl Source {
             leases.insert(r.ack_id.clone(), now);
             out.push(r);
         }
-        Ok(out)
+        Ok(Some(out))
+    }
+
+    /// The subscription's full name.
+    pub fn name(&self) -> &str {
+        &self.subscription
     }
 
     /// The pause after a pull that found nothing, growing with each empty pull.
@@ -231,14 +237,16 @@ impl Source {
     }
 
     /// Sends the last acks and stops the background tasks.
-    pub async fn close(mut self) {
-        for t in &self.tasks {
+    pub async fn close(self) {
+        let Source {
+            settle, acker, tasks, ..
+        } = self;
+        for t in tasks {
             t.abort();
         }
-        let Source { settle, acker, .. } = &mut self;
-        let (dummy, _) = mpsc::channel(1);
-        drop(std::mem::replace(settle, dummy));
-        if let Some(a) = acker.take()
+        // The acker ends once every sender is gone, after sending what it holds.
+        drop(settle);
+        if let Some(a) = acker
             && tokio::time::timeout(Duration::from_secs(10), a).await.is_err()
         {
             tracing::warn!(message = "acks still pending after 10s; those messages will be redelivered");

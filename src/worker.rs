@@ -298,8 +298,8 @@ fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
     }
 }
 
-/// Pulls until told to stop; each message goes to the channel, errors too (a missing
-/// subscription ends the worker; anything else is retried with backoff).
+/// Pulls until told to stop; each message goes to the channel. A missing subscription,
+/// or 20 failed pulls in a row, ends the worker; other failures are retried with backoff.
 async fn pull_loop(source: Arc<Source>, tx: mpsc::Sender<Result<Received>>, mut stop: watch::Receiver<bool>) {
     let mut empty = 0u32;
     let mut failures = 0u32;
@@ -309,7 +309,17 @@ async fn pull_loop(source: Arc<Source>, tx: mpsc::Sender<Result<Received>>, mut 
             r = source.pull() => r,
         };
         match pulled {
-            Ok(msgs) if msgs.is_empty() => {
+            Ok(None) => {
+                let gone = Error::api(
+                    crate::gcp::PUBSUB,
+                    "pull",
+                    source.name(),
+                    "the subscription no longer exists",
+                );
+                let _ = tx.send(Err(gone)).await;
+                return;
+            }
+            Ok(Some(msgs)) if msgs.is_empty() => {
                 failures = 0;
                 empty += 1;
                 tokio::select! {
@@ -317,7 +327,7 @@ async fn pull_loop(source: Arc<Source>, tx: mpsc::Sender<Result<Received>>, mut 
                     _ = tokio::time::sleep(Source::empty_backoff(empty)) => {}
                 }
             }
-            Ok(msgs) => {
+            Ok(Some(msgs)) => {
                 failures = 0;
                 empty = 0;
                 for m in msgs {
@@ -326,7 +336,7 @@ async fn pull_loop(source: Arc<Source>, tx: mpsc::Sender<Result<Received>>, mut 
                     }
                 }
             }
-            Err(error) if error.to_string().contains("no longer exists") || failures >= 20 => {
+            Err(error) if failures >= 20 => {
                 let _ = tx.send(Err(error)).await;
                 return;
             }

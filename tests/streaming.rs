@@ -515,3 +515,16 @@ async fn the_worker_rides_out_a_bigquery_outage_and_loses_nothing() {
     assert_exactly_once(&gcp, &names, &summary).await;
     cleanup(&gcp, &names).await;
 }
+
+#[tokio::test]
+async fn a_missing_topic_or_subscription_is_one_clear_sentence_and_exit_1() {
+    let names = fresh_names("missing"); // never provisioned
+    let out = run(bin("publisher", &names).args(["--count", "10"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("does not exist: run `provision` first"), "{err}");
+    assert!(stdout(&out).is_empty(), "nothing counted as published");
+    let out = run(bin("stream-worker", &names).args(["--idle-timeout", "2"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not exist: run `provision` first"), "{}", stderr(&out));
+}
