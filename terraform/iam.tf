@@ -9,25 +9,25 @@ locals {
 
 resource "google_service_account" "publisher" {
   project      = var.project_id
-  account_id   = "instashop-publisher"
+  account_id   = "${var.service_account_prefix}-publisher"
   display_name = "InstaShop publisher: publishes order events"
 }
 
 resource "google_service_account" "stream_worker" {
   project      = var.project_id
-  account_id   = "instashop-stream-worker"
+  account_id   = "${var.service_account_prefix}-stream-worker"
   display_name = "InstaShop stream worker: Pub/Sub to BigQuery"
 }
 
 resource "google_service_account" "batch_loader" {
   project      = var.project_id
-  account_id   = "instashop-batch-loader"
+  account_id   = "${var.service_account_prefix}-batch-loader"
   display_name = "InstaShop batch loader: CSVs from Cloud Storage into BigQuery"
 }
 
 resource "google_service_account" "dashboard_reader" {
   project      = var.project_id
-  account_id   = "instashop-dashboard"
+  account_id   = "${var.service_account_prefix}-dashboard"
   display_name = "InstaShop dashboards: reads the views (Looker Studio)"
 }
 

@@ -100,6 +100,16 @@ variable "access_log_bucket" {
   default     = null
 }
 
+variable "service_account_prefix" {
+  description = "Prefix of the service-account ids (<prefix>-publisher, <prefix>-stream-worker, ...): change it to deploy several copies in one project."
+  type        = string
+  default     = "instashop"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.service_account_prefix))
+    error_message = "Use 2 to 16 lowercase letters, digits or dashes, starting with a letter (ids are at most 30 characters)."
+  }
+}
+
 variable "labels" {
   description = "Labels on every resource that takes them."
   type        = map(string)
