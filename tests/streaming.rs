@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -16,29 +17,43 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 /// Publishes `count` events with 5% malformed and 2% duplicated; returns the summary.
-fn publish(names: &Names, count: u64, seed: u64, rate: u32) -> Value {
+/// The publisher with 5% malformed and 2% duplicated events, writing its summary.
+fn publisher(names: &Names, count: u64, seed: u64, rate: u32) -> (Command, PathBuf) {
     let summary = std::env::temp_dir().join(format!("summary-{}.json", names.topic));
-    let out = run(bin("publisher", names)
-        .args([
-            "--count",
-            &count.to_string(),
-            "--rate",
-            &rate.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--invalid-ratio",
-            "0.05",
-            "--duplicate-ratio",
-            "0.02",
-            "--summary-json",
-        ])
-        .arg(&summary));
-    assert!(out.status.success(), "publisher failed");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
-    std::fs::remove_file(summary).unwrap();
+    let mut cmd = bin("publisher", names);
+    cmd.args([
+        "--count",
+        &count.to_string(),
+        "--rate",
+        &rate.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ])
+    .args(["--invalid-ratio", "0.05", "--duplicate-ratio", "0.02", "--summary-json"])
+    .arg(&summary);
+    (cmd, summary)
+}
+
+fn read_summary(path: &Path, count: u64) -> Value {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    std::fs::remove_file(path).unwrap();
     assert_eq!(v["published"], count);
     assert_eq!(v["failed"], 0);
     v
+}
+
+/// Publishes `count` events (see [`publisher`]) and returns the summary.
+fn publish(names: &Names, count: u64, seed: u64, rate: u32) -> Value {
+    let (mut cmd, path) = publisher(names, count, seed, rate);
+    assert!(run(&mut cmd).status.success(), "publisher failed");
+    read_summary(&path, count)
+}
+
+/// Starts publishing `count` events at `rate`/s in the background, so that a worker is
+/// still busy when the test interrupts it.
+fn publish_in_background(names: &Names, count: u64, seed: u64, rate: u32) -> (Child, PathBuf) {
+    let (mut cmd, path) = publisher(names, count, seed, rate);
+    (cmd.stdout(Stdio::null()).spawn().expect("publisher starts"), path)
 }
 
 fn worker(names: &Names, method: &str, idle: u32) -> Command {
@@ -206,11 +221,18 @@ async fn five_thousand_events_insert_all() {
 #[tokio::test]
 async fn a_killed_worker_loses_nothing_and_doubles_nothing() {
     let (names, gcp) = provision_fresh("kill9");
-    let summary = publish(&names, 3000, 9, 0);
+    let (mut publishing, summary_path) = publish_in_background(&names, 3000, 9, 500);
     let mut first = spawn(worker(&names, "storage-write", 60).args(["--batch-rows", "200"]));
     wait_rows(&gcp, &names, "fact_sales_streaming", 200, Duration::from_secs(60)).await;
     signal(&first, "-9");
     wait(&mut first, Duration::from_secs(10));
+    let at_kill = count(&gcp, &names, "fact_sales_streaming").await;
+    assert!(wait(&mut publishing, Duration::from_secs(60)).success());
+    let summary = read_summary(&summary_path, 3000);
+    assert!(
+        at_kill < summary["valid_events"].as_u64().unwrap(),
+        "the worker was killed mid-run ({at_kill} rows)"
+    );
     // Messages the killed worker held come back after the 10 s ack deadline.
     let out = run(&mut worker(&names, "storage-write", 25));
     assert!(out.status.success());
@@ -233,7 +255,7 @@ async fn two_workers_on_one_subscription_give_the_same_exact_result() {
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero_without_losing_a_message() {
     let (names, gcp) = provision_fresh("term");
-    let summary = publish(&names, 3000, 3, 0);
+    let (mut publishing, summary_path) = publish_in_background(&names, 3000, 3, 500);
     let mut w = spawn(worker(&names, "storage-write", 60).args(["--batch-rows", "200"]));
     wait_rows(&gcp, &names, "fact_sales_streaming", 200, Duration::from_secs(60)).await;
     signal(&w, "-TERM");
@@ -241,6 +263,13 @@ async fn sigterm_drains_and_exits_zero_without_losing_a_message() {
     let status = wait(&mut w, Duration::from_secs(45));
     assert!(status.success(), "SIGTERM exits 0, got {status}");
     eprintln!("SIGTERM to exit: {:?}", started.elapsed());
+    let at_stop = count(&gcp, &names, "fact_sales_streaming").await;
+    assert!(wait(&mut publishing, Duration::from_secs(60)).success());
+    let summary = read_summary(&summary_path, 3000);
+    assert!(
+        at_stop < summary["valid_events"].as_u64().unwrap(),
+        "the worker was stopped mid-run ({at_stop} rows)"
+    );
     let out = run(&mut worker(&names, "storage-write", 25));
     assert!(out.status.success());
     assert_exactly_once(&gcp, &names, &summary).await;
@@ -526,5 +555,9 @@ async fn a_missing_topic_or_subscription_is_one_clear_sentence_and_exit_1() {
     assert!(stdout(&out).is_empty(), "nothing counted as published");
     let out = run(bin("stream-worker", &names).args(["--idle-timeout", "2"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("does not exist: run `provision` first"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not exist: run `provision` first"),
+        "{}",
+        stderr(&out)
+    );
 }
