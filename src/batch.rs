@@ -56,10 +56,6 @@ pub struct Checked {
     pub bad: Vec<BadRow>,
 }
 
-fn header_error(file: &str, reason: String) -> Error {
-    Error::model(file, reason)
-}
-
 fn check_value(ty: &str, v: &str) -> std::result::Result<(), String> {
     match ty {
         "INT64" | "INTEGER" => v
@@ -92,17 +88,17 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
         .from_reader(bytes);
     let header = rdr
         .headers()
-        .map_err(|e| header_error(file, format!("unreadable header: {e}")))?
+        .map_err(|e| Error::model(file, format!("unreadable header: {e}")))?
         .clone();
     if header.is_empty() || header.iter().all(|h| h.trim().is_empty()) {
-        return Err(header_error(file, "has no header line".into()));
+        return Err(Error::model(file, "has no header line"));
     }
     let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     let mut index: HashMap<usize, usize> = HashMap::new(); // schema column -> csv column
     for (i, h) in header.iter().enumerate() {
         let h = h.trim();
         let Some(c) = columns.iter().position(|c| c.eq_ignore_ascii_case(h)) else {
-            return Err(header_error(
+            return Err(Error::model(
                 file,
                 format!(
                     "header column {h:?} matches no column of table {} ({})",
@@ -112,12 +108,12 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
             ));
         };
         if index.insert(c, i).is_some() {
-            return Err(header_error(file, format!("header names column {h:?} twice")));
+            return Err(Error::model(file, format!("header names column {h:?} twice")));
         }
     }
     for (c, col) in table.columns.iter().enumerate() {
         if col.mode == "REQUIRED" && !index.contains_key(&c) {
-            return Err(header_error(
+            return Err(Error::model(
                 file,
                 format!("required column {} is missing from the header", col.name),
             ));

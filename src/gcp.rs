@@ -303,11 +303,6 @@ impl Rest {
         }
     }
 
-    /// The base URL calls are relative to.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     async fn auth_headers(&self) -> Result<http::HeaderMap> {
         match self.creds.headers(Extensions::new()).await {
             Ok(CacheableResource::New { data, .. }) => Ok(data),

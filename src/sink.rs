@@ -72,36 +72,9 @@ pub struct DeadLetter {
     pub delivery: Delivery,
 }
 
-/// The proto message of one `fact_sales_streaming` row (proto2, every field optional,
-/// so an absent field is NULL). NUMERIC travels as its decimal string, TIMESTAMP as
-/// microseconds since the epoch: the Storage Write API's encodings.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct SaleProto {
-    #[prost(string, optional, tag = "1")]
-    event_id: Option<String>,
-    #[prost(string, optional, tag = "2")]
-    order_id: Option<String>,
-    #[prost(string, optional, tag = "3")]
-    customer_id: Option<String>,
-    #[prost(string, optional, tag = "4")]
-    product_id: Option<String>,
-    #[prost(int64, optional, tag = "5")]
-    qty: Option<i64>,
-    #[prost(string, optional, tag = "6")]
-    unit_price: Option<String>,
-    #[prost(string, optional, tag = "7")]
-    gross_amount: Option<String>,
-    #[prost(int64, optional, tag = "8")]
-    event_ts: Option<i64>,
-    #[prost(int64, optional, tag = "9")]
-    publish_ts: Option<i64>,
-    #[prost(int64, optional, tag = "10")]
-    ingest_ts: Option<i64>,
-    #[prost(string, optional, tag = "11")]
-    message_id: Option<String>,
-}
-
-/// The writer schema of [`SaleProto`], sent with each AppendRows stream.
+/// The writer schema of a `fact_sales_streaming` row, sent with each AppendRows stream:
+/// proto2, every field optional (an absent field is NULL); NUMERIC travels as its
+/// decimal string, TIMESTAMP as microseconds since the epoch (the API's encodings).
 pub fn sale_descriptor() -> DescriptorProto {
     let field = |name: &str, number: i32, ty: Type| FieldDescriptorProto {
         name: Some(name.into()),
@@ -129,7 +102,7 @@ pub fn sale_descriptor() -> DescriptorProto {
     }
 }
 
-/// One sale row as Storage Write API bytes: the [`SaleProto`] wire format, written
+/// One sale row as Storage Write API bytes in the [`sale_descriptor`] layout, written
 /// field by field from the row (no intermediate message, no copies of the strings).
 pub fn encode_sale(row: &SaleRow, ingest_ts: DateTime<Utc>, buf: &mut Vec<u8>) {
     use prost::encoding::{int64, string};
@@ -211,7 +184,6 @@ impl Default for RetryPolicy {
 /// Writes rows to BigQuery.
 #[derive(Clone)]
 pub struct Sink {
-    method: WriteMethod,
     bq: BigQuery,
     project: String,
     dataset: String,
@@ -245,18 +217,12 @@ impl Sink {
             }
         };
         Ok(Sink {
-            method,
             bq,
             project: gcp.project.clone(),
             dataset: dataset.to_string(),
             write,
             retry,
         })
-    }
-
-    /// The method sale rows use.
-    pub fn method(&self) -> WriteMethod {
-        self.method
     }
 
     /// Writes sale rows; returns the number of retries it took. Errs when the retry
@@ -436,6 +402,33 @@ mod tests {
     use crate::transform::{RejectKind, validate};
     use chrono::TimeZone;
     use prost::Message as _;
+
+    /// [`sale_descriptor`] as a prost message, to decode what [`encode_sale`] wrote.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct SaleProto {
+        #[prost(string, optional, tag = "1")]
+        event_id: Option<String>,
+        #[prost(string, optional, tag = "2")]
+        order_id: Option<String>,
+        #[prost(string, optional, tag = "3")]
+        customer_id: Option<String>,
+        #[prost(string, optional, tag = "4")]
+        product_id: Option<String>,
+        #[prost(int64, optional, tag = "5")]
+        qty: Option<i64>,
+        #[prost(string, optional, tag = "6")]
+        unit_price: Option<String>,
+        #[prost(string, optional, tag = "7")]
+        gross_amount: Option<String>,
+        #[prost(int64, optional, tag = "8")]
+        event_ts: Option<i64>,
+        #[prost(int64, optional, tag = "9")]
+        publish_ts: Option<i64>,
+        #[prost(int64, optional, tag = "10")]
+        ingest_ts: Option<i64>,
+        #[prost(string, optional, tag = "11")]
+        message_id: Option<String>,
+    }
 
     fn row() -> SaleRow {
         let now = Utc.with_ymd_and_hms(2025, 9, 15, 15, 0, 0).unwrap();

@@ -42,9 +42,9 @@ pub struct WorkerOptions {
     /// ...or when its oldest message is this old.
     pub flush_interval: Duration,
     /// Pub/Sub flow control: messages delivered but not yet acked, at most.
-    pub max_outstanding_messages: i64,
+    pub max_outstanding_messages: usize,
     /// Pub/Sub flow control: bytes delivered but not yet acked, at most.
-    pub max_outstanding_bytes: i64,
+    pub max_outstanding_bytes: usize,
     /// Batches being written at once; more waits (backpressure up to the pull).
     pub concurrent_writes: usize,
     /// Exit (0) after this long with no message and nothing in flight.
@@ -69,9 +69,9 @@ impl Default for WorkerOptions {
             flush_interval: Duration::from_secs(1),
             max_outstanding_messages: 5000,
             max_outstanding_bytes: 64 * 1024 * 1024,
-            // One batch writes while the next fills. More in parallel helps against
-            // BigQuery itself, but deadlocks the BigQuery emulator (bqemulator 1.4).
-            concurrent_writes: 1,
+            // Two batches write while the next fills: enough to hide a write's latency,
+            // and a bound on the rows held in memory.
+            concurrent_writes: 2,
             idle_timeout: None,
             stats_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
@@ -100,7 +100,7 @@ impl WorkerOptions {
                 "must be 1 KiB to 9 MiB (BigQuery's request limit is 10 MB)",
             );
         }
-        if self.max_outstanding_messages < self.batch_rows as i64 {
+        if self.max_outstanding_messages < self.batch_rows {
             return bad(
                 "--max-outstanding-messages",
                 self.max_outstanding_messages.to_string(),
@@ -120,9 +120,9 @@ type Lease = (String, usize);
 /// A batch being filled: rows and the leases to ack once they are written.
 struct Batch {
     sales: Vec<SaleRow>,
-    sale_handlers: Vec<Lease>,
+    sale_leases: Vec<Lease>,
     dead: Vec<DeadLetter>,
-    dead_handlers: Vec<Lease>,
+    dead_leases: Vec<Lease>,
     bytes: usize,
     opened: Instant,
 }
@@ -131,15 +131,15 @@ impl Batch {
     fn new() -> Self {
         Batch {
             sales: Vec::new(),
-            sale_handlers: Vec::new(),
+            sale_leases: Vec::new(),
             dead: Vec::new(),
-            dead_handlers: Vec::new(),
+            dead_leases: Vec::new(),
             bytes: 0,
             opened: Instant::now(),
         }
     }
     fn len(&self) -> usize {
-        self.sale_handlers.len() + self.dead_handlers.len()
+        self.sale_leases.len() + self.dead_leases.len()
     }
 }
 
@@ -155,8 +155,8 @@ pub async fn run(
     let source = Source::open(
         gcp,
         &opts.subscription,
-        opts.max_outstanding_messages as usize,
-        opts.max_outstanding_bytes as usize,
+        opts.max_outstanding_messages,
+        opts.max_outstanding_bytes,
     )
     .await?;
     let sink = Sink::new(gcp, &opts.dataset, opts.method, opts.retry).await?;
@@ -282,7 +282,7 @@ fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
                 sale: accepted.sale,
                 delivery,
             });
-            batch.sale_handlers.push(lease);
+            batch.sale_leases.push(lease);
         }
         Err(reject) => {
             tracing::debug!(message = "event rejected", kind = reject.kind.as_str(), reason = %reject.reason, message_id = %delivery.message_id);
@@ -293,7 +293,7 @@ fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
                 reject,
                 delivery,
             });
-            batch.dead_handlers.push(lease);
+            batch.dead_leases.push(lease);
         }
     }
 }
@@ -371,30 +371,20 @@ async fn spawn_flush(
         let started = std::time::Instant::now();
         let Batch {
             sales,
-            sale_handlers,
+            sale_leases,
             dead,
-            dead_handlers,
+            dead_leases,
             ..
         } = batch;
-        // One after the other: the BigQuery emulator deadlocks on concurrent writes.
-        let sales_result = sink.write_sales(&sales).await;
-        let dead_result = sink.write_dead_letters(&dead).await;
+        let (sales_result, dead_result) = tokio::join!(sink.write_sales(&sales), sink.write_dead_letters(&dead));
         metrics.observe_write(started.elapsed());
         metrics.batches.fetch_add(1, Relaxed);
-        settle(
-            &settler,
-            &metrics,
-            sales_result,
-            sale_handlers,
-            &metrics.written,
-            "sales",
-        )
-        .await;
+        settle(&settler, &metrics, sales_result, sale_leases, &metrics.written, "sales").await;
         settle(
             &settler,
             &metrics,
             dead_result,
-            dead_handlers,
+            dead_leases,
             &metrics.dead_lettered,
             "dead letters",
         )

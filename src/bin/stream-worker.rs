@@ -37,12 +37,12 @@ struct Args {
     flush_interval_ms: u64,
     /// Flow control: most messages delivered and not yet acked.
     #[arg(long, default_value_t = 5000)]
-    max_outstanding_messages: i64,
+    max_outstanding_messages: usize,
     /// Flow control: most bytes delivered and not yet acked.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
-    max_outstanding_bytes: i64,
-    /// Batches written at once (more than 1 deadlocks the BigQuery emulator).
-    #[arg(long, default_value_t = 1)]
+    max_outstanding_bytes: usize,
+    /// Batches written at once.
+    #[arg(long, default_value_t = 2)]
     concurrent_writes: usize,
     /// Seconds a failing write is retried before its messages are nacked.
     #[arg(long, default_value_t = 120)]
