@@ -5,6 +5,7 @@
 # worker CPU seconds per 1,000 events, peak RSS, and publish-to-written latency.
 #
 #   scripts/bench-streaming.sh [N] [RATE] [WRITE_METHOD]
+#   WORKER_FLAGS="--concurrent-writes 1" scripts/bench-streaming.sh   # extra worker flags
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -24,7 +25,7 @@ $BIN/provision >/dev/null
 OUT=$(mktemp -d)
 
 # The worker runs under /usr/bin/time for its CPU and peak RSS; it exits IDLE s after the last message.
-/usr/bin/time -v -o "$OUT/time" $BIN/stream-worker --write-method "$METHOD" --idle-timeout $IDLE 2>"$OUT/worker.log" &
+/usr/bin/time -v -o "$OUT/time" $BIN/stream-worker --write-method "$METHOD" --idle-timeout $IDLE ${WORKER_FLAGS:-} 2>"$OUT/worker.log" &
 WORKER=$!
 start=$(date +%s.%N)
 $BIN/publisher --count "$N" --rate "$RATE" --seed 7 >"$OUT/publisher.txt"
