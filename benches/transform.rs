@@ -10,6 +10,7 @@ use instashop::transform::validate;
 fn payloads(n: usize) -> Vec<Vec<u8>> {
     let mut g = EventGenerator::new(GeneratorConfig {
         seed: 1,
+        events_seed: None,
         invalid_ratio: 0.0,
         duplicate_ratio: 0.0,
         customers: 1000,

@@ -12,10 +12,21 @@ Usage: the same arguments as `bqemulator` (scripts/emulators.sh runs it).
 import functools
 import sys
 import threading
+from importlib.metadata import version
 
-from bqemulator.cli import main
-from bqemulator.grpc_api import write_servicer
-from bqemulator.storage import engine
+# The patches below reach into bqemulator's internals (module and method names); they
+# were written for, and tested with, this version only.
+WRITTEN_FOR = "1.4.0"
+if version("bqemulator") != WRITTEN_FOR:
+    sys.exit(
+        f"bqemulator_serialized.py: bqemulator {version('bqemulator')} is installed, but this "
+        f"launcher was written for {WRITTEN_FOR}: run `scripts/emulators.sh install` (it pins "
+        f"{WRITTEN_FOR}), or check the patches against the new version and update WRITTEN_FOR."
+    )
+
+from bqemulator.cli import main  # noqa: E402
+from bqemulator.grpc_api import write_servicer  # noqa: E402
+from bqemulator.storage import engine  # noqa: E402
 
 LOCK = threading.RLock()
 

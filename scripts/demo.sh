@@ -52,14 +52,18 @@ for o in get(f"{gcs}/storage/v1/b/{bucket}/o").get("items", []):
 PY
 
 step "history: datagen -> gs://\$BUCKET/datasets/ -> batch-loader (load jobs)"
-target/debug/datagen --out data/out --orders "${DEMO_ORDERS:-20000}"
+# One seed for the history and the live sales: the publisher sells the same products
+# (same prices) to the same customers. --events-seed only makes each run's sales new.
+SEED=${DEMO_SEED:-42}
+target/debug/datagen --out data/out --seed "$SEED" --orders "${DEMO_ORDERS:-20000}"
 target/debug/batch-loader --source data/out
 
 step "live sales: stream-worker + publisher for ${DEMO_SECONDS:-20}s"
 target/debug/stream-worker --stats-interval-secs 5 --metrics-addr 127.0.0.1:9464 &
 WORKER=$!
 trap 'kill -TERM $WORKER 2>/dev/null || true' EXIT
-target/debug/publisher --duration "${DEMO_SECONDS:-20}" --rate 200 --invalid-ratio 0.02 --duplicate-ratio 0.01 --seed "$(date +%s)"
+target/debug/publisher --duration "${DEMO_SECONDS:-20}" --rate 200 --invalid-ratio 0.02 --duplicate-ratio 0.01 \
+  --seed "$SEED" --events-seed "$(date +%s)"
 sleep 3 # the worker flushes about every second
 echo "metrics: $(curl -s 127.0.0.1:9464/metrics | grep -E '^instashop_worker_(received|written|dead_lettered)_total' | tr '\n' ' ')"
 kill -TERM $WORKER && wait $WORKER
@@ -68,26 +72,33 @@ trap - EXIT
 step "KPIs from the views (batch next to streaming)"
 "$ROOT/.emulators/venv/bin/python" - <<'PY'
 import json, os, urllib.request
+from decimal import Decimal
 p, ds = os.environ["GOOGLE_CLOUD_PROJECT"], os.environ.get("INSTASHOP_DATASET", "data_ecommerce_demo")
 def q(sql):
     req = urllib.request.Request(f"http://{os.environ['BIGQUERY_EMULATOR_HOST']}/bigquery/v2/projects/{p}/queries",
         data=json.dumps({"query": sql, "useLegacySql": False}).encode(), headers={"Content-Type": "application/json"})
     r = json.load(urllib.request.urlopen(req, timeout=60))
     return [[c["v"] for c in row["f"]] for row in r.get("rows", [])]
-rows = {r[0]: r for r in q(f"SELECT source, CAST(revenue AS STRING), orders, unique_clients, CAST(ROUND(aov, 2) AS STRING) FROM `{p}.{ds}.v_kpi_by_source`")}
-print(f"{'source':<10} {'revenue':>16} {'orders':>8} {'clients':>8} {'AOV':>10}")
+def money(v):  # exact NUMERIC text -> 30,233,626.82
+    return "-" if v is None else f"{Decimal(v):,.2f}"
+def count(v):
+    return "-" if v is None else f"{int(v):,}"
+def pct(v):
+    return "-" if v is None else f"{Decimal(v):+.1f}%"
+rows = {r[0]: r for r in q(f"SELECT source, CAST(revenue AS STRING), orders, unique_clients, CAST(aov AS STRING) FROM `{p}.{ds}.v_kpi_by_source`")}
+print(f"{'source':<10} {'revenue':>18} {'orders':>9} {'clients':>8} {'AOV':>10}")
 for s in ("batch", "streaming"):
-    r = rows.get(s, [s, "0", "0", "0", "-"])
-    print(f"{s:<10} {r[1]:>16} {r[2]:>8} {r[3]:>8} {r[4]:>10}")
-ov = q(f"SELECT CAST(revenue AS STRING), orders, unique_clients, CAST(ROUND(aov, 2) AS STRING) FROM `{p}.{ds}.v_kpi_overview`")[0]
-print(f"\noverall: revenue {ov[0]}, orders {ov[1]}, unique clients {ov[2]}, AOV {ov[3]}")
+    r = rows.get(s, [s, None, None, None, None])
+    print(f"{s:<10} {money(r[1]):>18} {count(r[2]):>9} {count(r[3]):>8} {money(r[4]):>10}")
+ov = q(f"SELECT CAST(revenue AS STRING), orders, unique_clients, CAST(aov AS STRING) FROM `{p}.{ds}.v_kpi_overview`")[0]
+print(f"\noverall: revenue {money(ov[0])}, orders {count(ov[1])}, unique clients {count(ov[2])}, AOV {money(ov[3])}")
 g = q(f"SELECT CAST(revenue_30d AS STRING), CAST(revenue_prev_30d AS STRING), CAST(growth_pct AS STRING) FROM `{p}.{ds}.v_revenue_30d`")[0]
-print(f"last 30 days: {g[0]} against {g[1]} the 30 before ({g[2]}% growth)")
-print("top categories:", ", ".join(f"{c} {r}" for c, r in q(f"SELECT category, CAST(ROUND(revenue, 2) AS STRING) FROM `{p}.{ds}.v_revenue_by_category` ORDER BY revenue DESC LIMIT 3")))
-print("top countries:", ", ".join(f"{c} {r}" for c, r in q(f"SELECT country, CAST(ROUND(revenue, 2) AS STRING) FROM `{p}.{ds}.v_revenue_by_country` ORDER BY revenue DESC LIMIT 3")))
-print("inventory:", ", ".join(f"{s} {n}" for s, n in q(f"SELECT status, COUNT(*) FROM `{p}.{ds}.v_inventory_status` GROUP BY status ORDER BY status")))
+print(f"last 30 days: {money(g[0])} against {money(g[1])} the 30 before ({pct(g[2])} growth)")
+print("top categories:", ", ".join(f"{c} {money(r)}" for c, r in q(f"SELECT category, CAST(revenue AS STRING) FROM `{p}.{ds}.v_revenue_by_category` ORDER BY revenue DESC LIMIT 3")))
+print("top countries:", ", ".join(f"{c} {money(r)}" for c, r in q(f"SELECT country, CAST(revenue AS STRING) FROM `{p}.{ds}.v_revenue_by_country` ORDER BY revenue DESC LIMIT 3")))
+print("inventory:", ", ".join(f"{s} {count(n)}" for s, n in q(f"SELECT status, COUNT(*) FROM `{p}.{ds}.v_inventory_status` GROUP BY status ORDER BY status")))
 dl = q(f"SELECT error_kind, COUNT(*) FROM `{p}.{ds}.fact_sales_deadletter` GROUP BY error_kind ORDER BY 2 DESC")
-print("dead letters by reason:", ", ".join(f"{k} {n}" for k, n in dl) or "none")
+print("dead letters by reason:", ", ".join(f"{k} {count(n)}" for k, n in dl) or "none")
 PY
 
 cat <<EOF

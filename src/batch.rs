@@ -18,9 +18,12 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Status};
 use crate::gcp::{BIGQUERY, Gcp, STORAGE};
 use crate::model::{DataModel, TableDef};
+use crate::progress::Progress;
+use crate::rest;
+use crate::retry::{self, RetryPolicy};
 
 /// The batch tables, in load order; the first four are the seed's and must be present.
 pub const BATCH_TABLES: [&str; 5] = ["customers", "products", "orders", "order_items", "inventory"];
@@ -88,17 +91,17 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
         .from_reader(bytes);
     let header = rdr
         .headers()
-        .map_err(|e| Error::model(file, format!("unreadable header: {e}")))?
+        .map_err(|e| Error::input(file, format!("unreadable header: {e}")))?
         .clone();
     if header.is_empty() || header.iter().all(|h| h.trim().is_empty()) {
-        return Err(Error::model(file, "has no header line"));
+        return Err(Error::input(file, "has no header line"));
     }
     let columns: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
     let mut index: HashMap<usize, usize> = HashMap::new(); // schema column -> csv column
     for (i, h) in header.iter().enumerate() {
         let h = h.trim();
         let Some(c) = columns.iter().position(|c| c.eq_ignore_ascii_case(h)) else {
-            return Err(Error::model(
+            return Err(Error::input(
                 file,
                 format!(
                     "header column {h:?} matches no column of table {} ({})",
@@ -108,12 +111,12 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
             ));
         };
         if index.insert(c, i).is_some() {
-            return Err(Error::model(file, format!("header names column {h:?} twice")));
+            return Err(Error::input(file, format!("header names column {h:?} twice")));
         }
     }
     for (c, col) in table.columns.iter().enumerate() {
         if col.mode == "REQUIRED" && !index.contains_key(&c) {
-            return Err(Error::model(
+            return Err(Error::input(
                 file,
                 format!("required column {} is missing from the header", col.name),
             ));
@@ -123,7 +126,7 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
     out.write_record(&columns)
-        .map_err(|e| Error::api("CSV", "write", file, e))?;
+        .map_err(|e| Error::input(file, format!("cannot write the normalised CSV: {e}")))?;
     let mut good = 0;
     let mut bad = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -173,14 +176,14 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
             }),
             None => {
                 out.write_record(&row)
-                    .map_err(|e| Error::api("CSV", "write", file, e))?;
+                    .map_err(|e| Error::input(file, format!("cannot write the normalised CSV: {e}")))?;
                 good += 1;
             }
         }
     }
     let normalized = out
         .into_inner()
-        .map_err(|e| Error::api("CSV", "write", file, e.to_string()))?;
+        .map_err(|e| Error::input(file, format!("cannot write the normalised CSV: {e}")))?;
     Ok(Checked { normalized, good, bad })
 }
 
@@ -251,9 +254,14 @@ pub struct TableReport {
 pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<TableReport>> {
     let gcs = gcp.storage().await?;
     let bq = gcp.bigquery().await?;
+    // Three steps a table: read, check, load.
+    let progress = Progress::new("batch-loader", "steps", Some(3 * BATCH_TABLES.len() as u64));
+    let mut step = 0;
     // 1. Read every file (a missing seed file is one clear error before any load).
     let mut files: Vec<(&TableDef, String, Option<Vec<u8>>)> = Vec::new();
     for (i, t) in BATCH_TABLES.iter().enumerate() {
+        progress.set(step, &format!("reading {t}.csv"));
+        step += 1;
         let table = model
             .table(t)
             .ok_or_else(|| Error::model("bigquery/schemas", format!("no table {t}")))?;
@@ -262,13 +270,12 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
             SourceDir::Local(dir) => match std::fs::read(dir.join(&name)) {
                 Ok(b) => Some(b),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(Error::model(dir.join(&name), format!("cannot read: {e}"))),
+                Err(e) => return Err(Error::io("read", dir.join(&name), e)),
             },
             SourceDir::Gcs { bucket, prefix } => {
-                let object = format!("{prefix}{name}").replace('/', "%2F");
-                gcs.rest
-                    .get_bytes("read object", &format!("/b/{bucket}/o/{object}?alt=media"))
-                    .await?
+                let media = format!("{}?alt=media", rest::object_path(bucket, &format!("{prefix}{name}")));
+                let call = || gcs.rest.get_bytes("read object", &media);
+                retry::retry(RetryPolicy::CONTROL, "read object", call, |_| {}).await?
             }
         };
         if bytes.is_none() && i < REQUIRED {
@@ -276,7 +283,7 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
                 SourceDir::Local(d) => d.join(&name).display().to_string(),
                 SourceDir::Gcs { bucket, prefix } => format!("gs://{bucket}/{prefix}{name}"),
             };
-            return Err(Error::model(
+            return Err(Error::input(
                 place,
                 "missing: the seed's four files (customers, products, orders, order_items) are required",
             ));
@@ -286,6 +293,8 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
     // 2. Check everything first: a header error stops the whole run.
     let mut checked = Vec::new();
     for (table, name, bytes) in &files {
+        progress.set(step, &format!("checking {name}"));
+        step += 1;
         let started = Instant::now();
         let c = match bytes {
             Some(b) => Some(check_csv(table, name, b)?),
@@ -296,6 +305,8 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
     // 3. Upload originals (local source), then stage and load each acceptable table.
     let mut reports = Vec::new();
     for ((table, name, bytes), (check_secs, c)) in files.iter().zip(checked) {
+        progress.set(step, &format!("loading {}", table.name));
+        step += 1;
         let mut report = TableReport {
             table: table.name.clone(),
             loaded: None,
@@ -335,20 +346,21 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
         tracing::info!(message = "table loaded", table = %table.name, rows = c.good, skipped = report.bad.len());
         reports.push(report);
     }
+    progress.finish(step);
     Ok(reports)
 }
 
 async fn upload(gcs: &crate::gcp::CloudStorage, bucket: &str, object: &str, data: Vec<u8>) -> Result<()> {
-    gcs.objects
-        .write_object(
-            format!("projects/_/buckets/{bucket}"),
-            object.to_string(),
-            bytes::Bytes::from(data),
-        )
-        .send_buffered()
-        .await
-        .map(|_| ())
-        .map_err(|e| Error::api(STORAGE, "upload", format!("gs://{bucket}/{object}"), e))
+    let data = bytes::Bytes::from(data);
+    let once = || async {
+        gcs.objects
+            .write_object(format!("projects/_/buckets/{bucket}"), object.to_string(), data.clone())
+            .send_buffered()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::api(STORAGE, "upload", format!("gs://{bucket}/{object}"), e))
+    };
+    retry::retry(RetryPolicy::CONTROL, "upload", once, |_| {}).await
 }
 
 /// Runs one load job with the table's explicit schema and waits for it.
@@ -376,21 +388,39 @@ async fn load(
             "createDisposition": "CREATE_NEVER",
         }},
     });
-    bq.rest.post("load job", &format!("/projects/{p}/jobs"), &body).await?;
+    // A retried insert of the same job id is refused as a duplicate (409), never run
+    // twice: a 409 means an earlier attempt created the job.
+    let jobs = format!("/projects/{p}/jobs");
+    match retry::retry(
+        RetryPolicy::CONTROL,
+        "load job",
+        || bq.rest.post("load job", &jobs, &body),
+        |_| {},
+    )
+    .await
+    {
+        Err(e) if e.status() != Some(Status::Http(409)) => return Err(e),
+        _ => {}
+    }
+    let job_path = format!("/projects/{p}/jobs/{job_id}");
     let started = Instant::now();
     loop {
-        let job = bq
-            .rest
-            .get("get job", &format!("/projects/{p}/jobs/{job_id}"))
-            .await?
-            .ok_or_else(|| Error::api(BIGQUERY, "get job", &job_id, "the job disappeared"))?;
+        let job = retry::retry(
+            RetryPolicy::CONTROL,
+            "get job",
+            || bq.rest.get("get job", &job_path),
+            |_| {},
+        )
+        .await?
+        .ok_or_else(|| Error::api(BIGQUERY, "get job", &job_id, "the job disappeared"))?;
         if job["status"]["state"] == "DONE" {
             if let Some(err) = job["status"]["errorResult"].as_object() {
-                return Err(Error::api(
+                return Err(Error::remote(
                     BIGQUERY,
                     "load",
                     format!("{dataset}.{}", table.name),
-                    serde_json::Value::Object(err.clone()),
+                    Status::Other,
+                    serde_json::Value::Object(err.clone()).to_string(),
                 ));
             }
             return Ok(());

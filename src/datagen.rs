@@ -3,7 +3,7 @@
 //! `manifest.json` with row counts and the exact revenue total. Same seed, same bytes.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::{Duration, NaiveDate};
@@ -56,29 +56,23 @@ pub struct Manifest {
     pub gross_total: Decimal,
 }
 
-/// Quotes a CSV field when it needs it.
-fn field(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\"")).into()
-    } else {
-        s.into()
-    }
-}
+type Csv = csv::Writer<std::fs::File>;
 
-fn create(dir: &Path, name: &str) -> Result<std::io::BufWriter<std::fs::File>> {
+/// A CSV writer on `dir/name` (quoting only where a field needs it, LF line ends) and
+/// the closure that turns its errors into [`Error::Io`] naming the file.
+fn create(dir: &Path, name: &str) -> Result<(Csv, impl Fn(csv::Error) -> Error + use<>)> {
     let path = dir.join(name);
-    std::fs::File::create(&path)
-        .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
-        .map_err(|e| Error::api("datagen", "create", path.display().to_string(), e))
+    let file = std::fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
+    let w = csv::WriterBuilder::new()
+        .buffer_capacity(1 << 20)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(file);
+    Ok((w, move |e: csv::Error| Error::io("write", &path, e.into())))
 }
 
 /// Writes the CSVs and manifest into `dir`; `progress` is called with order counts.
 pub fn generate(dir: &Path, o: &DatagenOptions, mut progress: impl FnMut(u64)) -> Result<Manifest> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::api("datagen", "create", dir.display().to_string(), e))?;
-    let io = |name: &str| {
-        let name = name.to_string();
-        move |e: std::io::Error| Error::api("datagen", "write", name.clone(), e)
-    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     let signup_from = o.start - Duration::days(365);
     let catalog = Catalog::generate(o.seed, o.customers, o.products, signup_from, o.end);
     let mut rng = StdRng::seed_from_u64(o.seed ^ 0x0BA7_C400_0000_0004);
@@ -86,34 +80,38 @@ pub fn generate(dir: &Path, o: &DatagenOptions, mut progress: impl FnMut(u64)) -
         seed: o.seed,
         ..Default::default()
     };
+    // Numbers are formatted into one reused buffer each, not a String per field.
+    let mut num = itoa::Buffer::new();
+    let mut dec = String::with_capacity(24);
+    let mut day = String::with_capacity(10);
 
-    let mut w = create(dir, "customers.csv")?;
-    writeln!(w, "customer_id,name,country,signup_date,plan").map_err(io("customers.csv"))?;
+    let (mut w, err) = create(dir, "customers.csv")?;
+    w.write_record(["customer_id", "name", "country", "signup_date", "plan"])
+        .map_err(&err)?;
     for c in &catalog.customers {
-        writeln!(
-            w,
-            "{},{},{},{},{}",
-            c.id,
-            field(&c.name),
-            field(c.country),
-            c.signup_date,
-            c.plan
-        )
-        .map_err(io("customers.csv"))?;
+        day.clear();
+        write!(day, "{}", c.signup_date).expect("writing to a String cannot fail");
+        w.write_record([c.id.as_str(), c.name.as_str(), c.country, day.as_str(), c.plan])
+            .map_err(&err)?;
     }
-    w.flush().map_err(io("customers.csv"))?;
+    w.flush().map_err(|e| err(e.into()))?;
     manifest.rows.insert("customers".into(), catalog.customers.len() as u64);
 
-    let mut w = create(dir, "products.csv")?;
-    writeln!(w, "product_id,category,price,name").map_err(io("products.csv"))?;
+    let (mut w, err) = create(dir, "products.csv")?;
+    w.write_record(["product_id", "category", "price", "name"])
+        .map_err(&err)?;
     for p in &catalog.products {
-        writeln!(w, "{},{},{},{}", p.id, p.category, p.price, field(&p.name)).map_err(io("products.csv"))?;
+        dec.clear();
+        write!(dec, "{}", p.price).expect("writing to a String cannot fail");
+        w.write_record([p.id.as_str(), p.category, dec.as_str(), p.name.as_str()])
+            .map_err(&err)?;
     }
-    w.flush().map_err(io("products.csv"))?;
+    w.flush().map_err(|e| err(e.into()))?;
     manifest.rows.insert("products".into(), catalog.products.len() as u64);
 
-    let mut inv = create(dir, "inventory.csv")?;
-    writeln!(inv, "product_id,warehouse,stock,reorder_point").map_err(io("inventory.csv"))?;
+    let (mut inv, err) = create(dir, "inventory.csv")?;
+    inv.write_record(["product_id", "warehouse", "stock", "reorder_point"])
+        .map_err(&err)?;
     let mut inv_rows = 0u64;
     for p in &catalog.products {
         let n = rng.random_range(1..=3);
@@ -126,42 +124,48 @@ pub fn generate(dir: &Path, o: &DatagenOptions, mut progress: impl FnMut(u64)) -
             } else {
                 rng.random_range(reorder + 1..=reorder * 8)
             };
-            writeln!(
-                inv,
-                "{},{},{},{}",
-                p.id,
-                field(WAREHOUSES[(start + k) % WAREHOUSES.len()]),
-                stock,
-                reorder
-            )
-            .map_err(io("inventory.csv"))?;
+            inv.write_field(&p.id).map_err(&err)?;
+            inv.write_field(WAREHOUSES[(start + k) % WAREHOUSES.len()])
+                .map_err(&err)?;
+            inv.write_field(num.format(stock)).map_err(&err)?;
+            inv.write_field(num.format(reorder)).map_err(&err)?;
+            inv.write_record(None::<&[u8]>).map_err(&err)?;
             inv_rows += 1;
         }
     }
-    inv.flush().map_err(io("inventory.csv"))?;
+    inv.flush().map_err(|e| err(e.into()))?;
     manifest.rows.insert("inventory".into(), inv_rows);
 
-    let mut orders = create(dir, "orders.csv")?;
-    let mut items = create(dir, "order_items.csv")?;
-    writeln!(orders, "order_id,customer_id,order_date,payment_method,status").map_err(io("orders.csv"))?;
-    writeln!(items, "order_id,product_id,qty,unit_price").map_err(io("order_items.csv"))?;
+    let (mut orders, orders_err) = create(dir, "orders.csv")?;
+    let (mut items, items_err) = create(dir, "order_items.csv")?;
+    orders
+        .write_record(["order_id", "customer_id", "order_date", "payment_method", "status"])
+        .map_err(&orders_err)?;
+    items
+        .write_record(["order_id", "product_id", "qty", "unit_price"])
+        .map_err(&items_err)?;
     let days = (o.end - o.start).num_days().max(0);
     let mut lines = 0u64;
     let mut total = Decimal::ZERO;
+    let mut order_id = String::with_capacity(16);
     for n in 1..=o.orders {
         let c = &catalog.customers[rng.random_range(0..catalog.customers.len())];
         let date = (o.start + Duration::days(rng.random_range(0..=days)))
             .max(c.signup_date)
             .min(o.end);
-        let order_id = format!("O{n:07}");
-        writeln!(
-            orders,
-            "{order_id},{},{date},{},{}",
-            c.id,
-            weighted(&mut rng, PAYMENT_METHODS),
-            weighted(&mut rng, STATUSES)
-        )
-        .map_err(io("orders.csv"))?;
+        order_id.clear();
+        write!(order_id, "O{n:07}").expect("writing to a String cannot fail");
+        day.clear();
+        write!(day, "{date}").expect("writing to a String cannot fail");
+        orders
+            .write_record([
+                order_id.as_str(),
+                c.id.as_str(),
+                day.as_str(),
+                weighted(&mut rng, PAYMENT_METHODS),
+                weighted(&mut rng, STATUSES),
+            ])
+            .map_err(&orders_err)?;
         for _ in 0..rng.random_range(1..=4) {
             let p = &catalog.products[rng.random_range(0..catalog.products.len())];
             let qty: i64 = weighted(&mut rng, &[(1, 60), (2, 25), (3, 10), (5, 5)]);
@@ -171,21 +175,26 @@ pub fn generate(dir: &Path, o: &DatagenOptions, mut progress: impl FnMut(u64)) -
             } else {
                 p.price
             };
-            writeln!(items, "{order_id},{},{qty},{price}", p.id).map_err(io("order_items.csv"))?;
+            dec.clear();
+            write!(dec, "{price}").expect("writing to a String cannot fail");
+            items
+                .write_record([order_id.as_str(), p.id.as_str(), num.format(qty), dec.as_str()])
+                .map_err(&items_err)?;
             total += price * Decimal::from(qty);
             lines += 1;
         }
-        if n % 100_000 == 0 {
+        if n % 10_000 == 0 {
             progress(n);
         }
     }
-    orders.flush().map_err(io("orders.csv"))?;
-    items.flush().map_err(io("order_items.csv"))?;
+    orders.flush().map_err(|e| orders_err(e.into()))?;
+    items.flush().map_err(|e| items_err(e.into()))?;
     manifest.rows.insert("orders".into(), o.orders);
     manifest.rows.insert("order_items".into(), lines);
     manifest.gross_total = total;
     let json = serde_json::to_string_pretty(&manifest).expect("a manifest always serialises");
-    std::fs::write(dir.join("manifest.json"), json).map_err(io("manifest.json"))?;
+    let path = dir.join("manifest.json");
+    std::fs::write(&path, json).map_err(|e| Error::io("write", &path, e))?;
     Ok(manifest)
 }
 

@@ -1,7 +1,186 @@
 //! The library's error type: one variant per way things go wrong, each with a message
 //! that says what to do. Binaries print the chain with `{:#}` and exit non-zero.
+//!
+//! An API failure keeps what the server or the transport said ([`Status`]) and the
+//! original error as its `#[source]`, so callers can tell a missing resource (404,
+//! `NOT_FOUND`) from a transient failure (429, 5xx, `UNAVAILABLE`, a dropped connection)
+//! from a permanent one. [`Status::is_transient`] and [`Status::is_not_found`] are the one
+//! place where those two questions are answered; [`crate::retry`] retries only the former.
 
+use std::fmt;
 use std::path::PathBuf;
+
+/// A boxed cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a failed call got back: an HTTP status, a gRPC code, a transport failure, or
+/// nothing classifiable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The server answered with this HTTP status.
+    Http(u16),
+    /// The server answered with this gRPC status code.
+    Grpc(tonic::Code),
+    /// No answer: the connection was refused, reset or timed out.
+    Transport,
+    /// The call went through but its outcome could not be classified (a malformed
+    /// answer, a local encoding problem): not worth retrying.
+    Other,
+}
+
+impl Status {
+    /// Worth retrying: 408, 429 and 5xx; gRPC `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
+    /// `RESOURCE_EXHAUSTED`; connection failures.
+    pub fn is_transient(self) -> bool {
+        match self {
+            Status::Http(code) => code == 408 || code == 429 || (500..=599).contains(&code),
+            Status::Grpc(code) => matches!(
+                code,
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted
+            ),
+            Status::Transport => true,
+            Status::Other => false,
+        }
+    }
+
+    /// The resource does not exist: HTTP 404 or gRPC `NOT_FOUND`.
+    pub fn is_not_found(self) -> bool {
+        matches!(self, Status::Http(404) | Status::Grpc(tonic::Code::NotFound))
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Http(code) => write!(f, "HTTP {code}"),
+            Status::Grpc(code) => write!(f, "gRPC {code:?}"),
+            Status::Transport => f.write_str("no answer"),
+            Status::Other => f.write_str("unexpected answer"),
+        }
+    }
+}
+
+/// A message from a server (or about its answer) used as an error's source when no
+/// richer error value exists.
+#[derive(Debug, Clone)]
+pub struct Remote(pub String);
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Remote {}
+
+/// An error from a client library or transport, classified into a [`Status`].
+pub trait ApiCause {
+    /// What the server or transport said.
+    fn status(&self) -> Status;
+    /// The error itself, boxed as the source.
+    fn into_source(self) -> BoxError;
+}
+
+impl ApiCause for reqwest::Error {
+    fn status(&self) -> Status {
+        match self.status() {
+            Some(s) => Status::Http(s.as_u16()),
+            None if self.is_timeout() || self.is_connect() || self.is_request() || self.is_body() => Status::Transport,
+            None => Status::Other,
+        }
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(self)
+    }
+}
+
+impl ApiCause for google_cloud_gax::error::Error {
+    fn status(&self) -> Status {
+        if let Some(code) = self.http_status_code() {
+            return Status::Http(code);
+        }
+        if let Some(s) = self.status() {
+            return Status::Grpc(tonic::Code::from_i32(s.code as i32));
+        }
+        if self.is_timeout() || self.is_connect() || self.is_io() || self.is_transport() {
+            return Status::Transport;
+        }
+        Status::Other
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(self)
+    }
+}
+
+impl ApiCause for tonic::Status {
+    fn status(&self) -> Status {
+        Status::Grpc(self.code())
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(self)
+    }
+}
+
+impl ApiCause for gcp_bigquery_client::error::BQError {
+    fn status(&self) -> Status {
+        use gcp_bigquery_client::error::BQError;
+        match self {
+            BQError::RequestError(e) => ApiCause::status(e),
+            BQError::ResponseError { error } => u16::try_from(error.error.code).map_or(Status::Other, Status::Http),
+            BQError::TonicStatusError(s) => Status::Grpc(s.code()),
+            BQError::TonicTransportError(_) => Status::Transport,
+            _ => Status::Other,
+        }
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(self)
+    }
+}
+
+impl ApiCause for tonic::transport::Error {
+    fn status(&self) -> Status {
+        Status::Transport
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(self)
+    }
+}
+
+impl ApiCause for google_cloud_gax::client_builder::Error {
+    fn status(&self) -> Status {
+        Status::Other
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(self)
+    }
+}
+
+impl ApiCause for String {
+    fn status(&self) -> Status {
+        Status::Other
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(Remote(self))
+    }
+}
+
+impl ApiCause for &str {
+    fn status(&self) -> Status {
+        Status::Other
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(Remote(self.to_string()))
+    }
+}
+
+impl ApiCause for Remote {
+    fn status(&self) -> Status {
+        Status::Other
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(self)
+    }
+}
 
 /// Everything the library can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +192,39 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong with it.
         reason: String,
+    },
+
+    /// A user's input (a CSV of the history, say) cannot be used as a whole.
+    #[error("{file}: {reason}")]
+    Input {
+        /// The file, local path or `gs://` URI.
+        file: String,
+        /// What is wrong with it and what to do.
+        reason: String,
+    },
+
+    /// A local file could not be read or written.
+    #[error("cannot {operation} {}", path.display())]
+    Io {
+        /// What was being done: "create", "write", "read".
+        operation: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A server of ours could not listen on its address.
+    #[error("cannot listen on {addr} (is another process using the port? pick another with {flag})")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// The flag that sets it.
+        flag: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
     },
 
     /// A setting (flag or environment variable) has a value that cannot be used.
@@ -53,7 +265,7 @@ pub enum Error {
     },
 
     /// A Google Cloud (or emulator) API call failed.
-    #[error("{service}: {operation} {resource} failed: {detail}")]
+    #[error("{service}: {operation} {resource} failed ({status})")]
     Api {
         /// Pub/Sub, BigQuery or Cloud Storage.
         service: &'static str,
@@ -61,8 +273,11 @@ pub enum Error {
         operation: &'static str,
         /// The resource's name.
         resource: String,
-        /// The error the API returned, verbatim where possible.
-        detail: String,
+        /// What the server or the transport said.
+        status: Status,
+        /// The client library's or transport's error, or the server's message.
+        #[source]
+        source: BoxError,
     },
 
     /// A resource exists but differs from its definition in a way that cannot be changed in place.
@@ -79,18 +294,36 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An [`Error::Api`] from any displayable cause.
+    /// An [`Error::Api`] from a client library's or transport's error.
     pub fn api(
         service: &'static str,
         operation: &'static str,
         resource: impl Into<String>,
-        detail: impl std::fmt::Display,
+        cause: impl ApiCause,
     ) -> Self {
         Error::Api {
             service,
             operation,
             resource: resource.into(),
-            detail: detail.to_string(),
+            status: cause.status(),
+            source: cause.into_source(),
+        }
+    }
+
+    /// An [`Error::Api`] whose server answered `status` with `message`.
+    pub fn remote(
+        service: &'static str,
+        operation: &'static str,
+        resource: impl Into<String>,
+        status: Status,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Api {
+            service,
+            operation,
+            resource: resource.into(),
+            status,
+            source: Box::new(Remote(message.into())),
         }
     }
 
@@ -100,5 +333,103 @@ impl Error {
             path: path.into(),
             reason: reason.into(),
         }
+    }
+
+    /// An [`Error::Input`] for `file`.
+    pub fn input(file: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Input {
+            file: file.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub fn io(operation: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            operation,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// What the server said, for an API error.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Worth retrying (see [`Status::is_transient`]); only API errors can be.
+    pub fn is_transient(&self) -> bool {
+        self.status().is_some_and(Status::is_transient)
+    }
+
+    /// The resource the call named does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.status().is_some_and(Status::is_not_found)
+    }
+
+    /// The error and its causes on one line (`a: b: c`), for logs.
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_and_not_found_are_decided_by_status() {
+        for s in [
+            Status::Http(408),
+            Status::Http(429),
+            Status::Http(500),
+            Status::Http(503),
+            Status::Grpc(tonic::Code::Unavailable),
+            Status::Grpc(tonic::Code::DeadlineExceeded),
+            Status::Transport,
+        ] {
+            assert!(s.is_transient(), "{s}");
+        }
+        for s in [
+            Status::Http(400),
+            Status::Http(403),
+            Status::Http(404),
+            Status::Http(409),
+            Status::Grpc(tonic::Code::InvalidArgument),
+            Status::Grpc(tonic::Code::NotFound),
+            Status::Grpc(tonic::Code::PermissionDenied),
+            Status::Other,
+        ] {
+            assert!(!s.is_transient(), "{s}");
+        }
+        assert!(Status::Http(404).is_not_found() && Status::Grpc(tonic::Code::NotFound).is_not_found());
+        assert!(!Status::Http(403).is_not_found());
+    }
+
+    #[test]
+    fn an_api_error_keeps_its_status_and_cause() {
+        let e = Error::remote("BigQuery", "insertAll", "t", Status::Http(503), "backend unavailable");
+        assert!(e.is_transient() && !e.is_not_found());
+        assert_eq!(e.to_string(), "BigQuery: insertAll t failed (HTTP 503)");
+        assert_eq!(
+            std::error::Error::source(&e).unwrap().to_string(),
+            "backend unavailable"
+        );
+        assert_eq!(
+            e.report(),
+            "BigQuery: insertAll t failed (HTTP 503): backend unavailable"
+        );
+        let g = Error::api("BigQuery", "AppendRows", "s", tonic::Status::not_found("no table"));
+        assert!(g.is_not_found() && !g.is_transient());
     }
 }

@@ -12,9 +12,9 @@ use google_cloud_auth::credentials::{self, CacheableResource, Credentials};
 use google_cloud_pubsub::client::{SubscriptionAdmin, TopicAdmin};
 use google_cloud_storage::client::Storage;
 use http::Extensions;
-use serde_json::Value;
 
 use crate::error::{Error, Result};
+pub use crate::rest::Rest;
 use crate::settings::{Endpoint, Endpoints, GcpArgs};
 
 /// How long an emulator may take to answer the first request.
@@ -282,137 +282,6 @@ impl gcp_bigquery_client::auth::Authenticator for GoogleAuth {
 fn bearer(headers: &http::HeaderMap) -> Option<String> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     Some(v.strip_prefix("Bearer ").unwrap_or(v).to_string())
-}
-
-/// A JSON REST client for one service, authenticated with its credentials.
-#[derive(Clone, Debug)]
-pub struct Rest {
-    service: &'static str,
-    http: reqwest::Client,
-    base: String,
-    creds: Credentials,
-}
-
-impl Rest {
-    fn new(service: &'static str, http: reqwest::Client, base: String, creds: Credentials) -> Self {
-        Rest {
-            service,
-            http,
-            base,
-            creds,
-        }
-    }
-
-    async fn auth_headers(&self) -> Result<http::HeaderMap> {
-        match self.creds.headers(Extensions::new()).await {
-            Ok(CacheableResource::New { data, .. }) => Ok(data),
-            Ok(CacheableResource::NotModified) => Ok(http::HeaderMap::new()),
-            Err(e) => Err(Error::Credentials {
-                service: self.service,
-                detail: e.to_string(),
-            }),
-        }
-    }
-
-    /// Sends `method path` with an optional JSON body; `Ok(None)` on 404.
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        operation: &'static str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Option<Value>> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url).headers(self.auth_headers().await?);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Error::api(self.service, operation, path, e))?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| Error::api(self.service, operation, path, e))?;
-        if !status.is_success() {
-            let detail = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or(text);
-            return Err(Error::api(
-                self.service,
-                operation,
-                path,
-                format!("HTTP {status}: {detail}"),
-            ));
-        }
-        if text.trim().is_empty() {
-            return Ok(Some(Value::Null));
-        }
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::api(self.service, operation, path, format!("unreadable answer: {e}")))
-    }
-
-    /// GET raw bytes (e.g. an object's media); `None` when it does not exist.
-    pub async fn get_bytes(&self, operation: &'static str, path: &str) -> Result<Option<Vec<u8>>> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .headers(self.auth_headers().await?)
-            .send()
-            .await
-            .map_err(|e| Error::api(self.service, operation, path, e))?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(Error::api(
-                self.service,
-                operation,
-                path,
-                format!("HTTP {}", resp.status()),
-            ));
-        }
-        let b = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::api(self.service, operation, path, e))?;
-        Ok(Some(b.to_vec()))
-    }
-
-    /// GET; `None` when the resource does not exist.
-    pub async fn get(&self, operation: &'static str, path: &str) -> Result<Option<Value>> {
-        self.call(reqwest::Method::GET, operation, path, None).await
-    }
-
-    /// POST a JSON body; a 404 is an error here.
-    pub async fn post(&self, operation: &'static str, path: &str, body: &Value) -> Result<Value> {
-        self.call(reqwest::Method::POST, operation, path, Some(body))
-            .await?
-            .ok_or_else(|| Error::api(self.service, operation, path, "HTTP 404: not found"))
-    }
-
-    /// PATCH a JSON body; a 404 is an error here.
-    pub async fn patch(&self, operation: &'static str, path: &str, body: &Value) -> Result<Value> {
-        self.call(reqwest::Method::PATCH, operation, path, Some(body))
-            .await?
-            .ok_or_else(|| Error::api(self.service, operation, path, "HTTP 404: not found"))
-    }
-
-    /// DELETE; `Ok(false)` when it did not exist.
-    pub async fn delete(&self, operation: &'static str, path: &str) -> Result<bool> {
-        Ok(self
-            .call(reqwest::Method::DELETE, operation, path, None)
-            .await?
-            .is_some())
-    }
 }
 
 #[cfg(test)]

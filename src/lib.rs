@@ -3,24 +3,39 @@
 //! Pub/Sub, streamed into BigQuery), read by Looker Studio through BigQuery views.
 //!
 //! # Layout
-//! - [`settings`]: flags and environment variables shared by every binary (project,
-//!   `*_EMULATOR_HOST`, resource names); the one place that picks emulator or cloud.
+//! One flat folder, grouped here by the part of the flow each module serves (a newcomer
+//! finds a file by its name in one listing; the groups say how they fit).
+//!
+//! Shared by every binary:
+//! - [`settings`]: flags and environment variables, each declared once (project,
+//!   `*_EMULATOR_HOST`, resource names with their naming rules); the one place that picks
+//!   emulator or cloud.
 //! - [`gcp`]: builds the Pub/Sub, BigQuery and Cloud Storage clients from the settings,
 //!   checking within seconds that each can be reached.
+//! - [`rest`]: the JSON REST client for what the typed clients cannot reach, and object
+//!   name encoding.
+//! - [`retry`]: the one retry policy (exponential backoff, full jitter, a budget,
+//!   transient errors only).
+//! - [`error`]: the library's error type; API errors keep their status and cause.
+//! - [`cli`]: what every binary does at its edge (logging as text or Cloud Logging JSON,
+//!   exit codes).
+//! - [`progress`]: a progress bar on a terminal, plain periodic lines otherwise.
 //! - [`model`]: the data model read from `bigquery/` (table schemas, table options, view
 //!   SQL), shared with Terraform.
 //! - [`provision`]: creates every resource of the data model, idempotently.
+//!
+//! Batch:
 //! - [`catalog`]: seeded master data shared by batch and streaming.
 //! - [`datagen`]: historical CSVs and their manifest.
 //! - [`batch`]: checks CSVs against the schemas and loads them with load jobs.
+//!
+//! Streaming:
 //! - [`publisher`]: simulated live sales to Pub/Sub.
 //! - [`transform`]: validation of one event and its sale row (pure).
 //! - [`source`]: Pub/Sub pull with flow control, leases and batched acks.
 //! - [`sink`]: BigQuery writes (Storage Write API, insertAll, dead letters).
 //! - [`worker`]: the stream worker: source → transform → sink, ack after write.
-//! - [`metrics`]: counters, stats line, Prometheus endpoint.
-//! - [`error`]: the library's error type.
-//! - [`cli`]: what every binary does at its edge (logging, exit codes).
+//! - [`metrics`]: the worker's Prometheus metrics, stats line and `/metrics` server.
 //!
 //! Binaries in `src/bin/` are thin: parse arguments, call one function here.
 
@@ -32,8 +47,11 @@ pub mod error;
 pub mod gcp;
 pub mod metrics;
 pub mod model;
+pub mod progress;
 pub mod provision;
 pub mod publisher;
+pub mod rest;
+pub mod retry;
 pub mod settings;
 pub mod sink;
 pub mod source;

@@ -1,169 +1,203 @@
-//! The stream worker's counters, its periodic stats line, and a Prometheus `/metrics`
-//! endpoint on loopback (a few lines of HTTP over Tokio: no web framework needed).
+//! The stream worker's metrics (`prometheus-client`, the Prometheus project's Rust
+//! client), its periodic stats line, and the HTTP server (`axum`) that serves them on
+//! loopback at `/metrics`.
+//!
+//! The server is bounded: at most [`MAX_CONCURRENT_REQUESTS`] requests are handled at
+//! once (more wait), each within [`REQUEST_TIMEOUT`]; accept errors (out of file
+//! descriptors, say) pause the accept loop instead of spinning (axum's listener).
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::error::{Error, Result};
 use crate::transform::RejectKind;
 
 /// Upper bounds (seconds) of the write-latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Requests handled at once by the metrics server; more wait their turn.
+pub const MAX_CONCURRENT_REQUESTS: usize = 16;
+/// Longest a metrics request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Counters shared by the worker's tasks; all monotonic but `lag_ms`.
-#[derive(Debug, Default)]
+/// The label of rejected events.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The [`RejectKind`], as its snake-case name.
+    pub kind: &'static str,
+}
+
+/// The worker's metrics, shared by its tasks; every counter is monotonic.
+#[derive(Debug)]
 pub struct Metrics {
     /// Messages received from Pub/Sub.
-    pub received: AtomicU64,
+    pub received: Counter,
+    /// Pull requests sent to Pub/Sub (empty ones included).
+    pub pulls: Counter,
     /// Sale rows written to fact_sales_streaming.
-    pub written: AtomicU64,
+    pub written: Counter,
     /// Rejected events written to the dead-letter table.
-    pub dead_lettered: AtomicU64,
+    pub dead_lettered: Counter,
     /// Messages acked (after their rows were written).
-    pub acked: AtomicU64,
+    pub acked: Counter,
     /// Messages nacked (their write failed after every retry).
-    pub nacked: AtomicU64,
+    pub nacked: Counter,
+    /// Write attempts that failed (each one retried or given up on).
+    pub write_errors: Counter,
     /// Write attempts retried.
-    pub retried: AtomicU64,
+    pub retried: Counter,
     /// Batches flushed.
-    pub batches: AtomicU64,
+    pub batches: Counter,
     /// Batches whose write failed after every retry.
-    pub failed_batches: AtomicU64,
+    pub failed_batches: Counter,
     /// Unknown fields ignored in valid events.
-    pub unknown_fields: AtomicU64,
+    pub unknown_fields: Counter,
     /// Milliseconds between the newest message's publish time and its receipt.
-    pub lag_ms: AtomicU64,
-    rejects: [AtomicU64; RejectKind::ALL.len()],
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
+    pub lag_ms: Gauge,
+    rejected: Family<KindLabel, Counter>,
+    write_seconds: Histogram,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Metrics {
+            received: Counter::default(),
+            pulls: Counter::default(),
+            written: Counter::default(),
+            dead_lettered: Counter::default(),
+            acked: Counter::default(),
+            nacked: Counter::default(),
+            write_errors: Counter::default(),
+            retried: Counter::default(),
+            batches: Counter::default(),
+            failed_batches: Counter::default(),
+            unknown_fields: Counter::default(),
+            lag_ms: Gauge::default(),
+            rejected: Family::default(),
+            write_seconds: Histogram::new(LATENCY_BUCKETS),
+            registry: Registry::with_prefix("instashop_worker"),
+        };
+        let mut registry = Registry::with_prefix("instashop_worker");
+        let counters: [(&str, &str, &Counter); 11] = [
+            ("received", "Messages received from Pub/Sub.", &m.received),
+            ("pulls", "Pull requests sent to Pub/Sub, empty ones included.", &m.pulls),
+            ("written", "Sale rows written to fact_sales_streaming.", &m.written),
+            (
+                "dead_lettered",
+                "Rejected events written to fact_sales_deadletter.",
+                &m.dead_lettered,
+            ),
+            ("acked", "Messages acked after their rows were written.", &m.acked),
+            (
+                "nacked",
+                "Messages nacked after their write failed every retry.",
+                &m.nacked,
+            ),
+            (
+                "write_errors",
+                "Write attempts to BigQuery that failed.",
+                &m.write_errors,
+            ),
+            ("retried", "Write attempts retried.", &m.retried),
+            ("batches", "Batches flushed.", &m.batches),
+            (
+                "failed_batches",
+                "Batches whose write failed every retry.",
+                &m.failed_batches,
+            ),
+            (
+                "unknown_fields",
+                "Unknown fields ignored in valid events.",
+                &m.unknown_fields,
+            ),
+        ];
+        for (name, help, c) in counters {
+            registry.register(name, help, c.clone());
+        }
+        registry.register("rejected", "Rejected events by kind.", m.rejected.clone());
+        registry.register(
+            "lag_milliseconds",
+            "Publish-to-receipt delay of the newest message.",
+            m.lag_ms.clone(),
+        );
+        registry.register(
+            "write_seconds",
+            "Latency of one batch write to BigQuery.",
+            m.write_seconds.clone(),
+        );
+        Metrics { registry, ..m }
+    }
 }
 
 impl Metrics {
-    /// A fresh, shared set of counters.
+    /// A fresh, shared set of metrics.
     pub fn new() -> Arc<Self> {
         Arc::new(Metrics::default())
     }
 
     /// Counts a rejected event by kind.
     pub fn reject(&self, kind: RejectKind) {
-        let i = RejectKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        self.rejects[i].fetch_add(1, Relaxed);
+        self.rejected.get_or_create(&KindLabel { kind: kind.as_str() }).inc();
+    }
+
+    /// Rejected events of `kind` so far.
+    pub fn rejected(&self, kind: RejectKind) -> u64 {
+        self.rejected.get_or_create(&KindLabel { kind: kind.as_str() }).get()
     }
 
     /// Records one batch write's latency.
     pub fn observe_write(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.latency_buckets[i].fetch_add(1, Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_us.fetch_add(d.as_micros() as u64, Relaxed);
+        self.write_seconds.observe(d.as_secs_f64());
     }
 
     /// The one-line summary logged periodically.
     pub fn stats_line(&self) -> String {
         format!(
-            "received={} written={} dead_lettered={} acked={} nacked={} retried={} batches={} lag_ms={}",
-            self.received.load(Relaxed),
-            self.written.load(Relaxed),
-            self.dead_lettered.load(Relaxed),
-            self.acked.load(Relaxed),
-            self.nacked.load(Relaxed),
-            self.retried.load(Relaxed),
-            self.batches.load(Relaxed),
-            self.lag_ms.load(Relaxed),
+            "received={} written={} dead_lettered={} acked={} nacked={} write_errors={} retried={} batches={} pulls={} lag_ms={}",
+            self.received.get(),
+            self.written.get(),
+            self.dead_lettered.get(),
+            self.acked.get(),
+            self.nacked.get(),
+            self.write_errors.get(),
+            self.retried.get(),
+            self.batches.get(),
+            self.pulls.get(),
+            self.lag_ms.get(),
         )
     }
 
-    /// Prometheus text exposition format.
+    /// The OpenMetrics text exposition (which Prometheus reads).
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let counters: [(&str, &AtomicU64, &str); 9] = [
-            ("received", &self.received, "Messages received from Pub/Sub."),
-            ("written", &self.written, "Sale rows written to fact_sales_streaming."),
-            (
-                "dead_lettered",
-                &self.dead_lettered,
-                "Rejected events written to fact_sales_deadletter.",
-            ),
-            ("acked", &self.acked, "Messages acked after their rows were written."),
-            (
-                "nacked",
-                &self.nacked,
-                "Messages nacked after their write failed every retry.",
-            ),
-            ("retried", &self.retried, "Write attempts retried."),
-            ("batches", &self.batches, "Batches flushed."),
-            (
-                "failed_batches",
-                &self.failed_batches,
-                "Batches whose write failed every retry.",
-            ),
-            (
-                "unknown_fields",
-                &self.unknown_fields,
-                "Unknown fields ignored in valid events.",
-            ),
-        ];
-        for (name, v, help) in counters {
-            let _ = writeln!(s, "# HELP instashop_worker_{name}_total {help}");
-            let _ = writeln!(s, "# TYPE instashop_worker_{name}_total counter");
-            let _ = writeln!(s, "instashop_worker_{name}_total {}", v.load(Relaxed));
-        }
-        let _ = writeln!(s, "# HELP instashop_worker_rejected_total Rejected events by kind.");
-        let _ = writeln!(s, "# TYPE instashop_worker_rejected_total counter");
-        for (k, v) in RejectKind::ALL.iter().zip(&self.rejects) {
-            let _ = writeln!(
-                s,
-                "instashop_worker_rejected_total{{kind=\"{}\"}} {}",
-                k.as_str(),
-                v.load(Relaxed)
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP instashop_worker_lag_seconds Publish-to-receipt delay of the newest message."
-        );
-        let _ = writeln!(s, "# TYPE instashop_worker_lag_seconds gauge");
-        let _ = writeln!(
-            s,
-            "instashop_worker_lag_seconds {}",
-            self.lag_ms.load(Relaxed) as f64 / 1000.0
-        );
-        let _ = writeln!(
-            s,
-            "# HELP instashop_worker_write_seconds Latency of one batch write to BigQuery."
-        );
-        let _ = writeln!(s, "# TYPE instashop_worker_write_seconds histogram");
-        for (le, v) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
-            let _ = writeln!(
-                s,
-                "instashop_worker_write_seconds_bucket{{le=\"{le}\"}} {}",
-                v.load(Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(s, "instashop_worker_write_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            s,
-            "instashop_worker_write_seconds_sum {}",
-            self.latency_sum_us.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(s, "instashop_worker_write_seconds_count {count}");
+        prometheus_client::encoding::text::encode(&mut s, &self.registry).expect("encoding into a String cannot fail");
         s
     }
 }
 
-/// Binds `/metrics` on `addr`, which must be a loopback address; returns the bound
-/// address (port 0 picks a free one) and serves until the task is dropped.
+async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+}
+
+/// Binds `addr`, which must be a loopback address, and serves `/metrics` until the task
+/// is dropped; returns the bound address (port 0 picks a free one).
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     if !addr.ip().is_loopback() {
         return Err(Error::Setting {
@@ -172,37 +206,24 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(SocketAdd
             reason: "the metrics endpoint listens on loopback only (127.0.0.1)".into(),
         });
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::api("metrics", "bind", addr.to_string(), e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| Error::api("metrics", "bind", addr.to_string(), e))?;
+    let bind_err = |source| Error::Bind {
+        addr: addr.to_string(),
+        flag: "--metrics-addr",
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics_handler))
+        .with_state(metrics)
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
     let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                continue;
-            };
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok())
-                    .unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let response = if request.starts_with("GET /metrics ") {
-                    let body = metrics.render();
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
-                };
-                let _ = conn.write_all(response.as_bytes()).await;
-            });
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(message = "metrics server stopped", %error);
         }
     });
     Ok((bound, task))
@@ -223,26 +244,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("instashop_worker_write_seconds_bucket{le=\"0.05\"} 1"));
-        assert!(text.contains("instashop_worker_write_seconds_bucket{le=\"5\"} 2"));
+        assert!(text.contains("instashop_worker_write_seconds_bucket{le=\"5.0\"} 2"));
         assert!(text.contains("instashop_worker_write_seconds_count 2"));
     }
 
     #[tokio::test]
     async fn metrics_are_served_on_loopback_only() {
         let m = Metrics::new();
-        m.received.fetch_add(7, Relaxed);
+        m.received.inc_by(7);
         m.reject(RejectKind::BadQty);
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), m).await.unwrap();
-        let body = reqwest::get(format!("http://{addr}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(body.contains("instashop_worker_received_total 7"));
+        let resp = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("instashop_worker_received_total 7"), "{body}");
         assert!(body.contains("instashop_worker_rejected_total{kind=\"bad_qty\"} 1"));
+        let missing = reqwest::get(format!("http://{addr}/nothing")).await.unwrap();
+        assert_eq!(missing.status(), 404);
         task.abort();
         let err = serve("0.0.0.0:0".parse().unwrap(), Metrics::new()).await.unwrap_err();
         assert!(err.to_string().contains("loopback"));
+    }
+
+    #[tokio::test]
+    async fn a_port_in_use_is_a_bind_error_naming_the_flag() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = serve(taken.local_addr().unwrap(), Metrics::new()).await.unwrap_err();
+        assert!(matches!(err, Error::Bind { .. }), "{err}");
+        assert!(err.to_string().contains("--metrics-addr"), "{err}");
     }
 }

@@ -14,9 +14,10 @@ use google_cloud_wkt::{Duration as PbDuration, FieldMask};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{ApiCause, Error, Result};
 use crate::gcp::{BigQuery, CloudStorage, Gcp, PUBSUB, PubSubAdmin, STORAGE};
 use crate::model::{DataModel, TableDef, ViewDef};
+use crate::rest;
 use crate::settings::Names;
 
 /// Default seconds the worker has to ack a message before Pub/Sub redelivers it. The
@@ -195,7 +196,7 @@ impl Provisioner<'_> {
             let exists = exists
                 && gcs
                     .rest
-                    .get("get object", &format!("/b/{b}/o/{}", encode(&object)))
+                    .get("get object", &rest::object_path(b, &object))
                     .await?
                     .is_some();
             let change = if exists { Change::Unchanged } else { Change::Create };
@@ -382,19 +383,7 @@ impl Provisioner<'_> {
 }
 
 fn is_not_found(e: &google_cloud_pubsub::Error) -> bool {
-    e.http_status_code() == Some(404)
-        || e.status()
-            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
-}
-
-/// Percent-encodes an object name for a JSON API path.
-fn encode(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    ApiCause::status(e).is_not_found()
 }
 
 /// A short, stable digest of a view's SQL, fit for a label value.
@@ -644,8 +633,7 @@ mod tests {
     }
 
     #[test]
-    fn object_names_are_percent_encoded_and_digests_are_label_safe() {
-        assert_eq!(encode("datasets/.keep"), "datasets%2F.keep");
+    fn view_digests_are_label_safe() {
         let d = sql_digest("SELECT 1");
         assert_eq!(d.len(), 32);
         assert!(d.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));

@@ -19,8 +19,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Product, customer_id};
-use crate::error::{Error, Result};
+use crate::error::{ApiCause, Error, Result, Status};
 use crate::gcp::{Gcp, PUBSUB};
+use crate::progress::Progress;
 use crate::transform::{MAX_PAYLOAD_BYTES, RejectKind};
 
 /// Attribute naming the defect injected into a malformed event (simulation only): lets
@@ -157,8 +158,12 @@ impl Defect {
 /// What the generator needs.
 #[derive(Debug, Clone)]
 pub struct GeneratorConfig {
-    /// Seed of everything random.
+    /// Seed of the master data (customers, products, prices): `datagen`'s `--seed`.
     pub seed: u64,
+    /// Seed of the event stream (ids, orders, quantities, defects); `None` uses `seed`.
+    /// A new one per run adds new sales on top of earlier runs' instead of repeating
+    /// their event ids (which the views would count once).
+    pub events_seed: Option<u64>,
     /// Share of events made malformed, 0..=1.
     pub invalid_ratio: f64,
     /// Share of events published twice, 0..=1.
@@ -201,7 +206,7 @@ impl EventGenerator {
         let d = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).expect("a valid date");
         let catalog = Catalog::generate(config.seed, config.customers.max(1), config.products.max(1), d, d);
         EventGenerator {
-            rng: StdRng::seed_from_u64(config.seed ^ 0x57BE_A000_0000_0003),
+            rng: StdRng::seed_from_u64(config.events_seed.unwrap_or(config.seed) ^ 0x57BE_A000_0000_0003),
             products: catalog.products,
             customers: config.customers.max(1),
             config,
@@ -385,11 +390,12 @@ pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
     let topic = format!("projects/{}/topics/{}", gcp.project, opts.topic);
     let admin = gcp.pubsub_admin().await?;
     if let Err(e) = admin.topics.get_topic().set_topic(&topic).send().await {
-        return Err(if e.http_status_code() == Some(404) {
-            Error::api(
+        return Err(if ApiCause::status(&e).is_not_found() {
+            Error::remote(
                 PUBSUB,
                 "find topic",
                 &topic,
+                Status::Http(404),
                 "it does not exist: run `provision` first, or pass the right --topic",
             )
         } else {
@@ -411,7 +417,7 @@ pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut in_flight = FuturesUnordered::new();
     let started = Instant::now();
-    let mut last_progress = Instant::now();
+    let progress = Progress::new("publisher", "messages", opts.count);
     let mut sent = 0u64;
     loop {
         let finished = done(opts, sent, started);
@@ -445,18 +451,10 @@ pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
             }
             Some(r) = in_flight.next(), if !in_flight.is_empty() => account(&mut summary, r),
         }
-        if last_progress.elapsed() >= Duration::from_secs(1) {
-            last_progress = Instant::now();
-            let secs = started.elapsed().as_secs_f64();
-            tracing::info!(
-                message = "progress",
-                published = summary.published,
-                failed = summary.failed,
-                rate = format!("{:.0}/s", summary.published as f64 / secs)
-            );
-        }
+        progress.set(summary.published + summary.failed, "");
     }
     publisher.flush().await;
+    progress.finish(summary.published + summary.failed);
     summary.seconds = started.elapsed().as_secs_f64();
     summary.events_per_second = summary.published as f64 / summary.seconds.max(1e-9);
     Ok(summary)
@@ -491,6 +489,7 @@ mod tests {
     fn config(invalid: f64, dup: f64) -> GeneratorConfig {
         GeneratorConfig {
             seed: 42,
+            events_seed: None,
             invalid_ratio: invalid,
             duplicate_ratio: dup,
             customers: 500,
@@ -506,6 +505,21 @@ mod tests {
         for _ in 0..500 {
             assert_eq!(a.next_event(now), b.next_event(now));
         }
+    }
+
+    #[test]
+    fn another_events_seed_gives_new_events_over_the_same_master_data() {
+        let now = Utc::now();
+        let mut a = EventGenerator::new(config(0.0, 0.0));
+        let mut b = EventGenerator::new(GeneratorConfig {
+            events_seed: Some(7),
+            ..config(0.0, 0.0)
+        });
+        assert_eq!(a.products, b.products, "same catalogue: ids, categories, prices");
+        let ids = |g: &mut EventGenerator| -> std::collections::HashSet<String> {
+            (0..300).map(|_| g.next_event(now).valid.unwrap().0).collect()
+        };
+        assert!(ids(&mut a).is_disjoint(&ids(&mut b)), "no event id repeats");
     }
 
     #[test]

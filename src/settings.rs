@@ -26,47 +26,151 @@ pub const DEAD_LETTER_SUFFIX: &str = "-dead-letter";
 pub const KEEP_SUFFIX: &str = "-keep";
 
 /// Where the clients go: the project, and for each service an emulator or Google Cloud.
-#[derive(clap::Args, Debug, Clone, Default)]
+/// Binaries build it from the flag groups below, each declaring only what it uses.
+#[derive(Debug, Clone, Default)]
 pub struct GcpArgs {
+    /// Google Cloud project that owns every resource.
+    pub project: String,
+    /// Pub/Sub emulator as host:port; unset, Google Cloud.
+    pub pubsub_emulator_host: Option<String>,
+    /// BigQuery emulator's REST API as host:port; unset, Google Cloud.
+    pub bigquery_emulator_host: Option<String>,
+    /// BigQuery emulator's Storage Write gRPC API as host:port.
+    pub bigquery_storage_emulator_host: Option<String>,
+    /// Cloud Storage emulator as http://host:port; unset, Google Cloud.
+    pub storage_emulator_host: Option<String>,
+}
+
+/// `--project`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ProjectArg {
     /// Google Cloud project that owns every resource.
     #[arg(long, env = "GOOGLE_CLOUD_PROJECT", default_value = DEFAULT_PROJECT)]
     pub project: String,
+}
 
+/// `--pubsub-emulator-host`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PubSubEmulatorArg {
     /// Pub/Sub emulator as host:port; unset, Pub/Sub is Google Cloud's (Application Default Credentials).
     #[arg(long, env = "PUBSUB_EMULATOR_HOST", hide_env_values = true)]
     pub pubsub_emulator_host: Option<String>,
+}
 
+/// `--bigquery-emulator-host` and `--bigquery-storage-emulator-host`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BigQueryEmulatorArgs {
     /// BigQuery emulator's REST API as host:port; unset, BigQuery is Google Cloud's.
     #[arg(long, env = "BIGQUERY_EMULATOR_HOST", hide_env_values = true)]
     pub bigquery_emulator_host: Option<String>,
 
-    /// BigQuery emulator's Storage Read/Write gRPC API as host:port (defaults to Google Cloud's when BigQuery is not emulated).
+    /// BigQuery emulator's Storage Read/Write gRPC API as host:port (set with --bigquery-emulator-host).
     #[arg(long, env = "BIGQUERY_STORAGE_EMULATOR_HOST", hide_env_values = true)]
     pub bigquery_storage_emulator_host: Option<String>,
+}
 
+/// `--storage-emulator-host`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StorageEmulatorArg {
     /// Cloud Storage emulator as http://host:port; unset, Cloud Storage is Google Cloud's.
     #[arg(long, env = "STORAGE_EMULATOR_HOST", hide_env_values = true)]
     pub storage_emulator_host: Option<String>,
 }
 
+impl GcpArgs {
+    /// The settings of a binary that uses the services given (the others stay Google
+    /// Cloud's and are never contacted).
+    pub fn from_flags(
+        project: &ProjectArg,
+        pubsub: Option<&PubSubEmulatorArg>,
+        bigquery: Option<&BigQueryEmulatorArgs>,
+        storage: Option<&StorageEmulatorArg>,
+    ) -> Self {
+        GcpArgs {
+            project: project.project.clone(),
+            pubsub_emulator_host: pubsub.and_then(|p| p.pubsub_emulator_host.clone()),
+            bigquery_emulator_host: bigquery.and_then(|b| b.bigquery_emulator_host.clone()),
+            bigquery_storage_emulator_host: bigquery.and_then(|b| b.bigquery_storage_emulator_host.clone()),
+            storage_emulator_host: storage.and_then(|s| s.storage_emulator_host.clone()),
+        }
+    }
+}
+
+/// `--dataset`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatasetArg {
+    /// BigQuery dataset holding every table and view.
+    #[arg(long, env = "INSTASHOP_DATASET", default_value = DEFAULT_DATASET, value_parser = dataset_name)]
+    pub dataset: String,
+}
+
+impl Default for DatasetArg {
+    fn default() -> Self {
+        DatasetArg {
+            dataset: DEFAULT_DATASET.into(),
+        }
+    }
+}
+
+/// `--bucket`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BucketArg {
+    /// Cloud Storage bucket for the CSVs (`datasets/`) and pipeline files (`pipelines/`).
+    #[arg(long, env = "INSTASHOP_BUCKET", default_value = DEFAULT_BUCKET, value_parser = bucket_name)]
+    pub bucket: String,
+}
+
+impl Default for BucketArg {
+    fn default() -> Self {
+        BucketArg {
+            bucket: DEFAULT_BUCKET.into(),
+        }
+    }
+}
+
+/// `--topic`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TopicArg {
+    /// Pub/Sub topic of the order events (its dead-letter topic is `<topic>-dead-letter`).
+    #[arg(long, env = "INSTASHOP_TOPIC", default_value = DEFAULT_TOPIC, value_parser = topic_name)]
+    pub topic: String,
+}
+
+impl Default for TopicArg {
+    fn default() -> Self {
+        TopicArg {
+            topic: DEFAULT_TOPIC.into(),
+        }
+    }
+}
+
+/// `--subscription`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SubscriptionArg {
+    /// The stream worker's subscription on the topic.
+    #[arg(long, env = "INSTASHOP_SUBSCRIPTION", default_value = DEFAULT_SUBSCRIPTION, value_parser = subscription_name)]
+    pub subscription: String,
+}
+
+impl Default for SubscriptionArg {
+    fn default() -> Self {
+        SubscriptionArg {
+            subscription: DEFAULT_SUBSCRIPTION.into(),
+        }
+    }
+}
+
 /// The names of the resources of the data model; override them to share one project or
 /// emulator between several users or tests.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct Names {
     /// BigQuery dataset holding every table and view.
-    #[arg(long, env = "INSTASHOP_DATASET", default_value = DEFAULT_DATASET)]
     pub dataset: String,
-
-    /// Cloud Storage bucket for the CSVs (`datasets/`) and pipeline files (`pipelines/`).
-    #[arg(long, env = "INSTASHOP_BUCKET", default_value = DEFAULT_BUCKET)]
+    /// Cloud Storage bucket for the CSVs and pipeline files.
     pub bucket: String,
-
     /// Pub/Sub topic of the order events.
-    #[arg(long, env = "INSTASHOP_TOPIC", default_value = DEFAULT_TOPIC)]
     pub topic: String,
-
     /// The stream worker's subscription on the topic.
-    #[arg(long, env = "INSTASHOP_SUBSCRIPTION", default_value = DEFAULT_SUBSCRIPTION)]
     pub subscription: String,
 }
 
@@ -82,6 +186,16 @@ impl Default for Names {
 }
 
 impl Names {
+    /// The names given by the four flags.
+    pub fn from_flags(d: &DatasetArg, b: &BucketArg, t: &TopicArg, s: &SubscriptionArg) -> Self {
+        Names {
+            dataset: d.dataset.clone(),
+            bucket: b.bucket.clone(),
+            topic: t.topic.clone(),
+            subscription: s.subscription.clone(),
+        }
+    }
+
     /// The topic that receives messages the worker could not handle (`<topic>-dead-letter`).
     pub fn dead_letter_topic(&self) -> String {
         format!("{}{DEAD_LETTER_SUFFIX}", self.topic)
@@ -94,32 +208,60 @@ impl Names {
 
     /// Checks each name against the rules of its service, so a typo fails before any call.
     pub fn validate(&self) -> Result<()> {
-        check_name("--dataset", &self.dataset, 1024, |c| {
-            c.is_ascii_alphanumeric() || c == '_'
-        })?;
-        check_name("--bucket", &self.bucket, 63, |c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
-        })?;
-        if self.bucket.len() < 3 {
-            return Err(setting("--bucket", &self.bucket, "must be 3 to 63 characters"));
-        }
-        let pubsub_char = |c: char| c.is_ascii_alphanumeric() || "-_.~+%".contains(c);
-        // Pub/Sub names are 3 to 255 characters and start with a letter; the derived
-        // dead-letter names add their suffixes, so leave them room.
-        let max = 255 - DEAD_LETTER_SUFFIX.len() - KEEP_SUFFIX.len();
-        check_name("--topic", &self.topic, max, pubsub_char)?;
-        check_name("--subscription", &self.subscription, 255, pubsub_char)?;
-        for (flag, v) in [("--topic", &self.topic), ("--subscription", &self.subscription)] {
-            if v.len() < 3 || !v.starts_with(|c: char| c.is_ascii_alphabetic()) {
-                return Err(setting(
-                    flag,
-                    v,
-                    "must start with a letter and be at least 3 characters",
-                ));
-            }
-        }
-        Ok(())
+        let check = |flag: &'static str, v: &str, rule: fn(&str) -> std::result::Result<String, String>| {
+            rule(v).map(drop).map_err(|reason| setting(flag, v, &reason))
+        };
+        check("--dataset", &self.dataset, dataset_name)?;
+        check("--bucket", &self.bucket, bucket_name)?;
+        check("--topic", &self.topic, topic_name)?;
+        check("--subscription", &self.subscription, subscription_name)
     }
+}
+
+/// BigQuery's rule for a dataset id, as a clap value parser.
+pub fn dataset_name(v: &str) -> std::result::Result<String, String> {
+    if v.is_empty() || v.len() > 1024 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("a BigQuery dataset id is 1 to 1024 letters, digits and underscores".into());
+    }
+    Ok(v.into())
+}
+
+/// Cloud Storage's rule for a bucket name, as a clap value parser.
+pub fn bucket_name(v: &str) -> std::result::Result<String, String> {
+    let chars_ok = v
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    let ends_ok = v.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && v.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !(3..=63).contains(&v.len()) || !chars_ok || !ends_ok {
+        return Err("a bucket name is 3 to 63 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit".into());
+    }
+    Ok(v.into())
+}
+
+/// Pub/Sub's rule for a topic or subscription id, leaving room for `suffix`.
+fn pubsub_name(v: &str, what: &str, suffix: usize) -> std::result::Result<String, String> {
+    let max = 255 - suffix;
+    let ok = (3..=max).contains(&v.len())
+        && v.starts_with(|c: char| c.is_ascii_alphabetic())
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.~+%".contains(c))
+        && !v.starts_with("goog");
+    if !ok {
+        return Err(format!(
+            "a Pub/Sub {what} id is 3 to {max} letters, digits or '-_.~+%', starts with a letter and not with \"goog\""
+        ));
+    }
+    Ok(v.into())
+}
+
+/// Pub/Sub's rule for a topic id (room left for the dead-letter names), as a clap value parser.
+pub fn topic_name(v: &str) -> std::result::Result<String, String> {
+    pubsub_name(v, "topic", DEAD_LETTER_SUFFIX.len() + KEEP_SUFFIX.len())
+}
+
+/// Pub/Sub's rule for a subscription id, as a clap value parser.
+pub fn subscription_name(v: &str) -> std::result::Result<String, String> {
+    pubsub_name(v, "subscription", 0)
 }
 
 fn setting(name: &'static str, value: &str, reason: &str) -> Error {
@@ -128,17 +270,6 @@ fn setting(name: &'static str, value: &str, reason: &str) -> Error {
         value: value.to_string(),
         reason: reason.to_string(),
     }
-}
-
-fn check_name(flag: &'static str, v: &str, max: usize, ok: impl Fn(char) -> bool) -> Result<()> {
-    if v.is_empty() || v.len() > max || !v.chars().all(ok) {
-        return Err(setting(
-            flag,
-            v,
-            &format!("not a valid name (at most {max} characters, no spaces or unusual characters)"),
-        ));
-    }
-    Ok(())
 }
 
 /// Where one service's client connects.

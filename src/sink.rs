@@ -8,7 +8,6 @@
 //! Encoding a row is a pure function ([`encode_sale`], [`sale_json`]), benchmarked.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -19,8 +18,12 @@ use prost_types::{DescriptorProto, FieldDescriptorProto};
 use serde_json::{Value, json};
 use storage::big_query_write_client::BigQueryWriteClient;
 
-use crate::error::{Error, Result};
+use std::sync::Arc;
+
+use crate::error::{Error, Result, Status};
 use crate::gcp::{BIGQUERY, BigQuery, Gcp};
+use crate::metrics::Metrics;
+use crate::retry::{self, RetryPolicy};
 use crate::transform::{Reject, Sale};
 
 /// The streaming fact table.
@@ -160,27 +163,6 @@ pub fn dead_letter_json(d: &DeadLetter, ingest_ts: DateTime<Utc>) -> Value {
     })
 }
 
-/// Backoff between write attempts, and when to give up.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// First wait.
-    pub initial: Duration,
-    /// Longest wait.
-    pub max: Duration,
-    /// Give up once this much time has passed since the first attempt.
-    pub budget: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            initial: Duration::from_millis(200),
-            max: Duration::from_secs(10),
-            budget: Duration::from_secs(120),
-        }
-    }
-}
-
 /// Writes rows to BigQuery.
 #[derive(Clone)]
 pub struct Sink {
@@ -189,6 +171,7 @@ pub struct Sink {
     dataset: String,
     write: Option<WriteApi>,
     retry: RetryPolicy,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Clone)]
@@ -199,8 +182,15 @@ struct WriteApi {
 }
 
 impl Sink {
-    /// A sink for `dataset`; connects lazily.
-    pub async fn new(gcp: &Gcp, dataset: &str, method: WriteMethod, retry: RetryPolicy) -> Result<Self> {
+    /// A sink for `dataset`; connects lazily. Failed and retried attempts are counted
+    /// in `metrics`.
+    pub async fn new(
+        gcp: &Gcp,
+        dataset: &str,
+        method: WriteMethod,
+        retry: RetryPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
         let bq = gcp.bigquery().await?;
         let write = match method {
             WriteMethod::InsertAll => None,
@@ -222,15 +212,16 @@ impl Sink {
             dataset: dataset.to_string(),
             write,
             retry,
+            metrics,
         })
     }
 
-    /// Writes sale rows; returns the number of retries it took. Errs when the retry
-    /// budget is spent: then BigQuery may or may not hold the rows, and the caller must
-    /// not ack them (a redelivery is deduplicated by event_id).
-    pub async fn write_sales(&self, rows: &[SaleRow]) -> Result<u32> {
+    /// Writes sale rows. Errs on a permanent error, or when the retry budget is spent:
+    /// then BigQuery may or may not hold the rows, and the caller must not ack them (a
+    /// redelivery is deduplicated by event_id).
+    pub async fn write_sales(&self, rows: &[SaleRow]) -> Result<()> {
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
         let now = Utc::now();
         match &self.write {
@@ -247,11 +238,10 @@ impl Sink {
                     size += buf.len();
                     requests.last_mut().expect("starts with one").push(buf);
                 }
-                let mut retries = 0;
                 for serialized in requests {
-                    retries += self.retry(|| api.append(serialized.clone())).await?;
+                    self.retry("AppendRows", || api.append(serialized.clone())).await?;
                 }
-                Ok(retries)
+                Ok(())
             }
             None => {
                 let json: Vec<(Option<String>, Value)> = rows
@@ -263,70 +253,67 @@ impl Sink {
         }
     }
 
-    /// Writes dead letters (insertAll); returns the number of retries.
-    pub async fn write_dead_letters(&self, rows: &[DeadLetter]) -> Result<u32> {
+    /// Writes dead letters (insertAll).
+    pub async fn write_dead_letters(&self, rows: &[DeadLetter]) -> Result<()> {
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
         let now = Utc::now();
         let json = rows.iter().map(|d| (None, dead_letter_json(d, now))).collect();
         self.insert_all(DEAD_LETTER_TABLE, json).await
     }
 
-    async fn insert_all(&self, table: &'static str, rows: Vec<(Option<String>, Value)>) -> Result<u32> {
-        let mut retries = 0;
+    async fn insert_all(&self, table: &'static str, rows: Vec<(Option<String>, Value)>) -> Result<()> {
         for chunk in rows.chunks(INSERT_ALL_ROWS) {
-            retries += self
-                .retry(|| async {
-                    let mut req = TableDataInsertAllRequest::new();
-                    for (id, row) in chunk {
-                        req.add_row(id.clone(), row)
-                            .map_err(|e| Error::api(BIGQUERY, "insertAll", table, e))?;
-                    }
-                    let resp = self
-                        .bq
-                        .client
-                        .tabledata()
-                        .insert_all(&self.project, &self.dataset, table, req)
-                        .await
-                        .map_err(|e| Error::api(BIGQUERY, "insertAll", table, e))?;
-                    match resp.insert_errors {
-                        Some(errs) if !errs.is_empty() => Err(Error::api(
-                            BIGQUERY,
-                            "insertAll",
-                            table,
-                            format!("{} rows refused, first: {:?}", errs.len(), errs[0]),
-                        )),
-                        _ => Ok(()),
-                    }
-                })
-                .await?;
+            self.retry("insertAll", || async {
+                let mut req = TableDataInsertAllRequest::new();
+                for (id, row) in chunk {
+                    req.add_row(id.clone(), row)
+                        .map_err(|e| Error::remote(BIGQUERY, "insertAll", table, Status::Other, e.to_string()))?;
+                }
+                let resp = self
+                    .bq
+                    .client
+                    .tabledata()
+                    .insert_all(&self.project, &self.dataset, table, req)
+                    .await
+                    .map_err(|e| Error::api(BIGQUERY, "insertAll", table, e))?;
+                match resp.insert_errors {
+                    Some(errs) if !errs.is_empty() => Err(Error::remote(
+                        BIGQUERY,
+                        "insertAll",
+                        table,
+                        Status::Other,
+                        format!("{} rows refused, first: {:?}", errs.len(), errs[0]),
+                    )),
+                    _ => Ok(()),
+                }
+            })
+            .await?;
         }
-        Ok(retries)
+        Ok(())
     }
 
-    async fn retry<F, Fut>(&self, mut op: F) -> Result<u32>
+    /// One write under the retry policy; every failed attempt and every retry is counted.
+    async fn retry<F, Fut>(&self, what: &'static str, mut op: F) -> Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {
-        let started = tokio::time::Instant::now();
-        let mut wait = self.retry.initial;
-        let mut retries = 0;
-        loop {
-            match op().await {
-                Ok(()) => return Ok(retries),
-                Err(error) => {
-                    if started.elapsed() + wait > self.retry.budget {
-                        return Err(error);
-                    }
-                    tracing::warn!(message = "write failed, retrying", %error, retry = retries + 1, wait_ms = wait.as_millis() as u64);
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(self.retry.max);
-                    retries += 1;
+        let attempt = || {
+            let fut = op();
+            async {
+                let r = fut.await;
+                if r.is_err() {
+                    self.metrics.write_errors.inc();
                 }
+                r
             }
-        }
+        };
+        retry::retry(self.retry, what, attempt, |_| {
+            self.metrics.retried.inc();
+        })
+        .await
     }
 }
 
@@ -352,7 +339,9 @@ impl WriteApi {
             "x-goog-request-params",
             params
                 .parse()
-                .map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e))?,
+                .map_err(|e: tonic::metadata::errors::InvalidMetadataValue| {
+                    Error::remote(BIGQUERY, "AppendRows", &self.stream, Status::Other, e.to_string())
+                })?,
         );
         if let Some(creds) = &self.auth {
             let headers = match creds.headers(http::Extensions::new()).await {
@@ -368,29 +357,37 @@ impl WriteApi {
             if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
                 md.insert(
                     "authorization",
-                    v.parse()
-                        .map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e))?,
+                    v.parse().map_err(|e: tonic::metadata::errors::InvalidMetadataValue| {
+                        Error::remote(BIGQUERY, "AppendRows", &self.stream, Status::Other, e.to_string())
+                    })?,
                 );
             }
         }
         let mut client = self.client.clone();
-        let api_err = |e: &dyn std::fmt::Display| Error::api(BIGQUERY, "AppendRows", &self.stream, e.to_string());
-        let mut responses = client.append_rows(request).await.map_err(|e| api_err(&e))?.into_inner();
+        let grpc_err = |e: tonic::Status| Error::api(BIGQUERY, "AppendRows", &self.stream, e);
+        let answer_err = |status: Status, m: String| Error::remote(BIGQUERY, "AppendRows", &self.stream, status, m);
+        let mut responses = client.append_rows(request).await.map_err(grpc_err)?.into_inner();
         let resp = responses
             .message()
             .await
-            .map_err(|e| api_err(&e))?
-            .ok_or_else(|| api_err(&"the stream closed without an answer"))?;
+            .map_err(grpc_err)?
+            .ok_or_else(|| answer_err(Status::Transport, "the stream closed without an answer".into()))?;
         if let Some(storage::append_rows_response::Response::Error(status)) = &resp.response {
-            return Err(api_err(&format!("code {}: {}", status.code, status.message)));
+            return Err(answer_err(
+                Status::Grpc(tonic::Code::from_i32(status.code)),
+                status.message.clone(),
+            ));
         }
         if let Some(first) = resp.row_errors.first() {
-            return Err(api_err(&format!(
-                "{} of {n} rows refused, first: row {} {}",
-                resp.row_errors.len(),
-                first.index,
-                first.message
-            )));
+            return Err(answer_err(
+                Status::Other,
+                format!(
+                    "{} of {n} rows refused, first: row {} {}",
+                    resp.row_errors.len(),
+                    first.index,
+                    first.message
+                ),
+            ));
         }
         Ok(())
     }
@@ -401,33 +398,47 @@ mod tests {
     use super::*;
     use crate::transform::{RejectKind, validate};
     use chrono::TimeZone;
-    use prost::Message as _;
 
-    /// [`sale_descriptor`] as a prost message, to decode what [`encode_sale`] wrote.
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct SaleProto {
-        #[prost(string, optional, tag = "1")]
-        event_id: Option<String>,
-        #[prost(string, optional, tag = "2")]
-        order_id: Option<String>,
-        #[prost(string, optional, tag = "3")]
-        customer_id: Option<String>,
-        #[prost(string, optional, tag = "4")]
-        product_id: Option<String>,
-        #[prost(int64, optional, tag = "5")]
-        qty: Option<i64>,
-        #[prost(string, optional, tag = "6")]
-        unit_price: Option<String>,
-        #[prost(string, optional, tag = "7")]
-        gross_amount: Option<String>,
-        #[prost(int64, optional, tag = "8")]
-        event_ts: Option<i64>,
-        #[prost(int64, optional, tag = "9")]
-        publish_ts: Option<i64>,
-        #[prost(int64, optional, tag = "10")]
-        ingest_ts: Option<i64>,
-        #[prost(string, optional, tag = "11")]
-        message_id: Option<String>,
+    /// A decoded field value.
+    #[derive(Debug, PartialEq)]
+    enum Val {
+        S(String),
+        I(i64),
+    }
+
+    /// Decodes what [`encode_sale`] wrote by the field numbers and types of
+    /// [`sale_descriptor`] (what BigQuery reads it with), keyed by column name. A field
+    /// number or type that disagrees with the descriptor fails here.
+    fn decode_by_descriptor(mut buf: &[u8]) -> HashMap<String, Val> {
+        use prost::encoding::{DecodeContext, WireType, decode_key, int64, string};
+        let d = sale_descriptor();
+        let mut out = HashMap::new();
+        while !buf.is_empty() {
+            let (tag, wire) = decode_key(&mut buf).unwrap();
+            let f = d
+                .field
+                .iter()
+                .find(|f| f.number == Some(tag as i32))
+                .unwrap_or_else(|| panic!("field number {tag} is not in the descriptor"));
+            let name = f.name.clone().unwrap();
+            let val = match Type::try_from(f.r#type.unwrap()).unwrap() {
+                Type::String => {
+                    assert_eq!(wire, WireType::LengthDelimited, "{name}");
+                    let mut v = String::new();
+                    string::merge(wire, &mut v, &mut buf, DecodeContext::default()).unwrap();
+                    Val::S(v)
+                }
+                Type::Int64 => {
+                    assert_eq!(wire, WireType::Varint, "{name}");
+                    let mut v = 0i64;
+                    int64::merge(wire, &mut v, &mut buf, DecodeContext::default()).unwrap();
+                    Val::I(v)
+                }
+                other => panic!("{name}: unexpected type {other:?}"),
+            };
+            assert!(out.insert(name.clone(), val).is_none(), "{name} written twice");
+        }
+        out
     }
 
     fn row() -> SaleRow {
@@ -448,12 +459,23 @@ mod tests {
         let ingest = Utc.with_ymd_and_hms(2025, 9, 15, 15, 0, 1).unwrap();
         let mut buf = Vec::new();
         encode_sale(&r, ingest, &mut buf);
-        let back = SaleProto::decode(buf.as_slice()).unwrap();
-        assert_eq!(back.gross_amount.as_deref(), Some("0.999999999"));
-        assert_eq!(back.unit_price.as_deref(), Some("0.333333333"));
-        assert_eq!(back.event_ts, Some(r.sale.event_ts.timestamp_micros()));
-        assert_eq!(back.ingest_ts, Some(ingest.timestamp_micros()));
-        assert_eq!(back.qty, Some(3));
+        let back = decode_by_descriptor(&buf);
+        let s = |v: &str| Val::S(v.to_string());
+        assert_eq!(back["event_id"], s("123e4567-e89b-12d3-a456-426614174000"));
+        assert_eq!(back["order_id"], s("O1"));
+        assert_eq!(back["customer_id"], s("C1"));
+        assert_eq!(back["product_id"], s("P1"));
+        assert_eq!(back["gross_amount"], s("0.999999999"));
+        assert_eq!(back["unit_price"], s("0.333333333"));
+        assert_eq!(back["event_ts"], Val::I(r.sale.event_ts.timestamp_micros()));
+        assert_eq!(
+            back["publish_ts"],
+            Val::I(r.delivery.publish_ts.unwrap().timestamp_micros())
+        );
+        assert_eq!(back["ingest_ts"], Val::I(ingest.timestamp_micros()));
+        assert_eq!(back["message_id"], s("m1"));
+        assert_eq!(back["qty"], Val::I(3));
+        assert_eq!(back.len(), sale_descriptor().field.len(), "every column is written");
     }
 
     #[test]

@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{Mutex, Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Status};
 use crate::gcp::{Gcp, PUBSUB, Rest};
+use crate::retry::{self, RetryPolicy};
 
 /// The longest a message is kept leased while its write is retried.
 pub const MAX_LEASE: Duration = Duration::from_secs(3600);
@@ -110,10 +111,11 @@ impl Source {
             .get("get subscription", &format!("/{path}"))
             .await?
             .ok_or_else(|| {
-                Error::api(
+                Error::remote(
                     PUBSUB,
                     "find subscription",
                     &path,
+                    Status::Http(404),
                     "it does not exist: run `provision` first, or pass the right --subscription",
                 )
             })?;
@@ -155,9 +157,10 @@ impl Source {
         }
     }
 
-    /// Waits for flow-control room, then pulls what is there (possibly nothing);
-    /// `Ok(None)` when the subscription no longer exists.
-    pub async fn pull(&self) -> Result<Option<Vec<Received>>> {
+    /// Waits for flow-control room, then pulls what is there (possibly nothing). A
+    /// subscription that no longer exists is an error for which
+    /// [`Error::is_not_found`] holds (permanent: not retried).
+    pub async fn pull(&self) -> Result<Vec<Received>> {
         loop {
             let notified = self.outstanding.room.notified();
             let (m, b) = (
@@ -180,7 +183,15 @@ impl Source {
                 Some(&body),
             )
             .await?
-            .ok_or_else(|| Error::api(PUBSUB, "pull", &self.subscription, "the subscription no longer exists"))?;
+            .ok_or_else(|| {
+                Error::remote(
+                    PUBSUB,
+                    "pull",
+                    &self.subscription,
+                    Status::Http(404),
+                    "the subscription no longer exists: run `provision` to create it again, or pass the right --subscription",
+                )
+            })?;
         let mut out = Vec::new();
         let now = Instant::now();
         let mut leases = self.leases.lock().await;
@@ -193,10 +204,11 @@ impl Source {
             let data = base64::engine::general_purpose::STANDARD
                 .decode(msg["data"].as_str().unwrap_or_default())
                 .map_err(|e| {
-                    Error::api(
+                    Error::remote(
                         PUBSUB,
                         "pull",
                         &self.subscription,
+                        Status::Other,
                         format!("message data is not base64: {e}"),
                     )
                 })?;
@@ -223,7 +235,7 @@ impl Source {
             leases.insert(r.ack_id.clone(), now);
             out.push(r);
         }
-        Ok(Some(out))
+        Ok(out)
     }
 
     /// The subscription's full name.
@@ -295,8 +307,9 @@ async fn acker(
                 } else {
                     ("acknowledge", format!("/{sub}:acknowledge"), json!({"ackIds": ids}))
                 };
-                if let Err(error) = post_with_retry(&rest, op, &path, &body).await {
-                    tracing::warn!(message = "ack failed; the messages will be redelivered and deduplicated", %error, op, count = ids.len());
+                let call = || rest.post(op, &path, &body);
+                if let Err(error) = retry::retry(RetryPolicy::CONTROL, op, call, |_| {}).await {
+                    tracing::warn!(message = "ack failed; the messages will be redelivered and deduplicated", error = %error.report(), op, count = ids.len());
                 }
                 let mut l = leases.lock().await;
                 for (id, size) in chunk {
@@ -308,21 +321,6 @@ async fn acker(
             }
         }
     }
-}
-
-async fn post_with_retry(rest: &Rest, op: &'static str, path: &str, body: &Value) -> Result<()> {
-    let mut wait = Duration::from_millis(100);
-    for attempt in 1.. {
-        match rest.post(op, path, body).await {
-            Ok(_) => return Ok(()),
-            Err(e) if attempt >= 5 => return Err(e),
-            Err(_) => {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-        }
-    }
-    unreachable!("the loop returns on its fifth attempt at the latest")
 }
 
 /// Extends the leases of held messages every third of the ack deadline.
@@ -343,7 +341,7 @@ async fn keep_leases(rest: Rest, sub: String, ack_deadline: i64, leases: Arc<Mut
                 .post("modifyAckDeadline", &format!("/{sub}:modifyAckDeadline"), &body)
                 .await
             {
-                tracing::warn!(message = "lease extension failed", %error, count = chunk.len());
+                tracing::warn!(message = "lease extension failed", error = %error.report(), count = chunk.len());
             }
         }
     }

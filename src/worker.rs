@@ -11,7 +11,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -22,65 +21,117 @@ use tokio::time::Instant;
 use crate::error::{Error, Result};
 use crate::gcp::Gcp;
 use crate::metrics::Metrics;
-use crate::sink::{DeadLetter, Delivery, RetryPolicy, SaleRow, Sink, WriteMethod};
+use crate::retry::{self, RetryPolicy};
+use crate::settings::{DatasetArg, SubscriptionArg};
+use crate::sink::{DeadLetter, Delivery, SaleRow, Sink, WriteMethod};
 use crate::source::{Received, Settler, Source};
 use crate::transform;
 
-/// What the worker reads, where it writes, and how it batches.
-#[derive(Debug, Clone)]
+/// Default of `--batch-rows`.
+pub const DEFAULT_BATCH_ROWS: usize = 1000;
+/// Default of `--batch-bytes`.
+pub const DEFAULT_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Default of `--flush-interval-ms`.
+pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 1000;
+/// Default of `--max-outstanding-messages`.
+pub const DEFAULT_MAX_OUTSTANDING_MESSAGES: usize = 5000;
+/// Default of `--max-outstanding-bytes`.
+pub const DEFAULT_MAX_OUTSTANDING_BYTES: usize = 64 * 1024 * 1024;
+/// Default of `--concurrent-writes`: two batches write while the next fills, enough to
+/// hide a write's latency, and a bound on the rows held in memory.
+pub const DEFAULT_CONCURRENT_WRITES: usize = 2;
+/// Default of `--retry-budget-secs`.
+pub const DEFAULT_RETRY_BUDGET_SECS: u64 = 120;
+/// Default of `--stats-interval-secs`.
+pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
+/// Default of `--shutdown-grace-secs`.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+/// How long pulling may keep failing (transiently) before the worker gives up.
+pub const PULL_RETRY_BUDGET: Duration = Duration::from_secs(60);
+
+/// What the worker reads, where it writes, and how it batches: the `stream-worker`
+/// flags, declared once here (each also an `INSTASHOP_*` environment variable).
+#[derive(clap::Args, Debug, Clone)]
 pub struct WorkerOptions {
-    /// Subscription id.
-    pub subscription: String,
-    /// Dataset holding the fact and dead-letter tables.
-    pub dataset: String,
-    /// How sale rows are written.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub subscription: SubscriptionArg,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub dataset: DatasetArg,
+    /// How sale rows reach BigQuery.
+    #[arg(long = "write-method", env = "INSTASHOP_WRITE_METHOD", value_enum, default_value_t = WriteMethod::StorageWrite)]
     pub method: WriteMethod,
-    /// Flush a batch at this many messages...
+    /// Flush a batch at this many messages (1 to 50000)...
+    #[arg(long, env = "INSTASHOP_BATCH_ROWS", default_value_t = DEFAULT_BATCH_ROWS)]
     pub batch_rows: usize,
-    /// ...or this many payload bytes...
+    /// ...or this many payload bytes (1 KiB to 9 MiB)...
+    #[arg(long, env = "INSTASHOP_BATCH_BYTES", default_value_t = DEFAULT_BATCH_BYTES)]
     pub batch_bytes: usize,
-    /// ...or when its oldest message is this old.
-    pub flush_interval: Duration,
-    /// Pub/Sub flow control: messages delivered but not yet acked, at most.
+    /// ...or when its oldest message is this many milliseconds old.
+    #[arg(long, env = "INSTASHOP_FLUSH_INTERVAL_MS", default_value_t = DEFAULT_FLUSH_INTERVAL_MS)]
+    pub flush_interval_ms: u64,
+    /// Flow control: most messages delivered and not yet acked.
+    #[arg(long, env = "INSTASHOP_MAX_OUTSTANDING_MESSAGES", default_value_t = DEFAULT_MAX_OUTSTANDING_MESSAGES)]
     pub max_outstanding_messages: usize,
-    /// Pub/Sub flow control: bytes delivered but not yet acked, at most.
+    /// Flow control: most bytes delivered and not yet acked.
+    #[arg(long, env = "INSTASHOP_MAX_OUTSTANDING_BYTES", default_value_t = DEFAULT_MAX_OUTSTANDING_BYTES)]
     pub max_outstanding_bytes: usize,
-    /// Batches being written at once; more waits (backpressure up to the pull).
+    /// Batches written at once; more waits (backpressure up to the pull).
+    #[arg(long, env = "INSTASHOP_CONCURRENT_WRITES", default_value_t = DEFAULT_CONCURRENT_WRITES)]
     pub concurrent_writes: usize,
-    /// Exit (0) after this long with no message and nothing in flight.
-    pub idle_timeout: Option<Duration>,
-    /// Period of the stats log line.
-    pub stats_interval: Duration,
-    /// On shutdown, how long in-flight writes may take before their messages are left
+    /// Exit 0 after this many seconds with no message and nothing in flight (for tests
+    /// and catch-up runs).
+    #[arg(long, env = "INSTASHOP_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<f64>,
+    /// Seconds between stats lines.
+    #[arg(long, env = "INSTASHOP_STATS_INTERVAL_SECS", default_value_t = DEFAULT_STATS_INTERVAL_SECS)]
+    pub stats_interval_secs: u64,
+    /// Seconds a failing write is retried before its messages are nacked.
+    #[arg(long, env = "INSTASHOP_RETRY_BUDGET_SECS", default_value_t = DEFAULT_RETRY_BUDGET_SECS)]
+    pub retry_budget_secs: u64,
+    /// On shutdown, seconds in-flight writes may take before their messages are left
     /// unacked (Pub/Sub redelivers them).
-    pub shutdown_grace: Duration,
-    /// Write retries.
-    pub retry: RetryPolicy,
+    #[arg(long, env = "INSTASHOP_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for WorkerOptions {
     fn default() -> Self {
         WorkerOptions {
-            subscription: crate::settings::DEFAULT_SUBSCRIPTION.into(),
-            dataset: crate::settings::DEFAULT_DATASET.into(),
+            subscription: SubscriptionArg::default(),
+            dataset: DatasetArg::default(),
             method: WriteMethod::StorageWrite,
-            batch_rows: 1000,
-            batch_bytes: 4 * 1024 * 1024,
-            flush_interval: Duration::from_secs(1),
-            max_outstanding_messages: 5000,
-            max_outstanding_bytes: 64 * 1024 * 1024,
-            // Two batches write while the next fills: enough to hide a write's latency,
-            // and a bound on the rows held in memory.
-            concurrent_writes: 2,
+            batch_rows: DEFAULT_BATCH_ROWS,
+            batch_bytes: DEFAULT_BATCH_BYTES,
+            flush_interval_ms: DEFAULT_FLUSH_INTERVAL_MS,
+            max_outstanding_messages: DEFAULT_MAX_OUTSTANDING_MESSAGES,
+            max_outstanding_bytes: DEFAULT_MAX_OUTSTANDING_BYTES,
+            concurrent_writes: DEFAULT_CONCURRENT_WRITES,
             idle_timeout: None,
-            stats_interval: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
-            retry: RetryPolicy::default(),
+            stats_interval_secs: DEFAULT_STATS_INTERVAL_SECS,
+            retry_budget_secs: DEFAULT_RETRY_BUDGET_SECS,
+            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
         }
     }
 }
 
 impl WorkerOptions {
+    /// When a partly filled batch is flushed.
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms)
+    }
+
+    /// The idle timeout, if any.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout.map(Duration::from_secs_f64)
+    }
+
+    /// The write retry policy.
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy::WRITE.with_budget(Duration::from_secs(self.retry_budget_secs))
+    }
+
     /// Checks the options before anything connects.
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &'static str, value: String, reason: &str| {
@@ -109,6 +160,13 @@ impl WorkerOptions {
         }
         if self.concurrent_writes == 0 {
             return bad("--concurrent-writes", "0".into(), "must be at least 1");
+        }
+        if self.idle_timeout.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+            return bad(
+                "--idle-timeout",
+                format!("{:?}", self.idle_timeout),
+                "must be a positive number of seconds",
+            );
         }
         Ok(())
     }
@@ -154,26 +212,26 @@ pub async fn run(
     opts.validate()?;
     let source = Source::open(
         gcp,
-        &opts.subscription,
+        &opts.subscription.subscription,
         opts.max_outstanding_messages,
         opts.max_outstanding_bytes,
     )
     .await?;
-    let sink = Sink::new(gcp, &opts.dataset, opts.method, opts.retry).await?;
+    let sink = Sink::new(gcp, &opts.dataset.dataset, opts.method, opts.retry(), metrics.clone()).await?;
     let settler = source.settler();
-    tracing::info!(message = "worker started", subscription = %opts.subscription, method = ?opts.method, batch_rows = opts.batch_rows, ack_deadline_s = source.ack_deadline());
+    tracing::info!(message = "worker started", subscription = %opts.subscription.subscription, method = ?opts.method, batch_rows = opts.batch_rows, ack_deadline_s = source.ack_deadline());
 
     // The puller feeds a bounded channel: when writes fall behind, flow control stops it.
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::channel::<Result<Received>>(opts.batch_rows);
     let source = Arc::new(source);
-    let puller = tokio::spawn(pull_loop(source.clone(), tx, stop_rx));
+    let puller = tokio::spawn(pull_loop(source.clone(), tx, stop_rx, metrics.clone()));
 
     let permits = Arc::new(Semaphore::new(opts.concurrent_writes));
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut batch = Batch::new();
     let mut last_message = Instant::now();
-    let mut stats = tokio::time::interval(opts.stats_interval);
+    let mut stats = tokio::time::interval(Duration::from_secs(opts.stats_interval_secs.max(1)));
     stats.tick().await;
     let far = Duration::from_secs(365 * 24 * 3600);
     tokio::pin!(shutdown);
@@ -181,11 +239,11 @@ pub async fn run(
 
     loop {
         let flush_at = if batch.len() > 0 {
-            batch.opened + opts.flush_interval
+            batch.opened + opts.flush_interval()
         } else {
             Instant::now() + far
         };
-        let idle_at = match opts.idle_timeout {
+        let idle_at = match opts.idle_timeout() {
             Some(idle) if batch.len() == 0 && tasks.is_empty() => last_message + idle,
             _ => Instant::now() + far,
         };
@@ -195,7 +253,7 @@ pub async fn run(
                 break;
             }
             _ = tokio::time::sleep_until(idle_at) => {
-                tracing::info!(message = "idle timeout: nothing received", seconds = opts.idle_timeout.unwrap_or_default().as_secs());
+                tracing::info!(message = "idle timeout: nothing received", seconds = opts.idle_timeout().unwrap_or_default().as_secs());
                 break;
             }
             _ = tokio::time::sleep_until(flush_at) => {
@@ -207,7 +265,7 @@ pub async fn run(
             next = rx.recv() => match next {
                 None => break,
                 Some(Err(error)) => {
-                    tracing::error!(message = "pulling from the subscription failed", %error);
+                    tracing::error!(message = "pulling from the subscription failed", error = %error.report());
                     outcome = Err(error);
                     break;
                 }
@@ -234,7 +292,7 @@ pub async fn run(
     if batch.len() > 0 {
         spawn_flush(&mut tasks, &permits, &sink, &settler, &metrics, batch).await;
     }
-    let drained = tokio::time::timeout(opts.shutdown_grace, async {
+    let drained = tokio::time::timeout(Duration::from_secs(opts.shutdown_grace_secs), async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
@@ -257,15 +315,13 @@ pub async fn run(
 /// Validates one pulled message into the batch (a sale or a dead letter).
 fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
     let now = Utc::now();
-    metrics.received.fetch_add(1, Relaxed);
+    metrics.received.inc();
     let delivery = Delivery {
         message_id: msg.message_id,
         publish_ts: msg.publish_ts,
     };
     if let Some(p) = delivery.publish_ts {
-        metrics
-            .lag_ms
-            .store((now - p).num_milliseconds().max(0) as u64, Relaxed);
+        metrics.lag_ms.set((now - p).num_milliseconds().max(0));
     }
     if batch.len() == 0 {
         batch.opened = Instant::now();
@@ -275,9 +331,7 @@ fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
     let lease = (msg.ack_id, size);
     match transform::validate(&msg.data, now) {
         Ok(accepted) => {
-            metrics
-                .unknown_fields
-                .fetch_add(accepted.unknown_fields as u64, Relaxed);
+            metrics.unknown_fields.inc_by(accepted.unknown_fields as u64);
             batch.sales.push(SaleRow {
                 sale: accepted.sale,
                 delivery,
@@ -298,37 +352,35 @@ fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
     }
 }
 
-/// Pulls until told to stop; each message goes to the channel. A missing subscription,
-/// or 20 failed pulls in a row, ends the worker; other failures are retried with backoff.
-async fn pull_loop(source: Arc<Source>, tx: mpsc::Sender<Result<Received>>, mut stop: watch::Receiver<bool>) {
+/// Pulls until told to stop; each message goes to the channel. A failed pull is retried
+/// under the control policy for up to [`PULL_RETRY_BUDGET`]; a permanent failure (the
+/// subscription was deleted, permission denied) or a spent budget ends the worker.
+async fn pull_loop(
+    source: Arc<Source>,
+    tx: mpsc::Sender<Result<Received>>,
+    mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) {
+    let policy = RetryPolicy::CONTROL.with_budget(PULL_RETRY_BUDGET);
     let mut empty = 0u32;
-    let mut failures = 0u32;
     while !*stop.borrow() {
+        let pull = || {
+            metrics.pulls.inc();
+            source.pull()
+        };
         let pulled = tokio::select! {
             _ = stop.changed() => break,
-            r = source.pull() => r,
+            r = retry::retry(policy, "pull", pull, |_| {}) => r,
         };
         match pulled {
-            Ok(None) => {
-                let gone = Error::api(
-                    crate::gcp::PUBSUB,
-                    "pull",
-                    source.name(),
-                    "the subscription no longer exists",
-                );
-                let _ = tx.send(Err(gone)).await;
-                return;
-            }
-            Ok(Some(msgs)) if msgs.is_empty() => {
-                failures = 0;
+            Ok(msgs) if msgs.is_empty() => {
                 empty += 1;
                 tokio::select! {
                     _ = stop.changed() => break,
                     _ = tokio::time::sleep(Source::empty_backoff(empty)) => {}
                 }
             }
-            Ok(Some(msgs)) => {
-                failures = 0;
+            Ok(msgs) => {
                 empty = 0;
                 for m in msgs {
                     if tx.send(Ok(m)).await.is_err() {
@@ -336,14 +388,9 @@ async fn pull_loop(source: Arc<Source>, tx: mpsc::Sender<Result<Received>>, mut 
                     }
                 }
             }
-            Err(error) if failures >= 20 => {
+            Err(error) => {
                 let _ = tx.send(Err(error)).await;
                 return;
-            }
-            Err(error) => {
-                failures += 1;
-                tracing::warn!(message = "pull failed, retrying", %error, attempt = failures);
-                tokio::time::sleep(Duration::from_millis(200) * failures.min(25)).await;
             }
         }
     }
@@ -378,7 +425,7 @@ async fn spawn_flush(
         } = batch;
         let (sales_result, dead_result) = tokio::join!(sink.write_sales(&sales), sink.write_dead_letters(&dead));
         metrics.observe_write(started.elapsed());
-        metrics.batches.fetch_add(1, Relaxed);
+        metrics.batches.inc();
         settle(&settler, &metrics, sales_result, sale_leases, &metrics.written, "sales").await;
         settle(
             &settler,
@@ -396,9 +443,9 @@ async fn spawn_flush(
 async fn settle(
     settler: &Settler,
     metrics: &Metrics,
-    result: Result<u32>,
+    result: Result<()>,
     handlers: Vec<Lease>,
-    written: &std::sync::atomic::AtomicU64,
+    written: &prometheus_client::metrics::counter::Counter,
     what: &str,
 ) {
     if handlers.is_empty() {
@@ -406,17 +453,16 @@ async fn settle(
     }
     let n = handlers.len() as u64;
     match result {
-        Ok(retries) => {
-            metrics.retried.fetch_add(retries as u64, Relaxed);
-            written.fetch_add(n, Relaxed);
+        Ok(()) => {
+            written.inc_by(n);
             settler.ack(handlers).await;
-            metrics.acked.fetch_add(n, Relaxed);
+            metrics.acked.inc_by(n);
         }
         Err(error) => {
-            metrics.failed_batches.fetch_add(1, Relaxed);
-            tracing::error!(message = "write failed after every retry: nacking, Pub/Sub will redeliver", %error, rows = n, what);
+            metrics.failed_batches.inc();
+            tracing::error!(message = "write failed: nacking, Pub/Sub will redeliver", error = %error.report(), rows = n, what);
             settler.nack(handlers).await;
-            metrics.nacked.fetch_add(n, Relaxed);
+            metrics.nacked.inc_by(n);
         }
     }
 }

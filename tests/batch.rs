@@ -10,6 +10,7 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate, Utc};
 use common::*;
 use instashop::datagen::Manifest;
+use instashop::gcp::Gcp;
 use instashop::settings::Names;
 use rust_decimal::Decimal;
 
@@ -347,8 +348,21 @@ async fn the_seeds_own_csvs_load_exactly() {
         Decimal::from_str("288.999999997").unwrap(),
         "2 x 120.50 + 3 x 15.999999999, to the nano"
     );
-    let inv = count(&gcp, &names, "inventory").await;
-    assert_eq!(inv, 0, "no inventory.csv: the table is left as it was");
+    // A later load without inventory.csv leaves the inventory loaded before as it was.
+    write(
+        &dir,
+        "inventory.csv",
+        "product_id,warehouse,stock,reorder_point\nP002,Santiago,4,10\nP003,Lima,50,10\n",
+    );
+    assert!(load(&names, &dir, &[]).status.success());
+    assert_eq!(count(&gcp, &names, "inventory").await, 2);
+    std::fs::remove_file(dir.join("inventory.csv")).unwrap();
+    assert!(load(&names, &dir, &[]).status.success());
+    assert_eq!(
+        count(&gcp, &names, "inventory").await,
+        2,
+        "no inventory.csv: the table is left as it was"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     cleanup(&gcp, &names).await;
 }
@@ -358,6 +372,13 @@ async fn bad_rows_refuse_their_table_by_default_and_are_skipped_with_max_bad_row
     let (names, gcp) = provision_fresh("badrows");
     let dir = tmp("bad");
     seed_files(&dir);
+    // A good load first, so "left as it was" is told apart from "emptied".
+    assert!(load(&names, &dir, &[]).status.success());
+    let qty = |gcp: Gcp, names: Names| async move {
+        let (p, d) = (&gcp.project, &names.dataset);
+        query(&gcp, &format!("SELECT SUM(qty) FROM `{p}.{d}.order_items`")).await[0][0].clone()
+    };
+    assert_eq!(qty(gcp.clone(), names.clone()).await.as_deref(), Some("5"));
     write(
         &dir,
         "order_items.csv",
@@ -376,9 +397,9 @@ async fn bad_rows_refuse_their_table_by_default_and_are_skipped_with_max_bad_row
         stderr(&out)
     );
     assert_eq!(
-        count(&gcp, &names, "order_items").await,
-        0,
-        "the refused table is left as it was"
+        qty(gcp.clone(), names.clone()).await.as_deref(),
+        Some("5"),
+        "the refused table is left as it was (2 + 3 from the first load)"
     );
     assert_eq!(count(&gcp, &names, "orders").await, 2, "the other tables load");
 
@@ -390,6 +411,11 @@ async fn bad_rows_refuse_their_table_by_default_and_are_skipped_with_max_bad_row
         2,
         "loaded minus the two bad rows"
     );
+    assert_eq!(
+        qty(gcp.clone(), names.clone()).await.as_deref(),
+        Some("3"),
+        "the new file's good rows (2 + 1) replaced the old ones"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     cleanup(&gcp, &names).await;
 }
@@ -399,6 +425,8 @@ async fn a_wrong_header_or_a_missing_file_loads_nothing() {
     let (names, gcp) = provision_fresh("header");
     let dir = tmp("header");
     seed_files(&dir);
+    // A good load first, so "nothing is loaded" is told apart from "emptied".
+    assert!(load(&names, &dir, &[]).status.success());
     write(
         &dir,
         "orders.csv",
@@ -412,13 +440,13 @@ async fn a_wrong_header_or_a_missing_file_loads_nothing() {
         "{err}"
     );
     for t in ["customers", "products", "orders", "order_items"] {
-        assert_eq!(count(&gcp, &names, t).await, 0, "{t}: nothing is loaded");
+        assert_eq!(count(&gcp, &names, t).await, 2, "{t}: left as it was");
     }
     std::fs::remove_file(dir.join("orders.csv")).unwrap();
     let out = load(&names, &dir, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("orders.csv: missing"), "{}", stderr(&out));
-    assert_eq!(count(&gcp, &names, "customers").await, 0);
+    assert_eq!(count(&gcp, &names, "customers").await, 2, "left as it was");
     std::fs::remove_dir_all(&dir).unwrap();
     cleanup(&gcp, &names).await;
 }

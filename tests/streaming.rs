@@ -76,6 +76,37 @@ fn spawn(cmd: &mut Command) -> Child {
         .expect("worker starts")
 }
 
+/// Starts a worker whose log goes to a file, to read its own counters after it exits.
+fn spawn_logged(cmd: &mut Command, label: &str) -> (Child, PathBuf) {
+    let path = std::env::temp_dir().join(format!("worker-{label}-{}.log", uuid::Uuid::new_v4().simple()));
+    let file = std::fs::File::create(&path).unwrap();
+    // The final stats line is logged at info.
+    let child = cmd
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("worker starts");
+    (child, path)
+}
+
+/// The counters of the worker's last stats line ("worker stopped"), by name.
+fn final_stats(log: &Path) -> HashMap<String, u64> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("worker stopped"))
+        .unwrap_or_else(|| panic!("no final stats line in the worker's log:\n{text}"));
+    line.split_whitespace()
+        .filter_map(|token| {
+            let parts: Vec<&str> = token.split('=').collect();
+            let n = parts.len();
+            (n >= 2).then(|| parts[n - 1].parse::<u64>().ok().map(|v| (parts[n - 2].to_string(), v)))?
+        })
+        .collect()
+}
+
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -244,11 +275,22 @@ async fn a_killed_worker_loses_nothing_and_doubles_nothing() {
 async fn two_workers_on_one_subscription_give_the_same_exact_result() {
     let (names, gcp) = provision_fresh("two");
     let summary = publish(&names, 4000, 2, 0);
-    let mut a = spawn(&mut worker(&names, "storage-write", 8));
-    let mut b = spawn(&mut worker(&names, "insert-all", 8));
+    // Each worker holds at most 400 messages until they are written, so neither can take
+    // the whole backlog before the other starts.
+    let small = ["--batch-rows", "200", "--max-outstanding-messages", "400"];
+    let (mut a, log_a) = spawn_logged(worker(&names, "storage-write", 8).args(small), "a");
+    let (mut b, log_b) = spawn_logged(worker(&names, "insert-all", 8).args(small), "b");
     assert!(wait(&mut a, Duration::from_secs(120)).success());
     assert!(wait(&mut b, Duration::from_secs(120)).success());
+    let (sa, sb) = (final_stats(&log_a), final_stats(&log_b));
+    assert!(
+        sa["received"] > 0 && sb["received"] > 0,
+        "both workers received messages: {sa:?} {sb:?}"
+    );
+    assert!(sa["received"] + sb["received"] >= 4000, "{sa:?} {sb:?}");
     assert_exactly_once(&gcp, &names, &summary).await;
+    let _ = std::fs::remove_file(log_a);
+    let _ = std::fs::remove_file(log_b);
     cleanup(&gcp, &names).await;
 }
 
@@ -531,9 +573,10 @@ async fn the_worker_rides_out_a_bigquery_outage_and_loses_nothing() {
 
     let mut cmd = worker(&names, "storage-write", 30);
     bq.point(cmd.args(["--batch-rows", "200"]));
-    let mut w = spawn(&mut cmd);
+    let (mut w, log) = spawn_logged(&mut cmd, "outage");
     wait_rows(&gcp, &names, "fact_sales_streaming", 200, Duration::from_secs(60)).await;
     bq.down();
+    let down_for = Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
         w.try_wait().unwrap().is_none(),
@@ -541,7 +584,18 @@ async fn the_worker_rides_out_a_bigquery_outage_and_loses_nothing() {
     );
     bq.up();
     assert!(wait(&mut w, Duration::from_secs(180)).success());
+    let stats = final_stats(&log);
+    // The outage hit writes (the worker's own counters say so), they were retried, and
+    // nothing was given up on: every row landed after BigQuery came back.
+    assert!(
+        stats["write_errors"] > 0 && stats["retried"] > 0,
+        "writes failed and were retried during the {:?} outage: {stats:?}",
+        down_for.elapsed()
+    );
+    assert_eq!(stats["nacked"], 0, "{stats:?}");
+    assert!(stats["written"] > 0 && stats["received"] >= 3000, "{stats:?}");
     assert_exactly_once(&gcp, &names, &summary).await;
+    let _ = std::fs::remove_file(log);
     cleanup(&gcp, &names).await;
 }
 

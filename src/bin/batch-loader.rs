@@ -3,23 +3,29 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use instashop::{batch, gcp::Gcp, model::DataModel, settings};
+use instashop::cli::LogArgs;
+use instashop::settings::{BigQueryEmulatorArgs, BucketArg, DatasetArg, GcpArgs, ProjectArg, StorageEmulatorArg};
+use instashop::{batch, gcp::Gcp, model::DataModel};
 
 /// Load customers, products, orders, order_items (and inventory) CSVs into BigQuery.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     #[command(flatten)]
-    gcp: settings::GcpArgs,
+    project: ProjectArg,
+    #[command(flatten)]
+    bigquery: BigQueryEmulatorArgs,
+    #[command(flatten)]
+    storage: StorageEmulatorArg,
+    #[command(flatten)]
+    dataset: DatasetArg,
+    #[command(flatten)]
+    bucket: BucketArg,
+    #[command(flatten)]
+    log: LogArgs,
     /// A local folder (uploaded to gs://BUCKET/datasets/ first) or gs://bucket/prefix/.
     #[arg(long)]
     source: String,
-    /// Dataset of the batch tables.
-    #[arg(long, env = "INSTASHOP_DATASET", default_value = settings::DEFAULT_DATASET)]
-    dataset: String,
-    /// Bucket for uploads and staging.
-    #[arg(long, env = "INSTASHOP_BUCKET", default_value = settings::DEFAULT_BUCKET)]
-    bucket: String,
     /// Skip up to N bad rows per table (listed) instead of refusing the table.
     #[arg(long, default_value_t = 0)]
     max_bad_rows: u64,
@@ -30,13 +36,18 @@ struct Args {
 
 fn main() -> ExitCode {
     let a = Args::parse();
-    instashop::cli::run("batch-loader", async move {
+    instashop::cli::run("batch-loader", &a.log, async move {
         let model = DataModel::load(&DataModel::default_dir())?;
-        let gcp = Gcp::new(&a.gcp)?;
+        let gcp = Gcp::new(&GcpArgs::from_flags(
+            &a.project,
+            None,
+            Some(&a.bigquery),
+            Some(&a.storage),
+        ))?;
         let o = batch::LoadOptions {
             source: batch::SourceDir::parse(&a.source),
-            dataset: a.dataset,
-            bucket: a.bucket,
+            dataset: a.dataset.dataset,
+            bucket: a.bucket.bucket,
             max_bad_rows: a.max_bad_rows,
             append: a.append,
         };

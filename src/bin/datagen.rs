@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use chrono::{Duration, NaiveDate, Utc};
 use clap::Parser;
 use instashop::datagen;
+use instashop::progress::Progress;
 
 /// Generate the shop's history as CSVs: same seed, same bytes.
 #[derive(Parser, Debug)]
@@ -33,11 +34,13 @@ struct Args {
     /// Last order date (default: today).
     #[arg(long)]
     end: Option<NaiveDate>,
+    #[command(flatten)]
+    log: instashop::cli::LogArgs,
 }
 
 fn main() -> ExitCode {
     let a = Args::parse();
-    instashop::cli::run("datagen", async move {
+    instashop::cli::run("datagen", &a.log, async move {
         let end = a.end.unwrap_or_else(|| Utc::now().date_naive());
         let start = a.start.unwrap_or(end - Duration::days(730));
         anyhow::ensure!(start <= end, "--start {start} is after --end {end}");
@@ -54,7 +57,9 @@ fn main() -> ExitCode {
             end,
         };
         let started = std::time::Instant::now();
-        let m = datagen::generate(&a.out, &o, |n| eprintln!("datagen: {n} orders..."))?;
+        let progress = Progress::new("datagen", "orders", Some(a.orders));
+        let m = datagen::generate(&a.out, &o, |n| progress.set(n, ""))?;
+        progress.finish(a.orders);
         let secs = started.elapsed().as_secs_f64();
         let rows: u64 = m.rows.values().sum();
         println!(

@@ -13,9 +13,23 @@ use instashop::{gcp::Gcp, model::DataModel, provision, settings};
 #[command(version)]
 struct Args {
     #[command(flatten)]
-    gcp: settings::GcpArgs,
+    project: settings::ProjectArg,
     #[command(flatten)]
-    names: settings::Names,
+    pubsub: settings::PubSubEmulatorArg,
+    #[command(flatten)]
+    bigquery: settings::BigQueryEmulatorArgs,
+    #[command(flatten)]
+    storage: settings::StorageEmulatorArg,
+    #[command(flatten)]
+    dataset: settings::DatasetArg,
+    #[command(flatten)]
+    bucket: settings::BucketArg,
+    #[command(flatten)]
+    topic: settings::TopicArg,
+    #[command(flatten)]
+    subscription: settings::SubscriptionArg,
+    #[command(flatten)]
+    log: instashop::cli::LogArgs,
     /// Location of the dataset and bucket.
     #[arg(long, env = "INSTASHOP_LOCATION", default_value = settings::DEFAULT_LOCATION)]
     location: String,
@@ -32,12 +46,17 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("provision", async move {
+    instashop::cli::run("provision", &args.log, async move {
         let dir = args.model_dir.unwrap_or_else(DataModel::default_dir);
         let model = DataModel::load(&dir).context("the data model in bigquery/ is invalid")?;
-        let gcp = Gcp::new(&args.gcp)?;
+        let gcp = Gcp::new(&settings::GcpArgs::from_flags(
+            &args.project,
+            Some(&args.pubsub),
+            Some(&args.bigquery),
+            Some(&args.storage),
+        ))?;
         let opts = provision::Options {
-            names: args.names,
+            names: settings::Names::from_flags(&args.dataset, &args.bucket, &args.topic, &args.subscription),
             location: args.location,
             ack_deadline_secs: args.ack_deadline_secs,
             dry_run: args.dry_run,

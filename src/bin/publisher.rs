@@ -13,10 +13,13 @@ use instashop::{gcp::Gcp, publisher, settings};
 #[command(version)]
 struct Args {
     #[command(flatten)]
-    gcp: settings::GcpArgs,
-    /// Pub/Sub topic of the order events.
-    #[arg(long, env = "INSTASHOP_TOPIC", default_value = settings::DEFAULT_TOPIC)]
-    topic: String,
+    project: settings::ProjectArg,
+    #[command(flatten)]
+    pubsub: settings::PubSubEmulatorArg,
+    #[command(flatten)]
+    topic: settings::TopicArg,
+    #[command(flatten)]
+    log: instashop::cli::LogArgs,
     /// Messages to publish (duplicates included).
     #[arg(long, conflicts_with = "duration")]
     count: Option<u64>,
@@ -26,9 +29,15 @@ struct Args {
     /// Messages per second; 0 publishes as fast as the client can.
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
-    /// Seed: the same seed gives the same events (but for event_ts, the clock).
+    /// Seed of the master data: use datagen's --seed, so live sales sell the history's
+    /// products to its customers.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Seed of the event stream (ids, orders, quantities): the same one gives the same
+    /// events (but for event_ts, the clock). Default: --seed. Give a new one per run to
+    /// add new sales on top of earlier runs'.
+    #[arg(long)]
+    events_seed: Option<u64>,
     /// Share of events made malformed (0 to 1), of many kinds.
     #[arg(long, default_value_t = 0.0)]
     invalid_ratio: f64,
@@ -61,7 +70,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("publisher", async move {
+    instashop::cli::run("publisher", &args.log, async move {
         for (name, v) in [
             ("--invalid-ratio", args.invalid_ratio),
             ("--duplicate-ratio", args.duplicate_ratio),
@@ -78,13 +87,14 @@ fn main() -> ExitCode {
             (c, _) => c,
         };
         let opts = publisher::PublishOptions {
-            topic: args.topic,
+            topic: args.topic.topic,
             count,
             duration: args.duration,
             rate: args.rate,
             ordering_key: args.ordering_key,
             generator: publisher::GeneratorConfig {
                 seed: args.seed,
+                events_seed: args.events_seed,
                 invalid_ratio: args.invalid_ratio,
                 duplicate_ratio: args.duplicate_ratio,
                 customers: args.customers,
@@ -96,7 +106,12 @@ fn main() -> ExitCode {
             eprintln!("publisher: dry run, {n} events printed, nothing published");
             return Ok(());
         }
-        let gcp = Gcp::new(&args.gcp)?;
+        let gcp = Gcp::new(&settings::GcpArgs::from_flags(
+            &args.project,
+            Some(&args.pubsub),
+            None,
+            None,
+        ))?;
         let s = publisher::run(&gcp, &opts).await?;
         println!(
             "published {} messages in {:.1}s ({:.0}/s): {} valid events, {} malformed, {} duplicates; {} failed; gross of valid events {}",

@@ -51,18 +51,22 @@ pub fn model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")
 }
 
-/// A binary of this crate, with the emulator environment and `names` as flags.
-pub fn bin(name: &str, names: &Names) -> Command {
-    let args = gcp_args();
-    let path = match name {
+/// The path of a binary of this crate.
+pub fn exe(name: &str) -> &'static str {
+    match name {
         "provision" => env!("CARGO_BIN_EXE_provision"),
         "publisher" => env!("CARGO_BIN_EXE_publisher"),
         "stream-worker" => env!("CARGO_BIN_EXE_stream-worker"),
         "datagen" => env!("CARGO_BIN_EXE_datagen"),
         "batch-loader" => env!("CARGO_BIN_EXE_batch-loader"),
         other => panic!("unknown binary {other}"),
-    };
-    let mut cmd = Command::new(path);
+    }
+}
+
+/// A binary of this crate, with the emulator environment and `names` as flags.
+pub fn bin(name: &str, names: &Names) -> Command {
+    let args = gcp_args();
+    let mut cmd = Command::new(exe(name));
     cmd.env("GOOGLE_CLOUD_PROJECT", &args.project)
         .env("RUST_LOG", "warn")
         .env("INSTASHOP_DATASET", &names.dataset)

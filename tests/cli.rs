@@ -1,0 +1,136 @@
+//! The binaries' command lines: each `--help` lists only the settings that binary uses,
+//! and every binary that takes a resource name checks it against its service's rule
+//! before anything is called (issue 8, "settings once"). No emulator is needed.
+
+mod common;
+
+use std::process::Command;
+
+fn run(bin: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(common::exe(bin))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap_or_else(|e| panic!("{bin} runs: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const ALL: [&str; 9] = [
+    "--project",
+    "--pubsub-emulator-host",
+    "--bigquery-emulator-host",
+    "--bigquery-storage-emulator-host",
+    "--storage-emulator-host",
+    "--dataset",
+    "--bucket",
+    "--topic",
+    "--subscription",
+];
+
+#[test]
+fn each_help_lists_only_the_settings_its_binary_uses() {
+    let uses: [(&str, &[&str]); 5] = [
+        ("provision", &ALL),
+        ("publisher", &["--project", "--pubsub-emulator-host", "--topic"]),
+        (
+            "stream-worker",
+            &[
+                "--project",
+                "--pubsub-emulator-host",
+                "--bigquery-emulator-host",
+                "--bigquery-storage-emulator-host",
+                "--dataset",
+                "--subscription",
+            ],
+        ),
+        (
+            "batch-loader",
+            &[
+                "--project",
+                "--bigquery-emulator-host",
+                "--bigquery-storage-emulator-host",
+                "--storage-emulator-host",
+                "--dataset",
+                "--bucket",
+            ],
+        ),
+        ("datagen", &[]),
+    ];
+    for (bin, used) in uses {
+        let (ok, help, _) = run(bin, &["--help"]);
+        assert!(ok, "{bin} --help");
+        let listed: Vec<&str> = ALL
+            .iter()
+            .copied()
+            .filter(|flag| help.contains(&format!("{flag} <")))
+            .collect();
+        assert_eq!(listed, used, "{bin} --help lists exactly what it uses");
+        assert!(help.contains("--log-format"), "{bin}: --log-format");
+    }
+}
+
+#[test]
+fn a_bad_name_is_refused_with_its_rule_by_every_binary_that_takes_it() {
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "publisher",
+            &["--topic", "9orders", "--dry-run"],
+            "starts with a letter",
+        ),
+        (
+            "stream-worker",
+            &["--subscription", "has space"],
+            "Pub/Sub subscription id",
+        ),
+        (
+            "stream-worker",
+            &["--dataset", "data-ecommerce"],
+            "letters, digits and underscores",
+        ),
+        (
+            "batch-loader",
+            &["--source", "x", "--bucket", "Upper_Case"],
+            "lowercase letters",
+        ),
+        (
+            "batch-loader",
+            &["--source", "x", "--dataset", "a.b"],
+            "BigQuery dataset id",
+        ),
+        ("provision", &["--topic", "goog-orders"], "not with \"goog\""),
+    ];
+    for (bin, args, rule) in cases {
+        let (ok, _, err) = run(bin, args);
+        assert!(!ok, "{bin} {args:?} is refused");
+        assert!(err.contains(rule), "{bin} {args:?}: {err}");
+    }
+}
+
+#[test]
+fn logs_carry_no_colour_codes_when_written_to_a_pipe_and_json_has_a_severity() {
+    // datagen needs no emulator and logs a final progress line.
+    let (ok, _, err) = run("datagen", &["--out", &tmp("plain"), "--orders", "10"]);
+    assert!(ok, "{err}");
+    assert!(!err.contains('\u{1b}'), "no ANSI escape in piped logs: {err:?}");
+    assert!(err.contains("progress"), "a plain progress line: {err}");
+    let (ok, _, err) = run(
+        "datagen",
+        &["--out", &tmp("json"), "--orders", "10", "--log-format", "json"],
+    );
+    assert!(ok, "{err}");
+    let line = err.lines().find(|l| l.contains("progress")).expect("a progress line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+    assert_eq!(v["severity"], "INFO", "{v}");
+}
+
+fn tmp(name: &str) -> String {
+    std::env::temp_dir()
+        .join(format!("cli-{name}-{}", uuid::Uuid::new_v4().simple()))
+        .display()
+        .to_string()
+}
