@@ -79,6 +79,8 @@ def q(sql):
         data=json.dumps({"query": sql, "useLegacySql": False}).encode(), headers={"Content-Type": "application/json"})
     r = json.load(urllib.request.urlopen(req, timeout=60))
     return [[c["v"] for c in row["f"]] for row in r.get("rows", [])]
+# Every CAST is aliased: the emulator names an unaliased column after its input, and an
+# ORDER BY on that name would then sort the text.
 def money(v):  # exact NUMERIC text -> 30,233,626.82
     return "-" if v is None else f"{Decimal(v):,.2f}"
 def count(v):
@@ -94,8 +96,8 @@ ov = q(f"SELECT CAST(revenue AS STRING), orders, unique_clients, CAST(aov AS STR
 print(f"\noverall: revenue {money(ov[0])}, orders {count(ov[1])}, unique clients {count(ov[2])}, AOV {money(ov[3])}")
 g = q(f"SELECT CAST(revenue_30d AS STRING), CAST(revenue_prev_30d AS STRING), CAST(growth_pct AS STRING) FROM `{p}.{ds}.v_revenue_30d`")[0]
 print(f"last 30 days: {money(g[0])} against {money(g[1])} the 30 before ({pct(g[2])} growth)")
-print("top categories:", ", ".join(f"{c} {money(r)}" for c, r in q(f"SELECT category, CAST(revenue AS STRING) FROM `{p}.{ds}.v_revenue_by_category` ORDER BY revenue DESC LIMIT 3")))
-print("top countries:", ", ".join(f"{c} {money(r)}" for c, r in q(f"SELECT country, CAST(revenue AS STRING) FROM `{p}.{ds}.v_revenue_by_country` ORDER BY revenue DESC LIMIT 3")))
+print("top categories:", ", ".join(f"{c} {money(r)}" for c, r in q(f"SELECT category, CAST(revenue AS STRING) AS revenue_text FROM `{p}.{ds}.v_revenue_by_category` ORDER BY revenue DESC LIMIT 3")))
+print("top countries:", ", ".join(f"{c} {money(r)}" for c, r in q(f"SELECT country, CAST(revenue AS STRING) AS revenue_text FROM `{p}.{ds}.v_revenue_by_country` ORDER BY revenue DESC LIMIT 3")))
 print("inventory:", ", ".join(f"{s} {count(n)}" for s, n in q(f"SELECT status, COUNT(*) FROM `{p}.{ds}.v_inventory_status` GROUP BY status ORDER BY status")))
 dl = q(f"SELECT error_kind, COUNT(*) FROM `{p}.{ds}.fact_sales_deadletter` GROUP BY error_kind ORDER BY 2 DESC")
 print("dead letters by reason:", ", ".join(f"{k} {count(n)}" for k, n in dl) or "none")
