@@ -173,7 +173,10 @@ impl Source {
             notified.await;
         }
         let room = self.max_messages - self.outstanding.messages.load(SeqCst).min(self.max_messages);
-        let body = json!({"maxMessages": room.clamp(1, PULL_BATCH), "returnImmediately": true});
+        // A long poll: the server answers when messages arrive (or after its own wait),
+        // so an idle worker sends a few requests a minute, not one every few hundred ms.
+        // `returnImmediately` is deprecated, and true would make an idle worker spin.
+        let body = json!({"maxMessages": room.clamp(1, PULL_BATCH), "returnImmediately": false});
         let resp = self
             .rest
             .call(

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -44,8 +44,9 @@ pub const DEFAULT_CONCURRENT_WRITES: usize = 2;
 pub const DEFAULT_RETRY_BUDGET_SECS: u64 = 120;
 /// Default of `--stats-interval-secs`.
 pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
-/// Default of `--shutdown-grace-secs`.
-pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+/// Default of `--shutdown-grace-secs`: Cloud Run stops an instance 10 s after SIGTERM,
+/// so the drain must end well before.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 7;
 /// How long pulling may keep failing (transiently) before the worker gives up.
 pub const PULL_RETRY_BUDGET: Duration = Duration::from_secs(60);
 
@@ -230,6 +231,10 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(opts.concurrent_writes));
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut batch = Batch::new();
+    // A batch ready to write while every write slot is busy. Waiting for a slot is one
+    // more branch of the select below, so a shutdown is seen at once even while writes
+    // are retrying through a BigQuery outage (backpressure, never blindness).
+    let mut ready: Option<Batch> = None;
     let mut last_message = Instant::now();
     let mut stats = tokio::time::interval(Duration::from_secs(opts.stats_interval_secs.max(1)));
     stats.tick().await;
@@ -244,25 +249,29 @@ pub async fn run(
             Instant::now() + far
         };
         let idle_at = match opts.idle_timeout() {
-            Some(idle) if batch.len() == 0 && tasks.is_empty() => last_message + idle,
+            Some(idle) if batch.len() == 0 && ready.is_none() && tasks.is_empty() => last_message + idle,
             _ => Instant::now() + far,
         };
         tokio::select! {
             _ = &mut shutdown => {
-                tracing::info!(message = "shutdown requested: draining");
+                tracing::info!(message = "shutdown requested: draining", in_flight = tasks.len());
                 break;
             }
             _ = tokio::time::sleep_until(idle_at) => {
                 tracing::info!(message = "idle timeout: nothing received", seconds = opts.idle_timeout().unwrap_or_default().as_secs());
                 break;
             }
-            _ = tokio::time::sleep_until(flush_at) => {
-                let full = std::mem::replace(&mut batch, Batch::new());
-                spawn_flush(&mut tasks, &permits, &sink, &settler, &metrics, full).await;
+            _ = tokio::time::sleep_until(flush_at), if ready.is_none() => {
+                ready = Some(std::mem::replace(&mut batch, Batch::new()));
+            }
+            permit = permits.clone().acquire_owned(), if ready.is_some() => {
+                let permit = permit.expect("the semaphore is never closed");
+                let full = ready.take().expect("guarded by ready.is_some()");
+                spawn_flush(&mut tasks, permit, &sink, &settler, &metrics, full);
             }
             _ = stats.tick() => tracing::info!(message = "stats", stats = %metrics.stats_line()),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            next = rx.recv() => match next {
+            next = rx.recv(), if ready.is_none() => match next {
                 None => break,
                 Some(Err(error)) => {
                     tracing::error!(message = "pulling from the subscription failed", error = %error.report());
@@ -273,33 +282,42 @@ pub async fn run(
                     last_message = Instant::now();
                     accept(&mut batch, msg, &metrics);
                     if batch.len() >= opts.batch_rows || batch.bytes >= opts.batch_bytes {
-                        let full = std::mem::replace(&mut batch, Batch::new());
-                        spawn_flush(&mut tasks, &permits, &sink, &settler, &metrics, full).await;
+                        ready = Some(std::mem::replace(&mut batch, Batch::new()));
                     }
                 }
             }
         }
     }
 
-    // Drain: stop pulling, take what was already pulled, write it, ack, send the acks.
+    // Drain within the grace period: stop pulling, take what was already pulled, write
+    // it, ack. What is not written by then stays unacked, and Pub/Sub redelivers it.
     let _ = stop_tx.send(true);
-    while let Some(next) = rx.recv().await {
-        if let Ok(msg) = next {
-            accept(&mut batch, msg, &metrics);
+    let grace = Duration::from_secs(opts.shutdown_grace_secs);
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(next) = rx.recv().await {
+            if let Ok(msg) = next {
+                accept(&mut batch, msg, &metrics);
+            }
         }
-    }
-    let _ = puller.await;
-    if batch.len() > 0 {
-        spawn_flush(&mut tasks, &permits, &sink, &settler, &metrics, batch).await;
-    }
-    let drained = tokio::time::timeout(Duration::from_secs(opts.shutdown_grace_secs), async {
+        let _ = puller.await;
+        for b in [ready.take(), Some(batch)].into_iter().flatten() {
+            if b.len() > 0 {
+                let permit = permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                spawn_flush(&mut tasks, permit, &sink, &settler, &metrics, b);
+            }
+        }
         while tasks.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
         tracing::warn!(
             message = "writes still in flight at the end of the grace period; their messages stay unacked and will be redelivered",
-            in_flight = tasks.len()
+            in_flight = tasks.len(),
+            grace_s = grace.as_secs()
         );
         tasks.abort_all();
     }
@@ -396,20 +414,15 @@ async fn pull_loop(
     }
 }
 
-async fn spawn_flush(
+/// Writes `batch` in a task holding one of the write slots, then settles its messages.
+fn spawn_flush(
     tasks: &mut JoinSet<()>,
-    permits: &Arc<Semaphore>,
+    permit: OwnedSemaphorePermit,
     sink: &Sink,
     settler: &Settler,
     metrics: &Arc<Metrics>,
     batch: Batch,
 ) {
-    // Waiting for a permit stops the pull loop: backpressure instead of buffering.
-    let permit = permits
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the semaphore is never closed");
     let sink = sink.clone();
     let settler = settler.clone();
     let metrics = metrics.clone();

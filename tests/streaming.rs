@@ -615,3 +615,35 @@ async fn a_missing_topic_or_subscription_is_one_clear_sentence_and_exit_1() {
         stderr(&out)
     );
 }
+
+/// Issue 9: an idle worker long-polls (no `returnImmediately`), so it sends a handful of
+/// pull requests a minute, counted by its own metric, and still sees a new message at once.
+#[tokio::test]
+async fn an_idle_worker_long_polls_and_still_sees_new_sales_at_once() {
+    let (names, gcp) = provision_fresh("idle");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut w = spawn(worker(&names, "storage-write", 60).args(["--metrics-addr", &addr]));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .unwrap();
+    let pulls: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("instashop_worker_pulls_total "))
+        .expect("a pulls counter")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pulls <= 3, "an idle worker made {pulls} pull requests in 10 s");
+    let started = Instant::now();
+    publish(&names, 20, 5, 0);
+    wait_rows(&gcp, &names, "fact_sales_streaming", 15, Duration::from_secs(10)).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    signal(&w, "-TERM");
+    assert!(wait(&mut w, Duration::from_secs(10)).success());
+    cleanup(&gcp, &names).await;
+}
