@@ -647,3 +647,40 @@ async fn an_idle_worker_long_polls_and_still_sees_new_sales_at_once() {
     assert!(wait(&mut w, Duration::from_secs(10)).success());
     cleanup(&gcp, &names).await;
 }
+
+/// Issue 9: SIGTERM while writes are retrying through a BigQuery outage ends the worker
+/// within its shutdown grace (under Cloud Run's 10 s), and what it could not write is
+/// redelivered and lands once BigQuery is back: nothing lost, nothing doubled.
+#[tokio::test]
+async fn sigterm_during_a_bigquery_outage_exits_within_the_grace_and_loses_nothing() {
+    let mut bq = PrivateBigQuery::start();
+    let names = fresh_names("termout");
+    let mut prov = bin("provision", &names);
+    bq.point(prov.args(["--ack-deadline-secs", "10"]));
+    assert!(run(&mut prov).status.success());
+    let gcp = Gcp::new(&bq.args()).unwrap();
+    let summary = publish(&names, 3000, 13, 0);
+
+    let mut cmd = worker(&names, "storage-write", 60);
+    bq.point(cmd.args(["--batch-rows", "200"]));
+    let (mut w, log) = spawn_logged(&mut cmd, "termout");
+    wait_rows(&gcp, &names, "fact_sales_streaming", 200, Duration::from_secs(60)).await;
+    bq.down();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let termed = Instant::now();
+    signal(&w, "-TERM");
+    assert!(wait(&mut w, Duration::from_secs(15)).success());
+    let took = termed.elapsed();
+    let stats = final_stats(&log);
+    assert!(
+        stats["write_errors"] > 0,
+        "writes were failing when SIGTERM came: {stats:?}"
+    );
+    assert!(took < Duration::from_secs(10), "exited {took:?} after SIGTERM");
+    bq.up();
+    let mut again = worker(&names, "storage-write", 25);
+    bq.point(&mut again);
+    assert!(run(&mut again).status.success());
+    assert_exactly_once(&gcp, &names, &summary).await;
+    let _ = std::fs::remove_file(log);
+}
