@@ -169,7 +169,16 @@ impl ApiCause for &str {
         Status::Other
     }
     fn into_source(self) -> BoxError {
-        Box::new(Remote(self.to_string()))
+        self.to_string().into_source()
+    }
+}
+
+impl ApiCause for tonic::metadata::errors::InvalidMetadataValue {
+    fn status(&self) -> Status {
+        Status::Other
+    }
+    fn into_source(self) -> BoxError {
+        Box::new(self)
     }
 }
 

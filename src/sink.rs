@@ -8,6 +8,7 @@
 //! Encoding a row is a pure function ([`encode_sale`], [`sale_json`]), benchmarked.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -17,8 +18,6 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto};
 use serde_json::{Value, json};
 use storage::big_query_write_client::BigQueryWriteClient;
-
-use std::sync::Arc;
 
 use crate::error::{Error, Result, Status};
 use crate::gcp::{BIGQUERY, BigQuery, Gcp};
@@ -339,9 +338,7 @@ impl WriteApi {
             "x-goog-request-params",
             params
                 .parse()
-                .map_err(|e: tonic::metadata::errors::InvalidMetadataValue| {
-                    Error::remote(BIGQUERY, "AppendRows", &self.stream, Status::Other, e.to_string())
-                })?,
+                .map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e))?,
         );
         if let Some(creds) = &self.auth {
             let headers = match creds.headers(http::Extensions::new()).await {
@@ -357,9 +354,8 @@ impl WriteApi {
             if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
                 md.insert(
                     "authorization",
-                    v.parse().map_err(|e: tonic::metadata::errors::InvalidMetadataValue| {
-                        Error::remote(BIGQUERY, "AppendRows", &self.stream, Status::Other, e.to_string())
-                    })?,
+                    v.parse()
+                        .map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e))?,
                 );
             }
         }
