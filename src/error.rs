@@ -30,13 +30,22 @@ pub enum Status {
 
 impl Status {
     /// Worth retrying: 408, 429 and 5xx; gRPC `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
-    /// `RESOURCE_EXHAUSTED`; connection failures.
+    /// `RESOURCE_EXHAUSTED` and `CANCELLED`; connection failures.
+    ///
+    /// `CANCELLED` is here because this program never cancels a call and then looks at
+    /// its result (a dropped call has none): one that comes back cancelled was cut by the
+    /// server or by its connection closing mid-call (a restarting backend, a redeploy),
+    /// which is what retrying is for. The row may have been written before the cut;
+    /// analytics remove such duplicates by `event_id`.
     pub fn is_transient(self) -> bool {
         match self {
             Status::Http(code) => code == 408 || code == 429 || (500..=599).contains(&code),
             Status::Grpc(code) => matches!(
                 code,
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::ResourceExhausted
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::ResourceExhausted
+                    | tonic::Code::Cancelled
             ),
             Status::Transport => true,
             Status::Other => false,
@@ -405,6 +414,7 @@ mod tests {
             Status::Http(503),
             Status::Grpc(tonic::Code::Unavailable),
             Status::Grpc(tonic::Code::DeadlineExceeded),
+            Status::Grpc(tonic::Code::Cancelled),
             Status::Transport,
         ] {
             assert!(s.is_transient(), "{s}");
