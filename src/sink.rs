@@ -147,6 +147,11 @@ pub fn sale_json(row: &SaleRow, ingest_ts: DateTime<Utc>) -> Value {
     })
 }
 
+/// The insertId of a dead letter: its message id (none for a message without one).
+pub fn dead_letter_insert_id(d: &DeadLetter) -> Option<String> {
+    Some(d.delivery.message_id.clone()).filter(|id| !id.is_empty())
+}
+
 /// One dead letter as insertAll JSON.
 pub fn dead_letter_json(d: &DeadLetter, ingest_ts: DateTime<Utc>) -> Value {
     json!({
@@ -252,13 +257,19 @@ impl Sink {
         }
     }
 
-    /// Writes dead letters (insertAll).
+    /// Writes dead letters (insertAll), each with its Pub/Sub message id as insertId: a
+    /// chunk retried after an answer was lost is dropped by BigQuery's best-effort
+    /// deduplication, and `v_dead_letters` removes what is written again later (a
+    /// redelivery after the window, or on the emulator, which ignores insertId).
     pub async fn write_dead_letters(&self, rows: &[DeadLetter]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
         let now = Utc::now();
-        let json = rows.iter().map(|d| (None, dead_letter_json(d, now))).collect();
+        let json = rows
+            .iter()
+            .map(|d| (dead_letter_insert_id(d), dead_letter_json(d, now)))
+            .collect();
         self.insert_all(DEAD_LETTER_TABLE, json).await
     }
 
@@ -515,6 +526,10 @@ mod tests {
         assert_eq!(keys, dl_sorted);
         assert_eq!(v["raw_payload"], "/3s=");
         assert!(v["raw_payload_text"].is_null());
+        assert_eq!(dead_letter_insert_id(&d), None, "no message id, no insertId");
+        let mut redelivered = d.clone();
+        redelivered.delivery.message_id = "17".into();
+        assert_eq!(dead_letter_insert_id(&redelivered).as_deref(), Some("17"));
         let sj = sale_json(&row(), Utc::now());
         let mut keys: Vec<String> = sj.as_object().unwrap().keys().cloned().collect();
         keys.sort();
