@@ -9,7 +9,9 @@
 
 use std::fmt;
 
-use google_cloud_pubsub::model::{DeadLetterPolicy, RetryPolicy, Subscription, Topic};
+use std::collections::HashMap;
+
+use google_cloud_pubsub::model::{DeadLetterPolicy, ExpirationPolicy, RetryPolicy, Subscription, Topic};
 use google_cloud_wkt::{Duration as PbDuration, FieldMask};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -37,6 +39,8 @@ pub const BUCKET_FOLDERS: [&str; 2] = ["datasets/", "pipelines/"];
 /// Label on each view holding a digest of its rendered SQL, so that an unchanged view is
 /// recognised even where the API does not return the query.
 const VIEW_DIGEST_LABEL: &str = "instashop_sql_sha256";
+/// Labels on every topic and subscription: Terraform's `var.labels` default.
+pub const PUBSUB_LABELS: [(&str, &str); 1] = [("app", "instashop-analytics")];
 /// Label on every table and view provision creates.
 const MANAGED_LABEL: (&str, &str) = ("managed_by", "instashop");
 
@@ -176,7 +180,13 @@ impl Provisioner<'_> {
 
     async fn bucket(&mut self, gcs: &CloudStorage) -> Result<()> {
         let b = &self.opts.names.bucket;
-        let exists = gcs.rest.get("get bucket", &format!("/b/{b}")).await?.is_some();
+        let have = gcs.rest.get("get bucket", &format!("/b/{b}")).await?;
+        let exists = have.is_some();
+        // Emulator workaround: fake-gcs-server reports every bucket in US-CENTRAL1,
+        // whatever it was created with, so only a real bucket's location is compared.
+        if let Some(have) = have.filter(|_| !self.gcp.endpoints.storage.is_emulator()) {
+            same_location(&format!("gs://{b}"), &have, &self.opts.location, "--bucket")?;
+        }
         let change = if exists { Change::Unchanged } else { Change::Create };
         if self.record("bucket", format!("gs://{b}"), &change) {
             let body = json!({
@@ -213,11 +223,14 @@ impl Provisioner<'_> {
 
     async fn dataset(&mut self, bq: &BigQuery) -> Result<()> {
         let (p, d) = (&self.gcp.project, &self.opts.names.dataset);
-        let exists = bq
+        let have = bq
             .rest
             .get("get dataset", &format!("/projects/{p}/datasets/{d}"))
-            .await?
-            .is_some();
+            .await?;
+        if let Some(have) = &have {
+            same_location(&format!("{p}.{d}"), have, &self.opts.location, "--dataset")?;
+        }
+        let exists = have.is_some();
         let change = if exists { Change::Unchanged } else { Change::Create };
         if self.record("dataset", format!("{p}.{d}"), &change) {
             let body = json!({
@@ -305,6 +318,8 @@ impl Provisioner<'_> {
             .set_topic(topic.clone())
             .set_ack_deadline_seconds(self.opts.ack_deadline_secs)
             .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0))
+            .set_labels(pubsub_labels())
+            .set_expiration_policy(never_expires())
             .set_dead_letter_policy(
                 DeadLetterPolicy::new()
                     .set_dead_letter_topic(dl_topic.clone())
@@ -322,27 +337,40 @@ impl Provisioner<'_> {
                 n.dead_letter_subscription()
             ))
             .set_topic(dl_topic)
-            .set_ack_deadline_seconds(ACK_DEADLINE_SECONDS)
-            .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0));
+            .set_ack_deadline_seconds(self.opts.ack_deadline_secs)
+            .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0))
+            .set_labels(pubsub_labels())
+            .set_expiration_policy(never_expires());
         self.subscription(ps, keep).await
     }
 
     async fn topic(&mut self, ps: &PubSubAdmin, name: &str) -> Result<()> {
+        let want = Topic::new()
+            .set_name(name)
+            .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0))
+            .set_labels(pubsub_labels());
         let change = match ps.topics.get_topic().set_topic(name).send().await {
-            Ok(_) => Change::Unchanged,
+            Ok(have) => topic_change(&want, &have),
             Err(e) if is_not_found(&e) => Change::Create,
             Err(e) => return Err(Error::api(PUBSUB, "get topic", name, e)),
         };
         if self.record("topic", name.to_string(), &change) {
-            let t = Topic::new()
-                .set_name(name)
-                .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0));
-            ps.topics
-                .create_topic()
-                .with_request(t)
-                .send()
-                .await
-                .map_err(|e| Error::api(PUBSUB, "create topic", name, e))?;
+            if change == Change::Create {
+                ps.topics
+                    .create_topic()
+                    .with_request(want)
+                    .send()
+                    .await
+                    .map_err(|e| Error::api(PUBSUB, "create topic", name, e))?;
+            } else {
+                ps.topics
+                    .update_topic()
+                    .set_topic(want)
+                    .set_update_mask(FieldMask::default().set_paths(["message_retention_duration", "labels"]))
+                    .send()
+                    .await
+                    .map_err(|e| Error::api(PUBSUB, "update topic", name, e))?;
+            }
         }
         Ok(())
     }
@@ -366,6 +394,8 @@ impl Provisioner<'_> {
                 let mask = FieldMask::default().set_paths([
                     "ack_deadline_seconds",
                     "message_retention_duration",
+                    "labels",
+                    "expiration_policy",
                     "dead_letter_policy",
                     "retry_policy",
                 ]);
@@ -379,6 +409,55 @@ impl Provisioner<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// A bucket or dataset cannot move: one found in another location than `--location` is
+/// drift, not "unchanged" (locations compare without case: `US` is `us`).
+fn same_location(resource: &str, have: &Value, want: &str, rename: &str) -> Result<()> {
+    let found = have["location"].as_str().unwrap_or_default();
+    if found.eq_ignore_ascii_case(want) {
+        return Ok(());
+    }
+    Err(Error::Drift {
+        resource: resource.to_string(),
+        detail: format!(
+            "it is in {found}, not in --location {want}, and cannot be moved: pass --location {found}, or choose another {rename}"
+        ),
+    })
+}
+
+/// [`PUBSUB_LABELS`] as the API takes them.
+fn pubsub_labels() -> HashMap<String, String> {
+    PUBSUB_LABELS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// An expiration policy without a TTL: the subscription never expires, however long the
+/// worker is stopped (without one, Pub/Sub deletes a subscription idle for 31 days).
+fn never_expires() -> ExpirationPolicy {
+    ExpirationPolicy::new()
+}
+
+fn retention_seconds(d: &Option<PbDuration>) -> Option<i64> {
+    d.as_ref().map(PbDuration::seconds)
+}
+
+/// Compares an existing topic with the wanted one (retention and labels can be updated).
+fn topic_change(want: &Topic, have: &Topic) -> Change {
+    let mut diffs = Vec::new();
+    if retention_seconds(&have.message_retention_duration) != retention_seconds(&want.message_retention_duration) {
+        diffs.push("message retention");
+    }
+    if have.labels != want.labels {
+        diffs.push("labels");
+    }
+    if diffs.is_empty() {
+        Change::Unchanged
+    } else {
+        Change::Update(diffs.join(", "))
     }
 }
 
@@ -508,6 +587,21 @@ fn subscription_change(name: &str, want: &Subscription, have: &Subscription) -> 
     if have.ack_deadline_seconds != want.ack_deadline_seconds {
         diffs.push("ack deadline");
     }
+    if retention_seconds(&have.message_retention_duration) != retention_seconds(&want.message_retention_duration) {
+        diffs.push("message retention");
+    }
+    if have.labels != want.labels {
+        diffs.push("labels");
+    }
+    // No policy at all means Pub/Sub's default TTL (31 days), not "never".
+    let ttl = |s: &Subscription| {
+        s.expiration_policy
+            .as_ref()
+            .map(|p| p.ttl.as_ref().map(PbDuration::seconds))
+    };
+    if ttl(have) != ttl(want) {
+        diffs.push("expiration policy");
+    }
     let dl = |s: &Subscription| {
         s.dead_letter_policy
             .as_ref()
@@ -541,6 +635,47 @@ mod tests {
 
     fn model() -> DataModel {
         DataModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")).unwrap()
+    }
+
+    #[test]
+    fn a_location_other_than_the_settings_is_drift_that_names_both() {
+        assert!(same_location("p.d", &json!({"location": "US"}), "us", "--dataset").is_ok());
+        let err = same_location("p.d", &json!({"location": "EU"}), "US", "--dataset")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("p.d") && err.contains("in EU, not in --location US"),
+            "{err}"
+        );
+        assert!(err.contains("choose another --dataset"), "{err}");
+    }
+
+    #[test]
+    fn pubsub_attributes_that_differ_are_named() {
+        let want = Topic::new()
+            .set_message_retention_duration(PbDuration::clamp(RETENTION_SECONDS, 0))
+            .set_labels(pubsub_labels());
+        assert_eq!(topic_change(&want, &want.clone()), Change::Unchanged);
+        assert_eq!(
+            topic_change(&want, &Topic::new()),
+            Change::Update("message retention, labels".into())
+        );
+        let sub = Subscription::new()
+            .set_topic("t")
+            .set_labels(pubsub_labels())
+            .set_expiration_policy(never_expires());
+        assert_eq!(subscription_change("s", &sub, &sub.clone()).unwrap(), Change::Unchanged);
+        // No policy is Pub/Sub's 31-day default, and a TTL is not "never".
+        let default_ttl = sub.clone().set_or_clear_expiration_policy(None::<ExpirationPolicy>);
+        let month = sub
+            .clone()
+            .set_expiration_policy(ExpirationPolicy::new().set_ttl(PbDuration::clamp(2_678_400, 0)));
+        for have in [default_ttl, month] {
+            assert_eq!(
+                subscription_change("s", &sub, &have).unwrap(),
+                Change::Update("expiration policy".into())
+            );
+        }
     }
 
     #[test]
