@@ -19,6 +19,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The inside of an HCL quoted string: quotes and backslashes escaped, and `${`, `%{`
+/// doubled so that Terraform does not read them as interpolation.
+fn hcl_string(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+        .replace("${", "$${")
+        .replace("%{", "%%{")
+}
+
 /// Column types a schema file may use (BigQuery's standard SQL names and their legacy
 /// aliases). FLOAT64 is not among them on purpose: money is NUMERIC.
 const TYPES: &[&str] = &[
@@ -191,6 +201,65 @@ impl DataModel {
         }
         let views = order_views(&tables, views)?;
         Ok(DataModel { tables, views })
+    }
+
+    /// `terraform/views.tf`, generated from the views: one resource per view, named
+    /// after it and created after what it reads, so that a view's address never changes
+    /// when its dependencies do; and a `moved` block from the address each view had when
+    /// views were grouped in tiers (`views_tier<N>`), so an existing deployment is moved,
+    /// not destroyed. `tests/terraform.rs` fails when the file is not this text.
+    pub fn terraform_views(&self) -> String {
+        let table_names: BTreeSet<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+        let mut tier: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in &self.views {
+            // Views are ordered after what they read, so every tier read is known.
+            let t = 1 + v.reads.iter().filter_map(|r| tier.get(r.as_str())).max().copied().unwrap_or(0);
+            tier.insert(&v.name, t);
+        }
+        let mut out = String::from(
+            "# GENERATED from bigquery/views by `UPDATE_TERRAFORM=1 cargo test --test terraform`:\n\
+             # edit the SQL files, not this one. One resource per view, named after it and created\n\
+             # after the tables and views it reads (its address never changes when they do).\n\n\
+             locals {\n  generated_views = [\n",
+        );
+        for v in &self.views {
+            out.push_str(&format!("    \"{}\",\n", v.name));
+        }
+        out.push_str("  ]\n}\n");
+        for v in &self.views {
+            let mut deps = vec!["google_bigquery_table.tables".to_string()];
+            deps.extend(
+                v.reads
+                    .iter()
+                    .filter(|r| !table_names.contains(r.as_str()))
+                    .map(|r| format!("google_bigquery_table.{r}")),
+            );
+            out.push_str(&format!(
+                "\nresource \"google_bigquery_table\" \"{name}\" {{\n  \
+                 # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key\n  \
+                 project             = var.project_id\n  \
+                 dataset_id          = google_bigquery_dataset.main.dataset_id\n  \
+                 table_id            = \"{name}\"\n  \
+                 description         = \"{description}\"\n  \
+                 deletion_protection = var.deletion_protection\n  \
+                 labels              = merge(var.labels, {{ managed_by = \"instashop\" }})\n  \
+                 view {{\n    \
+                 query          = templatefile(\"${{local.model_dir}}/views/{name}.sql\", local.view_vars)\n    \
+                 use_legacy_sql = false\n  \
+                 }}\n  \
+                 depends_on = [{deps}]\n\
+                 }}\n\n\
+                 moved {{\n  \
+                 from = google_bigquery_table.views_tier{tier}[\"{name}\"]\n  \
+                 to   = google_bigquery_table.{name}\n\
+                 }}\n",
+                name = v.name,
+                description = hcl_string(&v.description),
+                deps = deps.join(", "),
+                tier = tier[v.name.as_str()],
+            ));
+        }
+        out
     }
 
     /// The table called `name`.

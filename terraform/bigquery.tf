@@ -1,5 +1,5 @@
-# BigQuery: the dataset, every table of ../bigquery/schemas (columns via file()), and every
-# view of ../bigquery/views (SQL via templatefile()), each view after what it reads.
+# BigQuery: the dataset and every table of ../bigquery/schemas (columns via file()). Every
+# view of ../bigquery/views (SQL via templatefile()) is in views.tf.
 
 resource "google_bigquery_dataset" "main" {
   project       = var.project_id
@@ -9,12 +9,24 @@ resource "google_bigquery_dataset" "main" {
   labels        = merge(var.labels, { managed_by = "instashop" })
   friendly_name = "InstaShop Analytics"
 
+  lifecycle {
+    # views.tf is generated from ../bigquery/views; a view added, renamed or removed there
+    # without regenerating it would silently not be deployed.
+    precondition {
+      condition     = length(setsymmetricdifference(local.view_names, local.generated_views)) == 0
+      error_message = "terraform/views.tf does not match bigquery/views: regenerate it with `UPDATE_TERRAFORM=1 cargo test --test terraform`."
+    }
+  }
+
   dynamic "default_encryption_configuration" {
     for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
     content {
       kms_key_name = default_encryption_configuration.value
     }
   }
+
+  # The key's service agent must be granted it first (kms.tf).
+  depends_on = [google_kms_crypto_key_iam_member.service_agents]
 }
 
 resource "google_bigquery_table" "tables" {
@@ -42,68 +54,13 @@ resource "google_bigquery_table" "tables" {
       kms_key_name = encryption_configuration.value
     }
   }
+
+  # The key's service agent must be granted it first (kms.tf).
+  depends_on = [google_kms_crypto_key_iam_member.service_agents]
 }
 
 locals {
   view_vars = { project_id = var.project_id, dataset_id = var.dataset_id }
 }
 
-resource "google_bigquery_table" "views_tier1" {
-  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
-  for_each            = local.tier1
-  project             = var.project_id
-  dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = each.key
-  deletion_protection = var.deletion_protection
-  labels              = merge(var.labels, { managed_by = "instashop" })
-  view {
-    query          = templatefile(local.views[each.key].template, local.view_vars)
-    use_legacy_sql = false
-  }
-  depends_on = [google_bigquery_table.tables]
-}
-
-resource "google_bigquery_table" "views_tier2" {
-  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
-  for_each            = local.tier2
-  project             = var.project_id
-  dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = each.key
-  deletion_protection = var.deletion_protection
-  labels              = merge(var.labels, { managed_by = "instashop" })
-  view {
-    query          = templatefile(local.views[each.key].template, local.view_vars)
-    use_legacy_sql = false
-  }
-  depends_on = [google_bigquery_table.views_tier1]
-}
-
-resource "google_bigquery_table" "views_tier3" {
-  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
-  for_each            = local.tier3
-  project             = var.project_id
-  dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = each.key
-  deletion_protection = var.deletion_protection
-  labels              = merge(var.labels, { managed_by = "instashop" })
-  view {
-    query          = templatefile(local.views[each.key].template, local.view_vars)
-    use_legacy_sql = false
-  }
-  depends_on = [google_bigquery_table.views_tier2]
-}
-
-resource "google_bigquery_table" "views_tier4" {
-  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
-  for_each            = local.tier4
-  project             = var.project_id
-  dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = each.key
-  deletion_protection = var.deletion_protection
-  labels              = merge(var.labels, { managed_by = "instashop" })
-  view {
-    query          = templatefile(local.views[each.key].template, local.view_vars)
-    use_legacy_sql = false
-  }
-  depends_on = [google_bigquery_table.views_tier3]
-}
+# The views are in views.tf, generated from ../bigquery/views.

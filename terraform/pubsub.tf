@@ -16,6 +16,9 @@ resource "google_pubsub_topic" "orders" {
   message_retention_duration = local.retention
   labels                     = var.labels
   kms_key_name               = var.kms_key_name
+
+  # The key's service agent must be granted it first (kms.tf).
+  depends_on = [google_kms_crypto_key_iam_member.service_agents]
 }
 
 resource "google_pubsub_topic" "dead_letter" {
@@ -24,6 +27,9 @@ resource "google_pubsub_topic" "dead_letter" {
   message_retention_duration = local.retention
   labels                     = var.labels
   kms_key_name               = var.kms_key_name
+
+  # The key's service agent must be granted it first (kms.tf).
+  depends_on = [google_kms_crypto_key_iam_member.service_agents]
 }
 
 resource "google_pubsub_subscription" "worker" {

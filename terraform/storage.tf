@@ -36,6 +36,9 @@ resource "google_storage_bucket" "data" {
       log_bucket = logging.value
     }
   }
+
+  # The key's service agent must be granted it first (kms.tf).
+  depends_on = [google_kms_crypto_key_iam_member.service_agents]
 }
 
 # A .keep object is how a folder exists in Cloud Storage (`provision` writes the same names).

@@ -77,7 +77,7 @@ variable "enable_exactly_once_delivery" {
 }
 
 variable "kms_key_name" {
-  description = "Customer-managed key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the bucket and dataset; null uses Google-managed keys."
+  description = "Customer-managed key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the bucket, the dataset and its tables, and the topics; its service agents are granted it (kms.tf). null uses Google-managed keys."
   type        = string
   default     = null
 }

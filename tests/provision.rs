@@ -521,11 +521,13 @@ fn terraform_pubsub(
     }
     fn shape(body: &hcl::Body, ctx: &Context) -> serde_json::Value {
         let mut out = serde_json::Map::new();
-        for a in body.attributes().filter(|a| a.key() != "project") {
+        // Meta-arguments and the project (part of each name) are not API fields.
+        let skip = ["project", "depends_on", "count", "for_each", "provider"];
+        for a in body.attributes().filter(|a| !skip.contains(&a.key())) {
             let v = a.expr().evaluate(ctx).unwrap_or_else(|e| panic!("{}: {e}", a.key()));
             out.insert(camel(a.key()), serde_json::to_value(v).unwrap());
         }
-        for b in body.blocks() {
+        for b in body.blocks().filter(|b| b.identifier() != "lifecycle") {
             assert_ne!(b.identifier(), "dynamic", "dynamic blocks are not compared yet");
             out.insert(camel(b.identifier()), shape(&b.body, ctx));
         }

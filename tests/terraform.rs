@@ -271,3 +271,38 @@ fn the_glob_helper_matches_like_fileset() {
     assert!(!glob("../bigquery/views/*.sql", "../bigquery/views/sub/v.sql"));
     assert!(!glob("../bigquery/schemas/*.json", "../bigquery/tables.json"));
 }
+
+/// Issue 9: views.tf is what the model generates (one resource per view, a `moved`
+/// block from its old tier address), so a view never changes address when what it reads
+/// changes. `UPDATE_TERRAFORM=1` rewrites the file instead of failing.
+#[test]
+fn views_tf_is_generated_from_the_bigquery_views() {
+    let model = instashop::model::DataModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")).unwrap();
+    let want = model.terraform_views();
+    let path = tf_dir().join("views.tf");
+    if std::env::var_os("UPDATE_TERRAFORM").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "terraform/views.tf is not generated from bigquery/views: run `UPDATE_TERRAFORM=1 cargo test --test terraform`"
+    );
+    // Every view has its resource, each after the views it reads.
+    let body: Body = hcl::parse(&have).unwrap();
+    let resources: Vec<&Block> = body
+        .blocks()
+        .filter(|b| b.identifier() == "resource")
+        .collect();
+    assert_eq!(resources.len(), model.views.len());
+    for v in &model.views {
+        let r = resources
+            .iter()
+            .find(|b| b.labels()[1].as_str() == v.name)
+            .unwrap_or_else(|| panic!("no resource for {}", v.name));
+        let deps = r.body.attributes().find(|a| a.key() == "depends_on").unwrap().expr().to_string();
+        for read in v.reads.iter().filter(|r| model.view(r).is_some()) {
+            assert!(deps.contains(&format!("google_bigquery_table.{read}")), "{}: {deps}", v.name);
+        }
+    }
+}
