@@ -30,6 +30,17 @@ if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
 fi
 "$CHECKOV_VENV/bin/checkov" -d terraform --framework terraform --skip-download --compact --quiet
 
+step "Google provider schema (for the offline provider check in tests/terraform.rs)"
+# The provider cannot be downloaded here, so `terraform validate` cannot run; its schema
+# comes from the prebuilt CDK bindings on PyPI (generated from provider 8.7.0).
+PROVIDER_WHEELS=$ROOT/.emulators/wheels
+export PROVIDER_SCHEMA=$ROOT/.emulators/provider-google-schema.json
+if [ ! -s "$PROVIDER_SCHEMA" ]; then
+  "$CHECKOV_VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+    "cdktn-provider-google==21.1.0" -d "$PROVIDER_WHEELS"
+  python3 scripts/provider_schema.py "$PROVIDER_WHEELS"/cdktn_provider_google-21.1.0-*.whl "$PROVIDER_SCHEMA"
+fi
+
 step "emulators (test stack)"
 export EMULATORS_STATE_DIR=$ROOT/.emulators/test-stack
 export PUBSUB_PORT=${TEST_PUBSUB_PORT:-18085} BQ_REST_PORT=${TEST_BQ_REST_PORT:-19050}

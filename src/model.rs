@@ -213,7 +213,13 @@ impl DataModel {
         let mut tier: BTreeMap<&str, usize> = BTreeMap::new();
         for v in &self.views {
             // Views are ordered after what they read, so every tier read is known.
-            let t = 1 + v.reads.iter().filter_map(|r| tier.get(r.as_str())).max().copied().unwrap_or(0);
+            let t = 1 + v
+                .reads
+                .iter()
+                .filter_map(|r| tier.get(r.as_str()))
+                .max()
+                .copied()
+                .unwrap_or(0);
             tier.insert(&v.name, t);
         }
         let mut out = String::from(

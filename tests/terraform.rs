@@ -290,19 +290,190 @@ fn views_tf_is_generated_from_the_bigquery_views() {
     );
     // Every view has its resource, each after the views it reads.
     let body: Body = hcl::parse(&have).unwrap();
-    let resources: Vec<&Block> = body
-        .blocks()
-        .filter(|b| b.identifier() == "resource")
-        .collect();
+    let resources: Vec<&Block> = body.blocks().filter(|b| b.identifier() == "resource").collect();
     assert_eq!(resources.len(), model.views.len());
     for v in &model.views {
         let r = resources
             .iter()
             .find(|b| b.labels()[1].as_str() == v.name)
             .unwrap_or_else(|| panic!("no resource for {}", v.name));
-        let deps = r.body.attributes().find(|a| a.key() == "depends_on").unwrap().expr().to_string();
+        let deps = r
+            .body
+            .attributes()
+            .find(|a| a.key() == "depends_on")
+            .unwrap()
+            .expr()
+            .to_string();
         for read in v.reads.iter().filter(|r| model.view(r).is_some()) {
-            assert!(deps.contains(&format!("google_bigquery_table.{read}")), "{}: {deps}", v.name);
+            assert!(
+                deps.contains(&format!("google_bigquery_table.{read}")),
+                "{}: {deps}",
+                v.name
+            );
         }
     }
+}
+
+/// The Google provider's schema as `scripts/provider_schema.py` extracts it from the
+/// prebuilt CDK bindings (`scripts/test.sh` downloads them and sets `PROVIDER_SCHEMA`).
+fn provider_schema() -> serde_json::Value {
+    let path = std::env::var("PROVIDER_SCHEMA")
+        .expect("PROVIDER_SCHEMA is not set: run scripts/test.sh, which extracts the Google provider's schema first");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+}
+
+/// Arguments and blocks every resource and data source takes from Terraform itself.
+const META: [&str; 5] = ["count", "for_each", "depends_on", "provider", "lifecycle"];
+
+/// Every argument and nested block of `body` against `schema` (the arguments of one
+/// resource or block): unknown names and missing required arguments.
+fn check_body(at: &str, body: &Body, schema: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<String>) {
+    let mut present = std::collections::BTreeSet::new();
+    for a in body.attributes() {
+        present.insert(a.key().to_string());
+        match schema.get(a.key()) {
+            _ if META.contains(&a.key()) => {}
+            None => out.push(format!("{at}: unknown argument `{}`", a.key())),
+            Some(s) if s.get("block").is_some() && !s["block"].as_object().unwrap().is_empty() => {
+                out.push(format!("{at}: `{}` is a block, not an argument", a.key()))
+            }
+            Some(_) => {}
+        }
+    }
+    for b in body.blocks() {
+        let (name, inner) = match b.identifier() {
+            "lifecycle" => continue,
+            "dynamic" => {
+                let name = b.labels()[0].as_str().to_string();
+                let content = b.body.blocks().find(|c| c.identifier() == "content");
+                (name, content.map(|c| &c.body))
+            }
+            other => (other.to_string(), Some(&b.body)),
+        };
+        present.insert(name.clone());
+        match schema
+            .get(&name)
+            .and_then(|s| s.get("block"))
+            .and_then(|s| s.as_object())
+        {
+            None => out.push(format!("{at}: unknown block `{name}`")),
+            Some(nested) => {
+                if let Some(inner) = inner {
+                    check_body(&format!("{at}.{name}"), inner, nested, out);
+                }
+            }
+        }
+    }
+    for (name, s) in schema {
+        if s["required"] == true && !present.contains(name) {
+            out.push(format!("{at}: required argument `{name}` is missing"));
+        }
+    }
+}
+
+/// Every resource and data source of `files` against the provider's schema.
+fn provider_errors(files: &[(String, Body)], schema: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (file, body) in files {
+        for b in body.blocks() {
+            let kind = match b.identifier() {
+                "resource" => "resource",
+                "data" => "data",
+                _ => continue,
+            };
+            let ty = b.labels()[0].as_str();
+            let at = format!(
+                "{file}: {}{ty}.{}",
+                if kind == "data" { "data." } else { "" },
+                b.labels()[1].as_str()
+            );
+            if !ty.starts_with("google_") {
+                out.push(format!("{at}: not a Google provider {kind}"));
+                continue;
+            }
+            match schema[kind].get(ty).and_then(|s| s.as_object()) {
+                None => out.push(format!("{at}: the Google provider has no {kind} `{ty}`")),
+                Some(args) => check_body(&at, &b.body, args, &mut out),
+            }
+        }
+    }
+    out
+}
+
+fn module_and_examples() -> Vec<(String, Body)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    tf_files(&tf_dir())
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (
+                p.strip_prefix(root).unwrap().display().to_string(),
+                hcl::parse(&text).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 9: `terraform validate` cannot download the provider here, so the module is
+/// checked against the provider's schema offline: every resource type, data source,
+/// argument and nested block exists in the pinned provider version, and no required
+/// argument is missing; `versions.tf` pins the version the check used.
+#[test]
+fn every_resource_and_argument_exists_in_the_pinned_google_provider() {
+    let schema = provider_schema();
+    let files = module_and_examples();
+    let errors = provider_errors(&files, &schema);
+    assert!(
+        errors.is_empty(),
+        "terraform/ against the Google provider:\n{}",
+        errors.join("\n")
+    );
+    let resources: usize = files
+        .iter()
+        .map(|(_, b)| b.blocks().filter(|b| b.identifier() == "resource").count())
+        .sum();
+    assert!(resources >= 15, "the check saw the module's resources: {resources}");
+
+    let version = schema["provider_version"].as_str().unwrap();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap());
+    let (major, minor) = (parts.next().unwrap(), parts.next().unwrap());
+    let versions = std::fs::read_to_string(tf_dir().join("versions.tf")).unwrap();
+    let pin = format!("version = \">= {major}.{minor}, < {}.0\"", major + 1);
+    assert!(
+        versions.contains(&pin),
+        "versions.tf pins the checked provider {version}: {pin}"
+    );
+}
+
+/// The check catches a misspelled argument, a misspelled block, a missing required
+/// argument and an unknown resource type, in a scratch copy of the module's text.
+#[test]
+fn the_provider_check_catches_a_broken_argument_in_a_scratch_copy() {
+    let schema = provider_schema();
+    let pubsub = std::fs::read_to_string(tf_dir().join("pubsub.tf")).unwrap();
+    for (from, to, want) in [
+        (
+            "ack_deadline_seconds",
+            "ack_deadline_secs",
+            "unknown argument `ack_deadline_secs`",
+        ),
+        ("retry_policy {", "retry_policies {", "unknown block `retry_policies`"),
+        (
+            "  topic                        = google_pubsub_topic.orders.id\n",
+            "",
+            "required argument `topic` is missing",
+        ),
+        (
+            "resource \"google_pubsub_topic\" \"orders\"",
+            "resource \"google_pubsub_topics\" \"orders\"",
+            "has no resource `google_pubsub_topics`",
+        ),
+    ] {
+        assert!(pubsub.contains(from), "the scratch edit applies: {from}");
+        let broken = pubsub.replacen(from, to, 1);
+        let errors = provider_errors(&[("pubsub.tf".into(), hcl::parse(&broken).unwrap())], &schema);
+        assert!(errors.iter().any(|e| e.contains(want)), "{want}: {errors:?}");
+    }
+    let clean = provider_errors(&[("pubsub.tf".into(), hcl::parse(&pubsub).unwrap())], &schema);
+    assert!(clean.is_empty(), "{clean:?}");
 }
