@@ -35,7 +35,8 @@
 //! - [`source`]: Pub/Sub pull with flow control, leases and batched acks.
 //! - [`sink`]: BigQuery writes (Storage Write API, insertAll, dead letters).
 //! - [`worker`]: the stream worker: source → transform → sink, ack after write.
-//! - [`metrics`]: the worker's Prometheus metrics, stats line and `/metrics` server.
+//! - [`metrics`]: the worker's Prometheus metrics, stats line, health, and the server of
+//!   `/metrics`, `/healthz` and `/readyz`.
 //!
 //! Binaries in `src/bin/` are thin: parse arguments, call one function here.
 

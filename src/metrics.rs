@@ -1,6 +1,9 @@
 //! The stream worker's metrics (`prometheus-client`, the Prometheus project's Rust
-//! client), its periodic stats line, and the HTTP server (`axum`) that serves them on
-//! loopback at `/metrics`.
+//! client), its periodic stats line, its health, and the HTTP server (`axum`) that
+//! serves them: `/metrics`; `/healthz` (liveness: the worker's main loop has turned
+//! within [`LIVENESS_STALE_AFTER`]); `/readyz` (readiness: Pub/Sub and BigQuery
+//! answered, and the worker is not draining). It listens on loopback unless told it runs
+//! in a container whose platform probes it from outside (Cloud Run).
 //!
 //! The server is bounded: at most [`MAX_CONCURRENT_REQUESTS`] requests are handled at
 //! once (more wait), each within [`REQUEST_TIMEOUT`]; accept errors (out of file
@@ -8,10 +11,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -29,6 +33,9 @@ pub const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 pub const MAX_CONCURRENT_REQUESTS: usize = 16;
 /// Longest a metrics request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// `/healthz` fails when the worker's main loop has not turned for this long (it turns
+/// at least every stats interval, 10 s by default, even when idle).
+pub const LIVENESS_STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// The label of rejected events.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -64,9 +71,15 @@ pub struct Metrics {
     pub unknown_fields: Counter,
     /// Milliseconds between the newest message's publish time and its receipt.
     pub lag_ms: Gauge,
+    /// 1 while the worker is ready (Pub/Sub and BigQuery answered, not draining).
+    pub ready: Gauge,
     rejected: Family<KindLabel, Counter>,
     write_seconds: Histogram,
     registry: Registry,
+    started: Instant,
+    /// Milliseconds after `started` of the main loop's last turn.
+    heartbeat_ms: AtomicU64,
+    ready_flag: AtomicBool,
 }
 
 impl Default for Metrics {
@@ -84,9 +97,13 @@ impl Default for Metrics {
             failed_batches: Counter::default(),
             unknown_fields: Counter::default(),
             lag_ms: Gauge::default(),
+            ready: Gauge::default(),
             rejected: Family::default(),
             write_seconds: Histogram::new(LATENCY_BUCKETS),
             registry: Registry::with_prefix("instashop_worker"),
+            started: Instant::now(),
+            heartbeat_ms: AtomicU64::new(0),
+            ready_flag: AtomicBool::new(false),
         };
         // The registry holds clones: each shares its value with the field above.
         let counters: [(&str, &str, Counter); 11] = [
@@ -145,6 +162,11 @@ impl Default for Metrics {
             m.lag_ms.clone(),
         );
         m.registry.register(
+            "ready",
+            "1 while the worker is ready: Pub/Sub and BigQuery answered, not draining.",
+            m.ready.clone(),
+        );
+        m.registry.register(
             "write_seconds",
             "Latency of one batch write to BigQuery.",
             m.write_seconds.clone(),
@@ -167,6 +189,30 @@ impl Metrics {
     /// Rejected events of `kind` so far.
     pub fn rejected(&self, kind: RejectKind) -> u64 {
         self.rejected.get_or_create(&KindLabel { kind: kind.as_str() }).get()
+    }
+
+    /// Marks the worker ready (or not: starting, draining).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready_flag.store(ready, Ordering::Relaxed);
+        self.ready.set(i64::from(ready));
+    }
+
+    /// Whether the worker is ready.
+    pub fn is_ready(&self) -> bool {
+        self.ready_flag.load(Ordering::Relaxed)
+    }
+
+    /// The main loop turned: it is alive.
+    pub fn heartbeat(&self) {
+        self.heartbeat_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long since the main loop last turned (since start if it never did).
+    pub fn since_heartbeat(&self) -> Duration {
+        self.started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed)))
     }
 
     /// Records one batch write's latency.
@@ -209,14 +255,60 @@ async fn metrics_handler(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     )
 }
 
-/// Binds `addr`, which must be a loopback address, and serves `/metrics` until the task
-/// is dropped; returns the bound address (port 0 picks a free one).
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    if !addr.ip().is_loopback() {
+async fn healthz(State(m): State<Arc<Metrics>>) -> (StatusCode, String) {
+    liveness(m.since_heartbeat())
+}
+
+/// The liveness answer when the main loop last turned `since` ago.
+fn liveness(since: Duration) -> (StatusCode, String) {
+    if since > LIVENESS_STALE_AFTER {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("stalled: the main loop has not turned for {} s\n", since.as_secs()),
+        )
+    } else {
+        (StatusCode::OK, "alive\n".into())
+    }
+}
+
+async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
+    if m.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: starting (Pub/Sub and BigQuery not answered yet) or draining\n",
+        )
+    }
+}
+
+/// The server's routes, bounded in concurrency and time.
+pub fn router(metrics: Arc<Metrics>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics_handler))
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
+        .with_state(metrics)
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+}
+
+/// Binds `addr` and serves [`router`] until the task is dropped; returns the bound
+/// address (port 0 picks a free one). `addr` must be a loopback address unless
+/// `all_interfaces` says the worker runs in a container probed from outside it.
+pub async fn serve(
+    addr: SocketAddr,
+    all_interfaces: bool,
+    metrics: Arc<Metrics>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    if !addr.ip().is_loopback() && !all_interfaces {
         return Err(Error::Setting {
             name: "--metrics-addr",
             value: addr.to_string(),
-            reason: "the metrics endpoint listens on loopback only (127.0.0.1)".into(),
+            reason: "the metrics endpoint listens on loopback only (127.0.0.1); in a container probed from outside it (Cloud Run), also pass --metrics-all-interfaces".into(),
         });
     }
     let bind_err = |source| Error::Bind {
@@ -226,14 +318,7 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(SocketAdd
     };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
     let bound = listener.local_addr().map_err(bind_err)?;
-    let app = axum::Router::new()
-        .route("/metrics", axum::routing::get(metrics_handler))
-        .with_state(metrics)
-        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ));
+    let app = router(metrics);
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(message = "metrics server stopped", %error);
@@ -266,7 +351,7 @@ mod tests {
         let m = Metrics::new();
         m.received.inc_by(7);
         m.reject(RejectKind::BadQty);
-        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), m).await.unwrap();
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), false, m).await.unwrap();
         let resp = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
         assert_eq!(resp.status(), 200);
         let body = resp.text().await.unwrap();
@@ -275,14 +360,43 @@ mod tests {
         let missing = reqwest::get(format!("http://{addr}/nothing")).await.unwrap();
         assert_eq!(missing.status(), 404);
         task.abort();
-        let err = serve("0.0.0.0:0".parse().unwrap(), Metrics::new()).await.unwrap_err();
+        let err = serve("0.0.0.0:0".parse().unwrap(), false, Metrics::new())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("loopback"));
+        assert!(err.to_string().contains("--metrics-all-interfaces"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_the_worker_and_healthz_its_main_loop() {
+        let m = Metrics::new();
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), false, m.clone()).await.unwrap();
+        let get = |path: &'static str| async move {
+            let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        };
+        let (code, body) = get("/readyz").await;
+        assert_eq!(code, 503, "not ready before Pub/Sub and BigQuery answered: {body}");
+        m.set_ready(true);
+        assert_eq!(get("/readyz").await.0, 200);
+        assert!(m.render().contains("instashop_worker_ready 1"));
+        m.set_ready(false); // draining
+        assert_eq!(get("/readyz").await.0, 503);
+        m.heartbeat();
+        assert_eq!(get("/healthz").await, (200, "alive\n".to_string()));
+        task.abort();
+        let (code, body) = liveness(LIVENESS_STALE_AFTER + Duration::from_secs(5));
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("has not turned for 65 s"), "{body}");
+        assert_eq!(liveness(Duration::from_secs(1)).0, StatusCode::OK);
     }
 
     #[tokio::test]
     async fn a_port_in_use_is_a_bind_error_naming_the_flag() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let err = serve(taken.local_addr().unwrap(), Metrics::new()).await.unwrap_err();
+        let err = serve(taken.local_addr().unwrap(), false, Metrics::new())
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Bind { .. }), "{err}");
         assert!(err.to_string().contains("--metrics-addr"), "{err}");
     }

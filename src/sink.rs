@@ -220,6 +220,31 @@ impl Sink {
         })
     }
 
+    /// Checks that BigQuery answers and holds both tables the worker writes; a missing
+    /// one is one clear error (transient failures are retried for a few seconds).
+    pub async fn check_tables(&self) -> Result<()> {
+        for table in [SALES_TABLE, DEAD_LETTER_TABLE] {
+            let path = format!("/projects/{}/datasets/{}/tables/{table}", self.project, self.dataset);
+            let found = crate::retry::retry(
+                RetryPolicy::CONTROL,
+                "get table",
+                || self.bq.rest.get("get table", &path),
+                |_| {},
+            )
+            .await?;
+            if found.is_none() {
+                return Err(Error::remote(
+                    BIGQUERY,
+                    "find table",
+                    format!("{}.{}.{table}", self.project, self.dataset),
+                    Status::Http(404),
+                    "it does not exist: run `provision` first, or pass the right --dataset",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Writes sale rows. Errs on a permanent error, or when the retry budget is spent:
     /// then BigQuery may or may not hold the rows, and the caller must not ack them (a
     /// redelivery is deduplicated by event_id).

@@ -219,6 +219,9 @@ pub async fn run(
     )
     .await?;
     let sink = Sink::new(gcp, &opts.dataset.dataset, opts.method, opts.retry(), metrics.clone()).await?;
+    // Both tables must exist before the first message is taken: BigQuery answered.
+    sink.check_tables().await?;
+    metrics.set_ready(true);
     let settler = source.settler();
     tracing::info!(message = "worker started", subscription = %opts.subscription.subscription, method = ?opts.method, batch_rows = opts.batch_rows, ack_deadline_s = source.ack_deadline());
 
@@ -243,6 +246,7 @@ pub async fn run(
     let mut outcome = Ok(());
 
     loop {
+        metrics.heartbeat();
         let flush_at = if batch.len() > 0 {
             batch.opened + opts.flush_interval()
         } else {
@@ -291,6 +295,7 @@ pub async fn run(
 
     // Drain within the grace period: stop pulling, take what was already pulled, write
     // it, ack. What is not written by then stays unacked, and Pub/Sub redelivers it.
+    metrics.set_ready(false);
     let _ = stop_tx.send(true);
     let grace = Duration::from_secs(opts.shutdown_grace_secs);
     let drained = tokio::time::timeout(grace, async {

@@ -651,12 +651,59 @@ async fn an_idle_worker_long_polls_and_still_sees_new_sales_at_once() {
         (1..=3).contains(&pulls),
         "an idle worker pulled (long polls) {pulls} times in 10 s"
     );
+    // What Cloud Run probes: alive, and ready once Pub/Sub and BigQuery answered.
+    for probe in ["healthz", "readyz"] {
+        let r = reqwest::get(format!("http://{addr}/{probe}")).await.unwrap();
+        assert_eq!(r.status(), 200, "/{probe}: {}", r.text().await.unwrap());
+    }
+    assert!(metrics.contains("instashop_worker_ready 1"), "{metrics}");
     let started = Instant::now();
     publish(&names, 20, 5, 0);
     wait_rows(&gcp, &names, "fact_sales_streaming", 15, Duration::from_secs(10)).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     signal(&w, "-TERM");
     assert!(wait(&mut w, Duration::from_secs(10)).success());
+    cleanup(&gcp, &names).await;
+}
+
+/// Issue 9: a worker whose tables are missing never becomes ready: it says so in one
+/// sentence and exits 1 before taking any message.
+#[tokio::test]
+async fn a_missing_table_is_one_clear_sentence_before_any_message_is_taken() {
+    let (names, gcp) = provision_fresh("notable");
+    publish(&names, 5, 3, 0);
+    let mut elsewhere = names.clone();
+    elsewhere.dataset = format!("{}_missing", names.dataset);
+    let out = run(&mut worker(&elsewhere, "storage-write", 2));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}.fact_sales_streaming", elsewhere.dataset)) && err.contains("run `provision` first"),
+        "{err}"
+    );
+    // Nothing was taken: the right worker still receives all five.
+    let out = run(&mut worker(&names, "storage-write", 3));
+    assert!(out.status.success());
+    wait_rows(&gcp, &names, "fact_sales_streaming", 1, Duration::from_secs(10)).await;
+    let rows = query(
+        &gcp,
+        &format!(
+            "SELECT COUNT(*) AS n FROM `{}.{}.fact_sales_streaming`",
+            gcp.project, names.dataset
+        ),
+    )
+    .await;
+    let dead = query(
+        &gcp,
+        &format!(
+            "SELECT COUNT(*) AS n FROM `{}.{}.fact_sales_deadletter`",
+            gcp.project, names.dataset
+        ),
+    )
+    .await;
+    let total: u64 =
+        rows[0][0].as_deref().unwrap().parse::<u64>().unwrap() + dead[0][0].as_deref().unwrap().parse::<u64>().unwrap();
+    assert!(total >= 5, "all five messages were left for the right worker: {total}");
     cleanup(&gcp, &names).await;
 }
 

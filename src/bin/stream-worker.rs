@@ -20,9 +20,15 @@ struct Args {
     bigquery: BigQueryEmulatorArgs,
     #[command(flatten)]
     worker: worker::WorkerOptions,
-    /// Serve Prometheus metrics at http://ADDR/metrics (loopback only), e.g. 127.0.0.1:9464.
+    /// Serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and
+    /// readiness at /readyz (loopback only unless --metrics-all-interfaces), e.g.
+    /// 127.0.0.1:9464.
     #[arg(long, env = "INSTASHOP_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
+    /// Allow --metrics-addr on every interface (0.0.0.0:PORT): only in a container whose
+    /// platform probes it from outside (a Cloud Run worker pool has no ingress).
+    #[arg(long, env = "INSTASHOP_METRICS_ALL_INTERFACES")]
+    metrics_all_interfaces: bool,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -40,7 +46,7 @@ fn main() -> ExitCode {
         let m = metrics::Metrics::new();
         let _server = match args.metrics_addr {
             Some(addr) => {
-                let (bound, task) = metrics::serve(addr, m.clone()).await?;
+                let (bound, task) = metrics::serve(addr, args.metrics_all_interfaces, m.clone()).await?;
                 tracing::info!(message = "metrics", url = %format!("http://{bound}/metrics"));
                 Some(task)
             }
