@@ -17,7 +17,7 @@ output "tables" {
 
 output "views" {
   description = "View ids."
-  value       = sort(concat(keys(google_bigquery_table.views_tier1), keys(google_bigquery_table.views_tier2), keys(google_bigquery_table.views_tier3), keys(google_bigquery_table.views_tier4)))
+  value       = sort(local.generated_views)
 }
 
 output "pubsub" {
@@ -37,6 +37,39 @@ output "service_accounts" {
     stream_worker    = google_service_account.stream_worker.email
     batch_loader     = google_service_account.batch_loader.email
     dashboard_reader = google_service_account.dashboard_reader.email
+    autoscaler       = google_service_account.autoscaler.email
+  }
+}
+
+output "image_repository" {
+  description = "Where to push the image (then set worker_image and apply again)."
+  value       = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
+}
+
+output "worker_pool" {
+  description = "The stream worker's Cloud Run worker pool (null until worker_image is set)."
+  value       = one(google_cloud_run_v2_worker_pool.stream_worker[*].id)
+}
+
+output "autoscaling" {
+  description = "Scaling the worker on backlog with Cloud Run's external-metrics autoscaler (KEDA-based): the scaled object to give it, to run as the autoscaler service account. Deploying the autoscaler is not automated."
+  value = {
+    service_account = google_service_account.autoscaler.email
+    scaled_object   = <<-EOT
+      # KEDA ScaledObject for the worker pool: one instance per
+      # ${var.autoscaling_target_backlog} undelivered messages, 0 to ${max(var.worker_instances, 10)} instances.
+      spec:
+        scaleTargetRef:
+          name: projects/${var.project_id}/locations/${var.region}/workerpools/${local.worker_pool}
+        minReplicaCount: 0
+        maxReplicaCount: ${max(var.worker_instances, 10)}
+        triggers:
+          - type: gcp-pubsub
+            metadata:
+              subscriptionName: projects/${var.project_id}/subscriptions/${google_pubsub_subscription.worker.name}
+              mode: SubscriptionSize
+              value: "${var.autoscaling_target_backlog}"
+    EOT
   }
 }
 

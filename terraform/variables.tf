@@ -115,3 +115,61 @@ variable "labels" {
   type        = map(string)
   default     = { app = "instashop-analytics" }
 }
+
+variable "region" {
+  description = "Region of the Artifact Registry repository and the Cloud Run worker pool (a region, not a multi-region: pick one inside var.location)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "artifact_repository" {
+  description = "Artifact Registry (Docker) repository that holds the image."
+  type        = string
+  default     = "instashop"
+}
+
+variable "worker_image" {
+  description = "Image of the stream worker (REGION-docker.pkg.dev/PROJECT/REPOSITORY/instashop-analytics:TAG). null on the first apply: the worker pool is created once the image is pushed and this is set."
+  type        = string
+  default     = null
+}
+
+variable "worker_instances" {
+  description = "Instances of the stream worker (manual scaling; see the autoscaling output to scale on backlog)."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.worker_instances >= 0 && var.worker_instances <= 100
+    error_message = "Use 0 (paused) to 100 instances."
+  }
+}
+
+variable "worker_cpu" {
+  description = "CPU of one worker instance."
+  type        = string
+  default     = "1"
+}
+
+variable "worker_memory" {
+  description = "Memory of one worker instance (its flow control holds at most 64 MiB of messages by default)."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) that receive the alerts; empty: alerts are recorded, nobody is told."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_oldest_unacked_seconds" {
+  description = "Alert when the worker subscription's oldest unacked message is older than this for 5 minutes."
+  type        = number
+  default     = 600
+}
+
+variable "autoscaling_target_backlog" {
+  description = "Undelivered messages per worker instance that the backlog autoscaler aims for."
+  type        = number
+  default     = 1000
+}

@@ -477,3 +477,105 @@ fn the_provider_check_catches_a_broken_argument_in_a_scratch_copy() {
     let clean = provider_errors(&[("pubsub.tf".into(), hcl::parse(&pubsub).unwrap())], &schema);
     assert!(clean.is_empty(), "{clean:?}");
 }
+
+/// Dotted names (`var.x`, `local.x`, `google_t.n`, `data.google_t.n`, `module.m.o`) in
+/// a .tf text, comments left out, and the `from` of `moved` blocks (an address that no
+/// longer exists, by design).
+fn references(text: &str) -> Vec<Vec<String>> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim_start().starts_with("from "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in code.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+            word.push(c);
+            continue;
+        }
+        let parts: Vec<String> = word.split('.').map(str::to_string).collect();
+        word.clear();
+        let head = parts[0].as_str();
+        if parts.len() >= 2 && (matches!(head, "var" | "local" | "data" | "module") || head.starts_with("google_")) {
+            out.push(parts);
+        }
+    }
+    out
+}
+
+/// Every reference resolves: each `var.x` is declared, each `local.x` defined, each
+/// `google_t.n` and `data.t.n` a block of the same module, each `module.m.o` an output
+/// of the module `m` calls. Catches a renamed resource still named elsewhere (an
+/// output that lists removed resources, say), which `terraform validate` would.
+#[test]
+fn every_reference_in_the_module_and_examples_resolves() {
+    let mut dirs = vec![tf_dir()];
+    dirs.extend(
+        std::fs::read_dir(tf_dir().join("examples"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    let module_outputs: Vec<String> = module()
+        .iter()
+        .flat_map(|(_, _, b)| {
+            b.blocks()
+                .filter(|b| b.identifier() == "output")
+                .map(|b| b.labels()[0].as_str().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut seen = 0;
+    for dir in dirs {
+        let files: Vec<(PathBuf, String, Body)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let body = hcl::parse(&text).unwrap();
+                (p, text, body)
+            })
+            .collect();
+        let mut declared = std::collections::BTreeSet::new();
+        for (_, _, body) in &files {
+            for b in body.blocks() {
+                let labels: Vec<&str> = b.labels().iter().map(|l| l.as_str()).collect();
+                match (b.identifier(), labels.as_slice()) {
+                    ("variable", [name]) => declared.insert(format!("var.{name}")),
+                    ("resource", [t, n]) => declared.insert(format!("{t}.{n}")),
+                    ("data", [t, n]) => declared.insert(format!("data.{t}.{n}")),
+                    ("module", [m]) => declared.insert(format!("module.{m}")),
+                    ("locals", []) => {
+                        for a in b.body.attributes() {
+                            declared.insert(format!("local.{}", a.key()));
+                        }
+                        true
+                    }
+                    _ => false,
+                };
+            }
+        }
+        for (path, text, _) in &files {
+            for r in references(text) {
+                seen += 1;
+                let key = match r[0].as_str() {
+                    "var" | "local" => format!("{}.{}", r[0], r[1]),
+                    "data" | "module" if r.len() >= 3 => format!("{}.{}.{}", r[0], r[1], r[2]),
+                    _ => format!("{}.{}", r[0], r[1]),
+                };
+                let ok = if r[0] == "module" {
+                    declared.contains(&format!("module.{}", r[1])) && module_outputs.contains(&r[2])
+                } else {
+                    declared.contains(&key)
+                };
+                if !ok {
+                    errors.push(format!("{}: `{}` is not declared", path.display(), r.join(".")));
+                }
+            }
+        }
+    }
+    assert!(seen > 100, "references were found: {seen}");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}

@@ -28,6 +28,30 @@ variable "location" {
   default     = "US"
 }
 
+variable "region" {
+  description = "Region of the image repository and the worker pool (inside location)."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "worker_image" {
+  description = "The pushed image (see the image_repository output); null until then, and no worker pool is created."
+  type        = string
+  default     = null
+}
+
+variable "worker_instances" {
+  description = "Stream worker instances."
+  type        = number
+  default     = 1
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels for the alerts."
+  type        = list(string)
+  default     = []
+}
+
 variable "deletion_protection" {
   description = "Refuse to delete tables on destroy (set false in terraform.tfvars for a throwaway project)."
   type        = bool
@@ -39,11 +63,15 @@ provider "google" {
 }
 
 module "instashop" {
-  source              = "../.."
-  project_id          = var.project_id
-  bucket_name         = var.bucket_name
-  location            = var.location
-  deletion_protection = var.deletion_protection
+  source                = "../.."
+  project_id            = var.project_id
+  bucket_name           = var.bucket_name
+  location              = var.location
+  region                = var.region
+  worker_image          = var.worker_image
+  worker_instances      = var.worker_instances
+  notification_channels = var.notification_channels
+  deletion_protection   = var.deletion_protection
 }
 
 output "env" {
@@ -59,4 +87,19 @@ output "service_accounts" {
 output "looker_studio_url" {
   description = "A Looker Studio report on v_fact_sales_all."
   value       = module.instashop.looker_studio_url
+}
+
+output "image_repository" {
+  description = "Push the image here, then set worker_image and apply again."
+  value       = module.instashop.image_repository
+}
+
+output "worker_pool" {
+  description = "The stream worker's Cloud Run worker pool."
+  value       = module.instashop.worker_pool
+}
+
+output "autoscaling" {
+  description = "The backlog autoscaler's service account and scaled object."
+  value       = module.instashop.autoscaling
 }
