@@ -38,11 +38,18 @@
 //! - [`metrics`]: the worker's Prometheus metrics, stats line, health, and the server of
 //!   `/metrics`, `/healthz` and `/readyz`.
 //!
+//! Dashboards:
+//! - [`report`]: the report definition (`looker/report.json`): pages, charts, the one
+//!   query each chart implies, number formats, the Looker Studio link.
+//! - [`dashboard`]: the local dashboard server (axum): the pages, their data, vendored
+//!   charting assets.
+//!
 //! Binaries in `src/bin/` are thin: parse arguments, call one function here.
 
 pub mod batch;
 pub mod catalog;
 pub mod cli;
+pub mod dashboard;
 pub mod datagen;
 pub mod error;
 pub mod gcp;
@@ -51,6 +58,7 @@ pub mod model;
 pub mod progress;
 pub mod provision;
 pub mod publisher;
+pub mod report;
 pub mod rest;
 pub mod retry;
 pub mod settings;

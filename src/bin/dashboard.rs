@@ -1,0 +1,74 @@
+//! `dashboard`: the report's pages (`looker/report.json`) served locally, read from the
+//! BigQuery views; or, with `--looker-url`, the link that creates the same report in
+//! Looker Studio.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use instashop::{dashboard, gcp::Gcp, model::DataModel, report::Report, settings};
+
+/// Serve the dashboards of looker/report.json at http://127.0.0.1:8080, or print the
+/// Looker Studio link that creates them (--looker-url).
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    project: settings::ProjectArg,
+    #[command(flatten)]
+    bigquery: settings::BigQueryEmulatorArgs,
+    #[command(flatten)]
+    dataset: settings::DatasetArg,
+    #[command(flatten)]
+    log: instashop::cli::LogArgs,
+    /// Address to serve on (loopback only).
+    #[arg(long, env = "INSTASHOP_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The report definition; default looker/report.json beside the data model.
+    #[arg(long, env = "INSTASHOP_REPORT")]
+    report: Option<PathBuf>,
+    /// The data model folder; default ./bigquery.
+    #[arg(long, env = "INSTASHOP_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+    /// Seconds one chart's query may take before its tile shows an error.
+    #[arg(long, env = "INSTASHOP_QUERY_TIMEOUT_SECS", default_value_t = 30)]
+    query_timeout_secs: u64,
+    /// Print the Looker Studio link that creates the report with every view it reads as
+    /// a data source, and exit (needs no BigQuery).
+    #[arg(long)]
+    looker_url: bool,
+    /// With --looker-url: a template report whose data sources the link replaces.
+    #[arg(long, requires = "looker_url")]
+    looker_template: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    instashop::cli::run("dashboard", &args.log, async move {
+        let dir = args.model_dir.unwrap_or_else(DataModel::default_dir);
+        let model = DataModel::load(&dir).context("the data model in bigquery/ is invalid")?;
+        let file = args.report.unwrap_or_else(|| Report::default_file(&dir));
+        let report = Report::load(&file, &model)?;
+        if args.looker_url {
+            let project = args.project.project.clone();
+            println!(
+                "{}",
+                report.looker_url(&project, &args.dataset.dataset, args.looker_template.as_deref())
+            );
+            return Ok(());
+        }
+        let gcp = Gcp::new(&settings::GcpArgs::from_flags(&args.project, None, Some(&args.bigquery), None))?;
+        let timeout = Duration::from_secs(args.query_timeout_secs.max(1));
+        let (bound, task) = dashboard::serve(&gcp, &args.dataset.dataset, report, args.addr, timeout).await?;
+        println!("dashboard: http://{bound}/ (Ctrl-C stops it)");
+        tracing::info!(message = "dashboard serving", url = %format!("http://{bound}/"));
+        tokio::select! {
+            _ = instashop::worker::termination_signal() => {}
+            _ = task => {}
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,405 @@
+//! The local dashboard: the pages of the report definition ([`crate::report`]) served by
+//! axum, their data read from the BigQuery views with the same settings as every other
+//! binary (the emulator when `BIGQUERY_EMULATOR_HOST` is set, Google Cloud otherwise).
+//!
+//! - `/` lists the pages; `/pages/<id>` is one page (HTML rendered by maud, which
+//!   escapes every text); its script (`/assets/dashboard.js`) draws the charts with the
+//!   vendored Apache ECharts and fetches each chart's data from
+//!   `/api/pages/<page>/charts/<chart>`, all at once.
+//! - A chart's data is the one SELECT its definition implies ([`Chart::sql`]); the request
+//!   names a page and a chart, nothing more, so no SQL and no parameter from the browser
+//!   reaches BigQuery. Each query has a timeout, at most [`MAX_CONCURRENT_QUERIES`] run at
+//!   once, and a failure is answered as JSON that the page shows on the chart's tile
+//!   (with `unreachable` set when BigQuery did not answer at all, which the page shows
+//!   once, at the top).
+//! - Values are formatted here ([`Format::apply`]): money is exact text, never a float.
+//! - Nothing comes from a CDN: every asset is compiled into the binary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::gcp::{BigQuery, Gcp};
+use crate::report::{Chart, Format, Page, Report};
+
+/// Queries run at once; more wait their turn.
+pub const MAX_CONCURRENT_QUERIES: usize = 8;
+/// Requests handled at once by the server.
+pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+
+/// Files served under `/assets/`, compiled in: the page script and style, and the
+/// vendored libraries and map (see `assets/vendor/README.md`).
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    ("dashboard.js", "text/javascript; charset=utf-8", include_bytes!("../assets/dashboard.js")),
+    ("dashboard.css", "text/css; charset=utf-8", include_bytes!("../assets/dashboard.css")),
+    ("echarts.min.js", "text/javascript; charset=utf-8", include_bytes!("../assets/vendor/echarts.min.js")),
+    (
+        "topojson-client.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/vendor/topojson-client.min.js"),
+    ),
+    (
+        "countries-110m.json",
+        "application/json",
+        include_bytes!("../assets/vendor/countries-110m.json"),
+    ),
+];
+
+/// The server's shared state.
+struct Dashboard {
+    report: Report,
+    bq: BigQuery,
+    project: String,
+    dataset: String,
+    timeout: Duration,
+    queries: Semaphore,
+}
+
+/// One query's result: column types and rows of text cells (NULL is `None`).
+struct Rows {
+    types: Vec<String>,
+    rows: Vec<Vec<Option<String>>>,
+}
+
+impl Dashboard {
+    /// Runs `sql` within the timeout; the error is a sentence for the page.
+    async fn query(&self, sql: &str) -> std::result::Result<Rows, (String, bool)> {
+        let _permit = self.queries.acquire().await.expect("the semaphore is never closed");
+        let path = format!("/projects/{}/queries", self.project);
+        let body = json!({
+            "query": sql,
+            "useLegacySql": false,
+            "timeoutMs": self.timeout.as_millis() as u64,
+            // Timestamps as whole microseconds, exact (the default is float seconds).
+            "formatOptions": {"useInt64Timestamp": true},
+        });
+        let answer = tokio::time::timeout(self.timeout, self.bq.rest.post("query", &path, &body)).await;
+        let resp = match answer {
+            Err(_) => return Err((format!("BigQuery did not answer within {} s", self.timeout.as_secs()), false)),
+            Ok(Err(e)) => {
+                let unreachable = matches!(e.status(), Some(crate::error::Status::Transport));
+                let text = if unreachable {
+                    format!("BigQuery is not answering ({e}); start it, or check its address, and this page recovers by itself")
+                } else {
+                    e.to_string()
+                };
+                return Err((text, unreachable));
+            }
+            Ok(Ok(resp)) => resp,
+        };
+        if resp["jobComplete"] != true {
+            return Err((format!("the query did not finish within {} s", self.timeout.as_secs()), false));
+        }
+        let types = resp["schema"]["fields"]
+            .as_array()
+            .map(|f| f.iter().map(|c| c["type"].as_str().unwrap_or("STRING").to_string()).collect())
+            .unwrap_or_default();
+        let rows = resp["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        r["f"]
+                            .as_array()
+                            .map(|cells| cells.iter().map(|c| c["v"].as_str().map(str::to_string)).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Rows { types, rows })
+    }
+
+    /// The data of one chart, as the page draws it.
+    async fn chart_data(&self, chart: &Chart) -> std::result::Result<Value, (String, bool)> {
+        let started = Instant::now();
+        let result = self.query(&chart.sql(&self.project, &self.dataset)).await?;
+        let mut columns = Vec::new();
+        let mut formats = Vec::new();
+        for (i, d) in chart.dimensions.iter().enumerate() {
+            let format = dimension_format(result.types.get(i).map(String::as_str).unwrap_or("STRING"));
+            formats.push(format);
+            columns.push(json!({"name": d, "role": "dimension", "format": format}));
+        }
+        for m in &chart.metrics {
+            formats.push(m.format);
+            columns.push(json!({"name": m.field, "role": "metric", "format": m.format, "agg": m.agg}));
+        }
+        let rows: Vec<Value> = result
+            .rows
+            .iter()
+            .map(|row| {
+                Value::Array(
+                    formats
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| cell(*f, row.get(i).and_then(|c| c.as_deref())))
+                        .collect(),
+                )
+            })
+            .collect();
+        Ok(json!({
+            "chart": chart.id,
+            "columns": columns,
+            "rows": rows,
+            "elapsed_ms": started.elapsed().as_millis() as u64,
+        }))
+    }
+}
+
+/// How a dimension of a BigQuery type reads.
+fn dimension_format(bq_type: &str) -> Format {
+    match bq_type {
+        "DATE" => Format::Date,
+        "TIMESTAMP" | "DATETIME" => Format::Datetime,
+        "INTEGER" | "INT64" => Format::Count,
+        "NUMERIC" | "BIGNUMERIC" | "FLOAT" | "FLOAT64" => Format::Decimal,
+        _ => Format::Text,
+    }
+}
+
+/// One cell: `v` what the chart draws with (a number for numeric formats, an RFC 3339
+/// time for timestamps, the text otherwise), `t` what a person reads.
+fn cell(format: Format, raw: Option<&str>) -> Value {
+    let t = format.apply(raw);
+    let v = match raw {
+        None => Value::Null,
+        // Magnitudes only position marks on a chart; every number a person reads is `t`.
+        Some(r) if format.is_numeric() => r.parse::<f64>().map(Value::from).unwrap_or(Value::Null),
+        Some(r) if format == Format::Datetime => crate::report::timestamp(r)
+            .map(|t| Value::from(t.to_rfc3339()))
+            .unwrap_or_else(|| Value::from(r)),
+        Some(r) => Value::from(r),
+    };
+    json!({"v": v, "t": t})
+}
+
+/// Checks that every field the report reads is a column of its view, reading each view's
+/// columns from BigQuery (`SELECT * ... LIMIT 0`).
+pub async fn check_columns(report: &Report, bq: &BigQuery, project: &str, dataset: &str) -> Result<()> {
+    let path = format!("/projects/{project}/queries");
+    let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let reads = report.views().into_iter().map(|view| {
+        let path = path.clone();
+        async move {
+            let body = json!({"query": format!("SELECT * FROM `{project}.{dataset}.{view}` LIMIT 0"), "useLegacySql": false});
+            let resp = bq.rest.post("read view columns", &path, &body).await;
+            (view, resp)
+        }
+    });
+    for (view, resp) in futures::future::join_all(reads).await {
+        match resp {
+            Ok(resp) => {
+                let names = resp["schema"]["fields"]
+                    .as_array()
+                    .map(|f| f.iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect())
+                    .unwrap_or_default();
+                columns.insert(view, names);
+            }
+            // A view that is missing is reported by the check below, by chart.
+            Err(e) if e.is_not_found() || matches!(e.status(), Some(crate::error::Status::Http(400))) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    report.check_columns(&columns)
+}
+
+/// Starts the dashboard on `addr` (loopback only) after checking the report's columns;
+/// returns the bound address and the server task.
+pub async fn serve(
+    gcp: &Gcp,
+    dataset: &str,
+    report: Report,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    if !addr.ip().is_loopback() {
+        return Err(Error::Setting {
+            name: "--addr",
+            value: addr.to_string(),
+            reason: "the dashboard listens on loopback only (127.0.0.1)".into(),
+        });
+    }
+    let bq = gcp.bigquery().await?;
+    check_columns(&report, &bq, &gcp.project, dataset).await?;
+    let state = Arc::new(Dashboard {
+        report,
+        bq,
+        project: gcp.project.clone(),
+        dataset: dataset.to_string(),
+        timeout,
+        queries: Semaphore::new(MAX_CONCURRENT_QUERIES),
+    });
+    let bind_err = |source| Error::Bind {
+        addr: addr.to_string(),
+        flag: "--addr",
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(message = "dashboard server stopped", %error);
+        }
+    });
+    Ok((bound, task))
+}
+
+fn router(state: Arc<Dashboard>) -> axum::Router {
+    axum::Router::new()
+        .route("/", axum::routing::get(index))
+        .route("/pages/{page}", axum::routing::get(page))
+        .route("/api/pages/{page}/charts/{chart}", axum::routing::get(chart))
+        .route("/assets/{file}", axum::routing::get(asset))
+        .with_state(state)
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS))
+}
+
+fn layout(report: &Report, title: &str, current: Option<&str>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (report.name) }
+                link rel="stylesheet" href="/assets/dashboard.css";
+            }
+            body {
+                header {
+                    a.brand href="/" { (report.name) }
+                    nav {
+                        @for p in &report.pages {
+                            a href={ "/pages/" (p.id) } class=[(current == Some(p.id.as_str())).then_some("current")] { (p.title) }
+                        }
+                    }
+                }
+                (body)
+            }
+        }
+    }
+}
+
+async fn index(State(d): State<Arc<Dashboard>>) -> Markup {
+    let r = &d.report;
+    layout(
+        r,
+        "Pages",
+        None,
+        html! {
+            main.index {
+                h1 { (r.name) }
+                p.lede { "Dataset " code { (d.project) "." (d.dataset) } ". Every number comes from a view of " code { "bigquery/views/" } "; the charts are defined in " code { "looker/report.json" } "." }
+                ul.pages {
+                    @for p in &r.pages {
+                        li {
+                            a href={ "/pages/" (p.id) } { (p.title) }
+                            " — " (p.description) " (" (p.charts.len()) " charts)"
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+async fn page(State(d): State<Arc<Dashboard>>, UrlPath(id): UrlPath<String>) -> Response {
+    let Some(p) = d.report.page(&id) else {
+        return (StatusCode::NOT_FOUND, layout(&d.report, "Not found", None, html! { main { h1 { "No page " (id) } p { a href="/" { "All pages" } } } }))
+            .into_response();
+    };
+    // The page's definition for its script, as JSON that cannot close the script tag.
+    let definition = serde_json::to_string(p).expect("a page serialises").replace("</", "<\\/");
+    layout(&d.report, &p.title, Some(&p.id), page_body(p, &definition)).into_response()
+}
+
+fn page_body(p: &Page, definition: &str) -> Markup {
+    html! {
+        main.page data-page=(p.id) {
+            div.banner hidden {}
+            h1 { (p.title) }
+            p.lede {
+                (p.description)
+                span.updated {}
+            }
+            section.grid {
+                @for c in &p.charts {
+                    article.tile class={ "kind-" (serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) } data-chart=(c.id) data-state="loading" {
+                        h2 { (c.title) }
+                        div.body { div.status { "Loading…" } }
+                        footer.source { (c.view) }
+                    }
+                }
+            }
+        }
+        script type="application/json" id="page-definition" { (PreEscaped(definition)) }
+        script src="/assets/echarts.min.js" {}
+        script src="/assets/topojson-client.min.js" {}
+        script src="/assets/dashboard.js" {}
+    }
+}
+
+async fn chart(State(d): State<Arc<Dashboard>>, UrlPath((page, chart)): UrlPath<(String, String)>) -> Response {
+    let Some(c) = d.report.page(&page).and_then(|p| p.charts.iter().find(|c| c.id == chart)) else {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no such page or chart"}))).into_response();
+    };
+    match d.chart_data(c).await {
+        Ok(data) => axum::Json(data).into_response(),
+        Err((error, unreachable)) => {
+            tracing::warn!(message = "chart query failed", page, chart, error);
+            (
+                StatusCode::BAD_GATEWAY,
+                axum::Json(json!({"chart": c.id, "error": error, "unreachable": unreachable})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn asset(UrlPath(file): UrlPath<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, mime, bytes)) => (
+            [(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "max-age=3600")],
+            *bytes,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_carry_exact_text_and_a_drawable_value() {
+        let c = cell(Format::Money, Some("30233626.820000000"));
+        assert_eq!(c["t"], "30,233,626.82");
+        assert_eq!(c["v"], 30233626.82);
+        let c = cell(Format::Datetime, Some("1.7953850428E9"));
+        assert_eq!(c["v"], "2026-11-22T22:04:02.800+00:00");
+        assert_eq!(cell(Format::Count, None), json!({"v": null, "t": "–"}));
+        assert_eq!(dimension_format("TIMESTAMP"), Format::Datetime);
+        assert_eq!(dimension_format("DATE"), Format::Date);
+        assert_eq!(dimension_format("STRING"), Format::Text);
+    }
+
+    #[test]
+    fn every_asset_is_compiled_in() {
+        for (name, _, bytes) in ASSETS {
+            assert!(bytes.len() > 100, "{name}");
+        }
+        let echarts = ASSETS.iter().find(|a| a.0 == "echarts.min.js").unwrap().2;
+        assert!(std::str::from_utf8(&echarts[..2000]).unwrap_or_default().contains("Apache"));
+    }
+}

@@ -1,0 +1,711 @@
+//! The dashboards as code: `looker/report.json`, the one definition of the report's pages
+//! and charts. The local `dashboard` serves it (`src/dashboard.rs`), and the Looker Studio
+//! link that creates the same report is built from it ([`Report::looker_url`]).
+//!
+//! Loading checks it against the data model, naming the file, page and chart at fault:
+//! every view exists in `bigquery/views/`, every chart has the fields its kind needs, and
+//! names are plain identifiers. [`Report::check_columns`] then checks every field against
+//! the columns the views really have (read from BigQuery by the dashboard at start).
+//!
+//! A chart implies exactly one query ([`Chart::sql`]): its dimensions, its aggregated
+//! metrics, fixed filters, sort and row limit, on its one view. Nothing else is ever run,
+//! and nothing from a request reaches SQL. Values are formatted here
+//! ([`Format::apply`]), exactly: money is parsed as a decimal, never a float.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::DataModel;
+
+/// The Looker Studio Linking API's entry point.
+pub const LOOKER_CREATE_URL: &str = "https://lookerstudio.google.com/reporting/create";
+/// Rows a chart may ask for at most.
+pub const MAX_LIMIT: u32 = 10_000;
+
+/// The whole report: its pages, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// The report's name (also the Looker Studio report's).
+    pub name: String,
+    /// Its pages.
+    pub pages: Vec<Page>,
+    /// The file it was read from.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// One page of the report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Its id, also its path (`/pages/<id>`).
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// One sentence under the title.
+    #[serde(default)]
+    pub description: String,
+    /// Reload the page's data every this many seconds (live pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_seconds: Option<u32>,
+    /// Its charts, in reading order.
+    pub charts: Vec<Chart>,
+}
+
+/// What a chart draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// One number per metric.
+    Scorecard,
+    /// Metrics over a date or time dimension.
+    TimeSeries,
+    /// Bars per value of one dimension.
+    Bar,
+    /// Bars per value of the first dimension, stacked by the second or by metric.
+    StackedBar,
+    /// A world map coloured by one metric per country.
+    Geo,
+    /// Shares of one metric per value of one dimension.
+    Pie,
+    /// Rows of dimensions and metrics.
+    Table,
+    /// One metric by two dimensions: rows, columns.
+    Pivot,
+}
+
+/// How a metric is aggregated over the rows of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agg {
+    /// SUM.
+    Sum,
+    /// MAX.
+    Max,
+    /// MIN.
+    Min,
+    /// AVG.
+    Avg,
+    /// COUNT of non-null values.
+    Count,
+    /// COUNT(DISTINCT).
+    CountDistinct,
+}
+
+/// How a value reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Two decimals, thousands separated: `30,233,626.82`.
+    Money,
+    /// A whole number, thousands separated: `12,345`.
+    Count,
+    /// A value already in percent, two decimals: `12.34%`.
+    Percent,
+    /// Two decimals, thousands separated.
+    Decimal,
+    /// A date, `2026-11-22`.
+    Date,
+    /// A moment in UTC, `2026-11-22 21:57:06 UTC`.
+    Datetime,
+    /// As it comes.
+    Text,
+}
+
+/// One metric of a chart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    /// The view's column.
+    pub field: String,
+    /// Its aggregation.
+    pub agg: Agg,
+    /// How it reads.
+    pub format: Format,
+}
+
+/// Sort order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// One sort key: a dimension or a metric of the chart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sort {
+    /// The field.
+    pub field: String,
+    /// The order.
+    pub order: Order,
+}
+
+/// A fixed filter on the view's rows (fixed in the definition, never from a request).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// The view's column.
+    pub field: String,
+    /// Keep rows whose timestamp is within the last this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_last_seconds: Option<u32>,
+    /// Keep rows whose value is this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+}
+
+/// One chart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chart {
+    /// Its id, unique in its page.
+    pub id: String,
+    /// What it draws.
+    pub kind: Kind,
+    /// Its title.
+    pub title: String,
+    /// The view it reads (one of `bigquery/views/`).
+    pub view: String,
+    /// Grouping columns.
+    #[serde(default)]
+    pub dimensions: Vec<String>,
+    /// Aggregated columns.
+    pub metrics: Vec<Metric>,
+    /// Sort keys, first first.
+    #[serde(default)]
+    pub sort: Vec<Sort>,
+    /// Most rows shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Fixed filters.
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 128
+}
+
+impl Report {
+    /// The report's default file: `looker/report.json` beside the data model.
+    pub fn default_file(model_dir: &Path) -> PathBuf {
+        model_dir
+            .parent()
+            .map(|p| p.join("looker/report.json"))
+            .unwrap_or_else(|| PathBuf::from("looker/report.json"))
+    }
+
+    /// Reads `file` and checks it against `model`.
+    pub fn load(file: &Path, model: &DataModel) -> Result<Self> {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::model(file, format!("cannot be read: {e}")))?;
+        Report::parse(file, &text, model)
+    }
+
+    /// Parses and checks a report definition (`file` names it in errors).
+    pub fn parse(file: &Path, text: &str, model: &DataModel) -> Result<Self> {
+        let mut report: Report =
+            serde_json::from_str(text).map_err(|e| Error::model(file, format!("not a report definition: {e}")))?;
+        report.file = file.to_path_buf();
+        report.check(model)?;
+        Ok(report)
+    }
+
+    fn check(&self, model: &DataModel) -> Result<()> {
+        let fail = |at: String, what: String| Err(Error::model(&self.file, format!("{at}: {what}")));
+        if self.pages.is_empty() {
+            return fail("report".into(), "has no page".into());
+        }
+        let mut page_ids = BTreeSet::new();
+        for page in &self.pages {
+            if !is_identifier(&page.id) || !page_ids.insert(&page.id) {
+                return fail(format!("page {:?}", page.id), "ids are unique identifiers".into());
+            }
+            let mut chart_ids = BTreeSet::new();
+            for c in &page.charts {
+                let at = format!("page {}, chart {}", page.id, c.id);
+                if !is_identifier(&c.id) || !chart_ids.insert(&c.id) {
+                    return fail(at, "chart ids are unique identifiers within a page".into());
+                }
+                if model.view(&c.view).is_none() {
+                    return fail(
+                        at,
+                        format!("reads view {}, which is not in bigquery/views/", c.view),
+                    );
+                }
+                let fields = c
+                    .dimensions
+                    .iter()
+                    .chain(c.metrics.iter().map(|m| &m.field))
+                    .chain(c.filters.iter().map(|f| &f.field));
+                for f in fields {
+                    if !is_identifier(f) {
+                        return fail(at, format!("{f:?} is not a column name"));
+                    }
+                }
+                if let Err(why) = c.shape() {
+                    return fail(at, why);
+                }
+                for s in &c.sort {
+                    if !c.dimensions.contains(&s.field) && !c.metrics.iter().any(|m| m.field == s.field) {
+                        return fail(
+                            at,
+                            format!("sorts by {}, which is neither a dimension nor a metric of the chart", s.field),
+                        );
+                    }
+                }
+                if c.limit.is_some_and(|l| l == 0 || l > MAX_LIMIT) {
+                    return fail(at, format!("limit is 1 to {MAX_LIMIT}"));
+                }
+                for f in &c.filters {
+                    if f.within_last_seconds.is_some() == f.equals.is_some() {
+                        return fail(
+                            at,
+                            format!("filter on {} needs exactly one of within_last_seconds, equals", f.field),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every field of every chart against `columns` (view → its columns, as
+    /// BigQuery reports them); the error names the chart, the field and the view.
+    pub fn check_columns(&self, columns: &BTreeMap<String, BTreeSet<String>>) -> Result<()> {
+        for page in &self.pages {
+            for c in &page.charts {
+                let Some(have) = columns.get(&c.view) else {
+                    return Err(Error::model(
+                        &self.file,
+                        format!("page {}, chart {}: view {} was not found in the dataset", page.id, c.id, c.view),
+                    ));
+                };
+                for f in c.fields() {
+                    if !have.contains(f) {
+                        return Err(Error::model(
+                            &self.file,
+                            format!(
+                                "page {}, chart {}: {f} is not a column of {} (it has: {})",
+                                page.id,
+                                c.id,
+                                c.view,
+                                have.iter().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every view the report reads, sorted, each once.
+    pub fn views(&self) -> Vec<String> {
+        let set: BTreeSet<&String> = self.pages.iter().flat_map(|p| &p.charts).map(|c| &c.view).collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// The page `id`.
+    pub fn page(&self, id: &str) -> Option<&Page> {
+        self.pages.iter().find(|p| p.id == id)
+    }
+
+    /// The Looker Studio Linking API URL that creates this report with every view it
+    /// reads as a BigQuery data source, each under the alias [`alias`]; with a template
+    /// report id, the template's data sources of those aliases are replaced.
+    pub fn looker_url(&self, project: &str, dataset: &str, template: Option<&str>) -> String {
+        let mut params: Vec<(String, String)> = vec![("c.mode".into(), "edit".into())];
+        if let Some(t) = template {
+            params.push(("c.reportId".into(), t.into()));
+        }
+        params.push(("r.reportName".into(), self.name.clone()));
+        for view in self.views() {
+            let a = alias(&view);
+            for (k, v) in [
+                ("connector", "bigQuery".to_string()),
+                ("type", "TABLE".to_string()),
+                ("projectId", project.to_string()),
+                ("datasetId", dataset.to_string()),
+                ("tableId", view.clone()),
+                ("datasourceName", format!("InstaShop {a}")),
+            ] {
+                params.push((format!("ds.{a}.{k}"), v));
+            }
+        }
+        let query: String = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        format!("{LOOKER_CREATE_URL}?{query}")
+    }
+}
+
+/// The data source alias of a view in the Looker Studio link: its name without `v_`.
+pub fn alias(view: &str) -> &str {
+    view.strip_prefix("v_").unwrap_or(view)
+}
+
+/// Query-string encoding as Terraform's `urlencode` does it (Go's `QueryEscape`): letters,
+/// digits and `-_.~` stay, a space is `+`, every other byte is `%XX`.
+pub fn url_encode(s: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    s.split(' ')
+        .map(|part| percent_encoding::utf8_percent_encode(part, KEEP).to_string())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+impl Chart {
+    /// Every column the chart reads.
+    pub fn fields(&self) -> impl Iterator<Item = &String> {
+        self.dimensions
+            .iter()
+            .chain(self.metrics.iter().map(|m| &m.field))
+            .chain(self.filters.iter().map(|f| &f.field))
+    }
+
+    /// Whether the dimensions and metrics fit the kind.
+    fn shape(&self) -> std::result::Result<(), String> {
+        let (d, m) = (self.dimensions.len(), self.metrics.len());
+        let ok = match self.kind {
+            Kind::Scorecard => d == 0 && m >= 1,
+            Kind::TimeSeries | Kind::Bar => d == 1 && m >= 1,
+            Kind::Geo | Kind::Pie => d == 1 && m == 1,
+            Kind::StackedBar => (d == 1 && m >= 1) || (d == 2 && m == 1),
+            Kind::Pivot => d == 2 && m == 1,
+            Kind::Table => d + m >= 1,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "a {:?} chart takes {}; this one has {d} dimensions and {m} metrics",
+                self.kind,
+                match self.kind {
+                    Kind::Scorecard => "no dimension and one metric or more",
+                    Kind::TimeSeries | Kind::Bar => "one dimension and one metric or more",
+                    Kind::Geo | Kind::Pie => "one dimension and one metric",
+                    Kind::StackedBar => "one dimension and metrics, or two dimensions and one metric",
+                    Kind::Pivot => "two dimensions (rows, columns) and one metric",
+                    Kind::Table => "at least one dimension or metric",
+                }
+            ))
+        }
+    }
+
+    /// The one query this chart implies, on `project.dataset.view`. Columns come out as
+    /// `d0..` (dimensions) and `m0..` (metrics), in the definition's order.
+    pub fn sql(&self, project: &str, dataset: &str) -> String {
+        let mut select: Vec<String> = self
+            .dimensions
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("`{d}` AS d{i}"))
+            .collect();
+        for (i, m) in self.metrics.iter().enumerate() {
+            let f = &m.field;
+            let e = match m.agg {
+                Agg::Sum => format!("SUM(`{f}`)"),
+                Agg::Max => format!("MAX(`{f}`)"),
+                Agg::Min => format!("MIN(`{f}`)"),
+                Agg::Avg => format!("AVG(`{f}`)"),
+                Agg::Count => format!("COUNT(`{f}`)"),
+                Agg::CountDistinct => format!("COUNT(DISTINCT `{f}`)"),
+            };
+            select.push(format!("{e} AS m{i}"));
+        }
+        let mut sql = format!("SELECT {} FROM `{project}.{dataset}.{}`", select.join(", "), self.view);
+        let filters: Vec<String> = self
+            .filters
+            .iter()
+            .map(|f| match (&f.within_last_seconds, &f.equals) {
+                (Some(s), _) => format!("`{}` >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL {s} SECOND)", f.field),
+                (None, Some(v)) => format!("`{}` = '{}'", f.field, v.replace('\\', "\\\\").replace('\'', "\\'")),
+                (None, None) => "TRUE".into(),
+            })
+            .collect();
+        if !filters.is_empty() {
+            sql.push_str(&format!(" WHERE {}", filters.join(" AND ")));
+        }
+        if !self.dimensions.is_empty() {
+            let groups: Vec<String> = (0..self.dimensions.len()).map(|i| format!("d{i}")).collect();
+            sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
+        }
+        let order: Vec<String> = self
+            .sort
+            .iter()
+            .filter_map(|s| {
+                let col = match self.dimensions.iter().position(|d| *d == s.field) {
+                    Some(i) => format!("d{i}"),
+                    None => format!("m{}", self.metrics.iter().position(|m| m.field == s.field)?),
+                };
+                Some(format!("{col} {}", if s.order == Order::Asc { "ASC" } else { "DESC" }))
+            })
+            .collect();
+        if !order.is_empty() {
+            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+        }
+        if let Some(l) = self.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        sql
+    }
+}
+
+/// Thousands separated, `dp` decimals (rounded half away from zero).
+fn grouped(d: Decimal, dp: u32) -> String {
+    let d = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+    let text = format!("{:.*}", dp as usize, d.abs());
+    let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    if d.is_sign_negative() && !d.is_zero() {
+        out.insert(0, '-');
+    }
+    out
+}
+
+impl Format {
+    /// The value as it reads on a page; `None` (SQL NULL) reads `–`. A value that does
+    /// not parse as its format is shown as it came.
+    pub fn apply(self, raw: Option<&str>) -> String {
+        let Some(raw) = raw else {
+            return "–".into();
+        };
+        let number = || raw.parse::<Decimal>().or_else(|_| Decimal::from_scientific(raw));
+        match self {
+            Format::Money | Format::Decimal => number().map(|d| grouped(d, 2)).unwrap_or_else(|_| raw.into()),
+            Format::Count => number().map(|d| grouped(d, 0)).unwrap_or_else(|_| raw.into()),
+            Format::Percent => number()
+                .map(|d| format!("{}%", grouped(d, 2)))
+                .unwrap_or_else(|_| raw.into()),
+            Format::Date => raw.get(..10).unwrap_or(raw).into(),
+            Format::Datetime => timestamp(raw)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| raw.into()),
+            Format::Text => raw.into(),
+        }
+    }
+
+    /// Whether values of this format are numbers (drawn by magnitude).
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Format::Money | Format::Count | Format::Percent | Format::Decimal)
+    }
+}
+
+/// A BigQuery TIMESTAMP as the REST API returns it: whole microseconds since the epoch
+/// (what the dashboard asks for, `formatOptions.useInt64Timestamp`, and what the emulator
+/// always answers), seconds as a decimal or in scientific notation (the API's default),
+/// or RFC 3339 text.
+pub fn timestamp(raw: &str) -> Option<DateTime<Utc>> {
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return DateTime::from_timestamp_micros(raw.parse().ok()?);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw.trim_end_matches(" UTC"), "%Y-%m-%d %H:%M:%S%.f") {
+        return Some(t.and_utc());
+    }
+    let secs = raw.parse::<Decimal>().or_else(|_| Decimal::from_scientific(raw)).ok()?;
+    let micros = (secs * Decimal::from(1_000_000)).round();
+    DateTime::from_timestamp_micros(i64::try_from(micros).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> DataModel {
+        DataModel::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")).unwrap()
+    }
+
+    fn file() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("looker/report.json")
+    }
+
+    fn with_chart(chart: &str) -> String {
+        format!(r#"{{"name": "R", "pages": [{{"id": "p", "title": "P", "charts": [{chart}]}}]}}"#)
+    }
+
+    #[test]
+    fn the_report_of_the_repository_loads_with_three_pages() {
+        let r = Report::load(&file(), &model()).unwrap();
+        let ids: Vec<&str> = r.pages.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["batch", "streaming", "instashop"]);
+        assert!(r.views().contains(&"v_kpi_overview".to_string()));
+        assert_eq!(r.page("streaming").unwrap().refresh_seconds, Some(5));
+    }
+
+    #[test]
+    fn a_view_that_does_not_exist_is_refused_with_its_chart_and_file() {
+        let text = with_chart(
+            r#"{"id": "c", "kind": "scorecard", "title": "T", "view": "v_nope",
+                "metrics": [{"field": "revenue", "agg": "sum", "format": "money"}]}"#,
+        );
+        let err = Report::parse(Path::new("looker/report.json"), &text, &model())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("looker/report.json"), "{err}");
+        assert!(err.contains("page p, chart c: reads view v_nope"), "{err}");
+    }
+
+    #[test]
+    fn a_field_that_is_not_a_column_is_refused_with_its_name() {
+        let r = Report::load(&file(), &model()).unwrap();
+        let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for page in &r.pages {
+            for c in &page.charts {
+                columns.entry(c.view.clone()).or_default().extend(c.fields().cloned());
+            }
+        }
+        r.check_columns(&columns).unwrap();
+        columns.get_mut("v_kpi_overview").unwrap().remove("aov");
+        let err = r.check_columns(&columns).unwrap_err().to_string();
+        assert!(
+            err.contains("page batch, chart average_order_value: aov is not a column of v_kpi_overview"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shapes_sorts_limits_and_filters_are_checked() {
+        for (chart, want) in [
+            (
+                r#"{"id": "c", "kind": "pivot", "title": "T", "view": "v_cohort_retention", "dimensions": ["cohort_month"],
+                    "metrics": [{"field": "retention_pct", "agg": "max", "format": "percent"}]}"#,
+                "two dimensions (rows, columns) and one metric",
+            ),
+            (
+                r#"{"id": "c", "kind": "bar", "title": "T", "view": "v_revenue_by_category", "dimensions": ["category"],
+                    "metrics": [{"field": "revenue", "agg": "sum", "format": "money"}], "sort": [{"field": "rank", "order": "asc"}]}"#,
+                "sorts by rank",
+            ),
+            (
+                r#"{"id": "c", "kind": "table", "title": "T", "view": "v_top_products", "dimensions": ["product_name"],
+                    "metrics": [], "limit": 0}"#,
+                "limit is 1 to",
+            ),
+            (
+                r#"{"id": "c", "kind": "scorecard", "title": "T", "view": "v_kpi_overview",
+                    "metrics": [{"field": "revenue; DROP TABLE x", "agg": "sum", "format": "money"}]}"#,
+                "is not a column name",
+            ),
+            (
+                r#"{"id": "c", "kind": "scorecard", "title": "T", "view": "v_kpi_overview",
+                    "metrics": [{"field": "revenue", "agg": "median", "format": "money"}]}"#,
+                "unknown variant `median`",
+            ),
+        ] {
+            let err = Report::parse(Path::new("r.json"), &with_chart(chart), &model())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{want}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_chart_implies_one_select_on_its_view() {
+        let r = Report::load(&file(), &model()).unwrap();
+        let charts = &r.page("streaming").unwrap().charts;
+        let c = charts.iter().find(|c| c.id == "sales_last_minute").unwrap();
+        assert_eq!(
+            c.sql("p", "d"),
+            "SELECT COUNT(`event_id`) AS m0 FROM `p.d.v_fact_sales_streaming` \
+             WHERE `event_ts` >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 60 SECOND)"
+        );
+        let c = r.page("batch").unwrap().charts.iter().find(|c| c.id == "revenue_by_client").unwrap();
+        assert_eq!(
+            c.sql("p", "d"),
+            "SELECT `customer_name` AS d0, `country` AS d1, `category` AS d2, SUM(`revenue`) AS m0, \
+             SUM(`orders`) AS m1 FROM `p.d.v_sales_detail` GROUP BY d0, d1, d2 ORDER BY m0 DESC LIMIT 50"
+        );
+        let quoted = Chart {
+            filters: vec![Filter {
+                field: "source".into(),
+                within_last_seconds: None,
+                equals: Some("it's \\".into()),
+            }],
+            ..c.clone()
+        };
+        assert!(quoted.sql("p", "d").contains(r"WHERE `source` = 'it\'s \\'"));
+    }
+
+    #[test]
+    fn numbers_read_by_the_documented_rules() {
+        assert_eq!(Format::Money.apply(Some("30233626.820000000")), "30,233,626.82");
+        assert_eq!(Format::Money.apply(Some("0.005")), "0.01");
+        assert_eq!(Format::Money.apply(Some("-1234.5")), "-1,234.50");
+        assert_eq!(Format::Money.apply(Some("999")), "999.00");
+        assert_eq!(Format::Count.apply(Some("1234567")), "1,234,567");
+        assert_eq!(Format::Count.apply(Some("12")), "12");
+        assert_eq!(Format::Percent.apply(Some("12.345")), "12.35%");
+        assert_eq!(Format::Percent.apply(None), "–");
+        assert_eq!(Format::Date.apply(Some("2026-11-22")), "2026-11-22");
+        assert_eq!(Format::Datetime.apply(Some("1.7953850428E9")), "2026-11-22 22:04:02 UTC");
+        assert_eq!(Format::Datetime.apply(Some("1795385042800000")), "2026-11-22 22:04:02 UTC");
+        assert_eq!(Format::Datetime.apply(Some("2026-11-22T22:04:02Z")), "2026-11-22 22:04:02 UTC");
+        assert_eq!(Format::Text.apply(Some("Chile")), "Chile");
+    }
+
+    #[test]
+    fn the_looker_link_carries_every_view_under_its_alias_encoded() {
+        let r = Report::load(&file(), &model()).unwrap();
+        let link = r.looker_url("my-project", "data_ecommerce_demo", Some("abc-123"));
+        let (base, query) = link.split_once('?').unwrap();
+        assert_eq!(base, LOOKER_CREATE_URL);
+        let params: BTreeMap<String, String> = query
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                let decode = |s: &str| {
+                    percent_encoding::percent_decode_str(&s.replace('+', " "))
+                        .decode_utf8()
+                        .unwrap()
+                        .to_string()
+                };
+                (decode(k), decode(v))
+            })
+            .collect();
+        assert_eq!(params["c.reportId"], "abc-123");
+        assert_eq!(params["r.reportName"], "InstaShop Analytics");
+        assert!(query.contains("r.reportName=InstaShop+Analytics"), "{query}");
+        for view in r.views() {
+            let a = alias(&view);
+            assert_eq!(params[&format!("ds.{a}.connector")], "bigQuery");
+            assert_eq!(params[&format!("ds.{a}.type")], "TABLE");
+            assert_eq!(params[&format!("ds.{a}.projectId")], "my-project");
+            assert_eq!(params[&format!("ds.{a}.datasetId")], "data_ecommerce_demo");
+            assert_eq!(params[&format!("ds.{a}.tableId")], view);
+        }
+        assert_eq!(params.len(), 3 + 6 * r.views().len());
+        assert_eq!(url_encode("a b/c~d*"), "a+b%2Fc~d%2A");
+    }
+}
