@@ -228,7 +228,7 @@
                 name: label(m.col.name),
                 type: "pie",
                 radius: ["35%", "65%"],
-                label: { formatter: (p) => `${p.name}\n${p.data.t}` },
+                label: { formatter: (p) => `${p.name}: ${p.data.t}` },
                 data: rows.map((r) => ({ name: r[0].t, value: r[m.i].v, t: r[m.i].t })),
               },
             ],

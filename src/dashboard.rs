@@ -96,6 +96,14 @@ impl Dashboard {
             }
             Ok(Ok(resp)) => resp,
         };
+        // Google Cloud answers a failed query with an HTTP error; the emulator answers
+        // 200 with the errors in the body. Either way the tile shows BigQuery's message.
+        if let Some(first) = resp["errors"].as_array().and_then(|e| e.first()) {
+            return Err((
+                first["message"].as_str().unwrap_or("the query failed").to_string(),
+                false,
+            ));
+        }
         if resp["jobComplete"] != true {
             return Err((format!("the query did not finish within {} s", self.timeout.as_secs()), false));
         }
@@ -323,6 +331,14 @@ async fn page(State(d): State<Arc<Dashboard>>, UrlPath(id): UrlPath<String>) -> 
     layout(&d.report, &p.title, Some(&p.id), page_body(p, &definition)).into_response()
 }
 
+/// The kind as the definition spells it (`time_series`), for the tile's class.
+fn kind_name(c: &Chart) -> String {
+    serde_json::to_value(c.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn page_body(p: &Page, definition: &str) -> Markup {
     html! {
         main.page data-page=(p.id) {
@@ -334,7 +350,7 @@ fn page_body(p: &Page, definition: &str) -> Markup {
             }
             section.grid {
                 @for c in &p.charts {
-                    article.tile class={ "kind-" (serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) } data-chart=(c.id) data-state="loading" {
+                    article class={ "tile kind-" (kind_name(c)) } data-chart=(c.id) data-state="loading" {
                         h2 { (c.title) }
                         div.body { div.status { "Loading…" } }
                         footer.source { (c.view) }

@@ -59,6 +59,7 @@ pub fn exe(name: &str) -> &'static str {
         "stream-worker" => env!("CARGO_BIN_EXE_stream-worker"),
         "datagen" => env!("CARGO_BIN_EXE_datagen"),
         "batch-loader" => env!("CARGO_BIN_EXE_batch-loader"),
+        "dashboard" => env!("CARGO_BIN_EXE_dashboard"),
         other => panic!("unknown binary {other}"),
     }
 }
