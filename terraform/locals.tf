@@ -12,6 +12,11 @@ locals {
   view_files = fileset("${local.model_dir}/views", "*.sql")
   view_names = toset([for f in local.view_files : trimsuffix(f, ".sql")])
 
+  # The dashboards (../looker/report.json): every view they read is a data source of the
+  # Looker Studio link (outputs.tf), as in `dashboard --looker-url`.
+  report       = jsondecode(file("${path.module}/../looker/report.json"))
+  looker_views = sort(distinct(flatten([for p in local.report.pages : [for c in p.charts : c.view]])))
+
   dead_letter_topic        = "${var.topic}-dead-letter"
   dead_letter_subscription = "${var.topic}-dead-letter-keep"
 }

@@ -95,14 +95,16 @@ output "impersonation" {
 }
 
 output "looker_studio_url" {
-  description = "Opens a new Looker Studio report on v_fact_sales_all (Linking API)."
-  value = join("", [
-    "https://lookerstudio.google.com/reporting/create?c.mode=edit",
-    "&ds.ds0.connector=bigQuery&ds.ds0.type=TABLE",
-    "&ds.ds0.projectId=${var.project_id}",
-    "&ds.ds0.datasetId=${google_bigquery_dataset.main.dataset_id}",
-    "&ds.ds0.tableId=v_fact_sales_all",
-    "&ds.ds0.datasourceName=InstaShop%20sales%20(batch%20%2B%20streaming)",
-    "&r.reportName=InstaShop%20Analytics",
-  ])
+  description = "Creates the Looker Studio report of looker/report.json (Linking API) with every view it reads as a data source; the same link as `dashboard --looker-url`."
+  value = join("", concat(
+    ["https://lookerstudio.google.com/reporting/create?c.mode=edit&r.reportName=${urlencode(local.report.name)}"],
+    [for v in local.looker_views : join("", [
+      "&ds.${trimprefix(v, "v_")}.connector=bigQuery",
+      "&ds.${trimprefix(v, "v_")}.type=TABLE",
+      "&ds.${trimprefix(v, "v_")}.projectId=${urlencode(var.project_id)}",
+      "&ds.${trimprefix(v, "v_")}.datasetId=${urlencode(google_bigquery_dataset.main.dataset_id)}",
+      "&ds.${trimprefix(v, "v_")}.tableId=${urlencode(v)}",
+      "&ds.${trimprefix(v, "v_")}.datasourceName=${urlencode("InstaShop ${trimprefix(v, "v_")}")}",
+    ])],
+  ))
 }

@@ -579,3 +579,141 @@ fn every_reference_in_the_module_and_examples_resolves() {
     assert!(seen > 100, "references were found: {seen}");
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+mod tf_functions {
+    //! The few Terraform functions the Looker Studio link uses, for hcl-rs's evaluator.
+    use hcl::Value;
+    use hcl::eval::{FuncArgs, FuncDef, ParamType};
+
+    fn s(v: &Value) -> Result<&str, String> {
+        v.as_str().ok_or_else(|| format!("not a string: {v:?}"))
+    }
+
+    fn file(a: FuncArgs) -> Result<Value, String> {
+        std::fs::read_to_string(s(&a[0])?).map(Value::from).map_err(|e| e.to_string())
+    }
+    fn jsondecode(a: FuncArgs) -> Result<Value, String> {
+        let v: serde_json::Value = serde_json::from_str(s(&a[0])?).map_err(|e| e.to_string())?;
+        hcl::to_value(v).map_err(|e| e.to_string())
+    }
+    fn flatten(a: FuncArgs) -> Result<Value, String> {
+        fn go(v: &Value, out: &mut Vec<Value>) {
+            match v {
+                Value::Array(items) => items.iter().for_each(|i| go(i, out)),
+                other => out.push(other.clone()),
+            }
+        }
+        let mut out = Vec::new();
+        go(&a[0], &mut out);
+        Ok(Value::Array(out))
+    }
+    fn distinct(a: FuncArgs) -> Result<Value, String> {
+        let mut out: Vec<Value> = Vec::new();
+        for v in a[0].as_array().ok_or("not a list")? {
+            if !out.contains(v) {
+                out.push(v.clone());
+            }
+        }
+        Ok(Value::Array(out))
+    }
+    fn sort(a: FuncArgs) -> Result<Value, String> {
+        let mut items: Vec<String> = a[0]
+            .as_array()
+            .ok_or("not a list")?
+            .iter()
+            .map(|v| s(v).map(str::to_string))
+            .collect::<Result<_, _>>()?;
+        items.sort();
+        Ok(Value::Array(items.into_iter().map(Value::from).collect()))
+    }
+    fn concat(a: FuncArgs) -> Result<Value, String> {
+        let mut out = Vec::new();
+        for list in a.iter() {
+            out.extend(list.as_array().ok_or("not a list")?.iter().cloned());
+        }
+        Ok(Value::Array(out))
+    }
+    fn join(a: FuncArgs) -> Result<Value, String> {
+        let parts: Vec<&str> = a[1].as_array().ok_or("not a list")?.iter().map(s).collect::<Result<_, _>>()?;
+        Ok(Value::from(parts.join(s(&a[0])?)))
+    }
+    fn trimprefix(a: FuncArgs) -> Result<Value, String> {
+        let (text, prefix) = (s(&a[0])?, s(&a[1])?);
+        Ok(Value::from(text.strip_prefix(prefix).unwrap_or(text)))
+    }
+    /// Go's `url.QueryEscape`, which Terraform's `urlencode` is.
+    fn urlencode(a: FuncArgs) -> Result<Value, String> {
+        let mut out = String::new();
+        for b in s(&a[0])?.bytes() {
+            match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+                b' ' => out.push('+'),
+                other => out.push_str(&format!("%{other:02X}")),
+            }
+        }
+        Ok(Value::from(out))
+    }
+
+    pub fn declare(ctx: &mut hcl::eval::Context) {
+        let one = |f| FuncDef::builder().param(ParamType::Any).build(f);
+        let two = |f| FuncDef::builder().param(ParamType::Any).param(ParamType::Any).build(f);
+        ctx.declare_func("file", one(file));
+        ctx.declare_func("jsondecode", one(jsondecode));
+        ctx.declare_func("flatten", one(flatten));
+        ctx.declare_func("distinct", one(distinct));
+        ctx.declare_func("sort", one(sort));
+        ctx.declare_func("urlencode", one(urlencode));
+        ctx.declare_func("trimprefix", two(trimprefix));
+        ctx.declare_func("join", two(join));
+        ctx.declare_func("concat", FuncDef::builder().variadic_param(ParamType::Any).build(concat));
+    }
+}
+
+/// Issue 10: Terraform's `looker_studio_url` output is the link `dashboard --looker-url`
+/// prints: the output's expression is evaluated here with the module's locals and the
+/// definition file, and compared with the report's own link, character for character.
+#[test]
+fn terraform_looker_studio_url_is_the_dashboards_link() {
+    use hcl::eval::{Context, Evaluate};
+    let mut ctx = Context::new();
+    tf_functions::declare(&mut ctx);
+    let mut path = hcl::Map::new();
+    path.insert("module".into(), hcl::Value::from(tf_dir().display().to_string()));
+    ctx.declare_var("path", hcl::Value::Object(path));
+    let mut vars = hcl::Map::new();
+    vars.insert("project_id".into(), hcl::Value::from("my-project"));
+    ctx.declare_var("var", hcl::Value::Object(vars));
+    let mut dataset = hcl::Map::new();
+    let mut main = hcl::Map::new();
+    main.insert("dataset_id".into(), hcl::Value::from("data_ecommerce_demo"));
+    dataset.insert("main".into(), hcl::Value::Object(main));
+    ctx.declare_var("google_bigquery_dataset", hcl::Value::Object(dataset));
+
+    let files = module();
+    let locals: Vec<(String, Expression)> = files
+        .iter()
+        .flat_map(|(_, _, b)| b.blocks().filter(|b| b.identifier() == "locals").collect::<Vec<_>>())
+        .flat_map(|b| b.body.attributes().map(|a| (a.key().to_string(), a.expr().clone())).collect::<Vec<_>>())
+        .filter(|(k, _)| k == "report" || k == "looker_views")
+        .collect();
+    let mut local = hcl::Map::new();
+    for (k, e) in &locals {
+        ctx.declare_var("local", hcl::Value::Object(local.clone()));
+        local.insert(k.clone(), e.evaluate(&ctx).unwrap_or_else(|err| panic!("local.{k}: {err}")));
+    }
+    ctx.declare_var("local", hcl::Value::Object(local));
+    let output = files
+        .iter()
+        .flat_map(|(_, _, b)| b.blocks().filter(|b| b.identifier() == "output").collect::<Vec<_>>())
+        .find(|b| b.labels()[0].as_str() == "looker_studio_url")
+        .expect("a looker_studio_url output");
+    let value = output.body.attributes().find(|a| a.key() == "value").unwrap().expr();
+    let terraform = value.evaluate(&ctx).unwrap_or_else(|e| panic!("looker_studio_url: {e}"));
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = instashop::model::DataModel::load(&root.join("bigquery")).unwrap();
+    let report = instashop::report::Report::load(&root.join("looker/report.json"), &model).unwrap();
+    let ours = report.looker_url("my-project", "data_ecommerce_demo", None);
+    assert_eq!(terraform.as_str(), Some(ours.as_str()));
+    assert!(ours.contains("ds.kpi_overview.tableId=v_kpi_overview"), "{ours}");
+}
