@@ -4,8 +4,10 @@
 # provisions every resource of the data model, lists what now exists, generates and
 # loads the history (datagen -> Cloud Storage -> batch-loader), then runs the
 # streaming pipeline (publisher -> Pub/Sub -> stream-worker -> BigQuery) for about 20 s
-# and prints revenue and orders per source from the views.
-# The stack stays up for you to explore; `scripts/emulators.sh stop` stops it.
+# and prints revenue and orders per source from the views; last, it starts the local
+# dashboard and prints its address.
+# The stack and the dashboard stay up for you to explore; `scripts/emulators.sh stop`
+# stops them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -103,9 +105,28 @@ dl = q(f"SELECT error_kind, COUNT(*) FROM `{p}.{ds}.fact_sales_deadletter` GROUP
 print("dead letters by reason:", ", ".join(f"{k} {count(n)}" for k, n in dl) or "none")
 PY
 
+step "dashboard (the report's pages, looker/report.json)"
+STATE=${EMULATORS_STATE_DIR:-$ROOT/.emulators/stack}
+DASHBOARD_ADDR=127.0.0.1:${DASHBOARD_PORT:-8080}
+if [ -f "$STATE/run/dashboard.pid" ] && kill -0 "$(cat "$STATE/run/dashboard.pid")" 2>/dev/null; then
+  kill -TERM "$(cat "$STATE/run/dashboard.pid")" # the previous demo's, on the same stack
+  sleep 0.5
+fi
+nohup target/debug/dashboard --addr "$DASHBOARD_ADDR" >"$STATE/logs/dashboard.log" 2>&1 &
+echo $! >"$STATE/run/dashboard.pid"
+for _ in $(seq 1 100); do
+  curl -sf "http://$DASHBOARD_ADDR/" >/dev/null && break
+  kill -0 "$(cat "$STATE/run/dashboard.pid")" 2>/dev/null || { cat "$STATE/logs/dashboard.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "dashboard: http://$DASHBOARD_ADDR/ (Batch, Streaming, InstaShop KPIs; the Streaming page refreshes itself)"
+echo "Looker Studio: target/debug/dashboard --looker-url prints the link that creates the same report"
+
 cat <<EOF
 
-The stack is still running. Use it from this shell with:
+The stack and the dashboard are still running. Open http://$DASHBOARD_ADDR/ and, to see
+live sales arrive, publish more from this shell:
   eval "\$(scripts/emulators.sh env)"
-Stop it with: scripts/emulators.sh stop
+  target/debug/stream-worker & target/debug/publisher --duration 60 --rate 50 --events-seed \$RANDOM
+Stop everything with: scripts/emulators.sh stop
 EOF

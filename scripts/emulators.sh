@@ -136,7 +136,8 @@ cmd_start() {
 
 cmd_stop() {
   local name pid i
-  for name in bigquery gcs pubsub; do
+  # The dashboard that scripts/demo.sh leaves running with the stack goes first.
+  for name in dashboard bigquery gcs pubsub; do
     [ -f "$RUN/$name.pid" ] || continue
     pid=$(cat "$RUN/$name.pid")
     if kill -0 "$pid" 2>/dev/null; then

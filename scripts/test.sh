@@ -48,6 +48,17 @@ if [ ! -s "$PROVIDER_SCHEMA" ]; then
   python3 scripts/provider_schema.py "$PROVIDER_WHEELS"/cdktn_provider_google-21.1.0-*.whl "$PROVIDER_SCHEMA"
 fi
 
+step "Chromium (the dashboard's browser tests)"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "Chromium is missing: install Debian's package (sudo apt-get install chromium), then run this again"
+    exit 1
+  fi
+fi
+/usr/bin/chromium --version
+
 step "emulators (test stack)"
 export EMULATORS_STATE_DIR=$ROOT/.emulators/test-stack
 export PUBSUB_PORT=${TEST_PUBSUB_PORT:-18085} BQ_REST_PORT=${TEST_BQ_REST_PORT:-19050}

@@ -354,6 +354,62 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The Markdown tables of `looker/README.md`'s generated part: per page, each chart
+    /// with its kind, view, dimensions, metrics (aggregation and format), sort and limit.
+    pub fn markdown_tables(&self) -> String {
+        let mut out = String::new();
+        for p in &self.pages {
+            out.push_str(&format!("### Page: {} (`/pages/{}`)\n\n{}", p.title, p.id, p.description));
+            if let Some(r) = p.refresh_seconds {
+                out.push_str(&format!(" Refreshes every {r} s."));
+            }
+            out.push_str("\n\n| chart | kind | view | dimensions | metrics | sort, limit |\n|---|---|---|---|---|---|\n");
+            for c in &p.charts {
+                let kind = serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                let dims = if c.dimensions.is_empty() {
+                    "-".to_string()
+                } else {
+                    c.dimensions.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+                };
+                let metrics = c
+                    .metrics
+                    .iter()
+                    .map(|m| {
+                        let agg = serde_json::to_value(m.agg).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                        let format = serde_json::to_value(m.format).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                        format!("{agg}(`{}`) as {format}", m.field)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut sort: Vec<String> = c
+                    .sort
+                    .iter()
+                    .map(|s| format!("`{}` {}", s.field, if s.order == Order::Asc { "asc" } else { "desc" }))
+                    .collect();
+                if let Some(l) = c.limit {
+                    sort.push(format!("{l} rows"));
+                }
+                for f in &c.filters {
+                    match (&f.within_last_seconds, &f.equals) {
+                        (Some(s), _) => sort.push(format!("`{}` in the last {s} s", f.field)),
+                        (None, Some(v)) => sort.push(format!("`{}` = {v}", f.field)),
+                        _ => {}
+                    }
+                }
+                out.push_str(&format!(
+                    "| {} | {kind} | `{}` | {dims} | {metrics} | {} |\n",
+                    c.title,
+                    c.view,
+                    if sort.is_empty() { "-".into() } else { sort.join(", ") }
+                ));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// The data source alias of a view in the Looker Studio link: its name without `v_`.
 pub fn alias(view: &str) -> &str {
     view.strip_prefix("v_").unwrap_or(view)
@@ -656,6 +712,32 @@ mod tests {
             ..c.clone()
         };
         assert!(quoted.sql("p", "d").contains(r"WHERE `source` = 'it\'s \\'"));
+    }
+
+    /// looker/README.md explains the report; its tables of charts are generated from the
+    /// definition, so the two never disagree. `UPDATE_LOOKER=1` rewrites them.
+    #[test]
+    fn the_looker_readme_tables_are_generated_from_the_definition() {
+        const MARK: &str = "<!-- generated from report.json";
+        let r = Report::load(&file(), &model()).unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("looker/README.md");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let at = text.find(MARK).expect("the README has its generated part");
+        let head_end = at + text[at..].find('\n').unwrap() + 1;
+        let want = format!("{}\n{}", &text[..head_end], r.markdown_tables());
+        if std::env::var_os("UPDATE_LOOKER").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            have == want,
+            "looker/README.md's tables are stale: run `UPDATE_LOOKER=1 cargo test --lib report`"
+        );
+        for p in &r.pages {
+            for c in &p.charts {
+                assert!(have.contains(&format!("| {} |", c.title)), "{}", c.title);
+            }
+        }
     }
 
     #[test]
