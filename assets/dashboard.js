@@ -93,7 +93,12 @@
     const dim = data.columns[0];
     const time = dim.format === "date" || dim.format === "datetime";
     return {
-      xAxis: time ? { type: "time" } : { type: "category", data: [...new Set(data.rows.map((r) => r[0].t))] },
+      // A time axis spans the data (the newest rows may come first: the axis orders them).
+      xAxis: time
+        ? data.rows.length > 1
+          ? { type: "time", min: "dataMin", max: "dataMax" }
+          : { type: "time" }
+        : { type: "category", data: [...new Set(data.rows.map((r) => r[0].t))] },
       yAxis: { type: "value", axisLabel: { formatter: (v) => compact.format(v) } },
       time,
     };
@@ -111,7 +116,7 @@
         const box = el("div", "scorecard");
         for (const m of metrics) {
           const cellText = rows.length ? rows[0][m.i].t : "–";
-          const value = el("div", "value", cellText);
+          const value = el("div", m.col.format === "datetime" ? "value moment" : "value", cellText);
           value.dataset.metric = m.col.name;
           box.append(value);
         }
