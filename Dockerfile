@@ -11,6 +11,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 COPY bigquery ./bigquery
+COPY assets ./assets
 RUN cargo build --release --locked --bins \
     && mkdir /out \
     && cp target/release/stream-worker target/release/publisher target/release/batch-loader \

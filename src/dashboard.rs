@@ -39,9 +39,21 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 64;
 /// Files served under `/assets/`, compiled in: the page script and style, and the
 /// vendored libraries and map (see `assets/vendor/README.md`).
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("dashboard.js", "text/javascript; charset=utf-8", include_bytes!("../assets/dashboard.js")),
-    ("dashboard.css", "text/css; charset=utf-8", include_bytes!("../assets/dashboard.css")),
-    ("echarts.min.js", "text/javascript; charset=utf-8", include_bytes!("../assets/vendor/echarts.min.js")),
+    (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/dashboard.js"),
+    ),
+    (
+        "dashboard.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/dashboard.css"),
+    ),
+    (
+        "echarts.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/vendor/echarts.min.js"),
+    ),
     (
         "topojson-client.min.js",
         "text/javascript; charset=utf-8",
@@ -84,11 +96,18 @@ impl Dashboard {
         });
         let answer = tokio::time::timeout(self.timeout, self.bq.rest.post("query", &path, &body)).await;
         let resp = match answer {
-            Err(_) => return Err((format!("BigQuery did not answer within {} s", self.timeout.as_secs()), false)),
+            Err(_) => {
+                return Err((
+                    format!("BigQuery did not answer within {} s", self.timeout.as_secs()),
+                    false,
+                ));
+            }
             Ok(Err(e)) => {
                 let unreachable = matches!(e.status(), Some(crate::error::Status::Transport));
                 let text = if unreachable {
-                    format!("BigQuery is not answering ({e}); start it, or check its address, and this page recovers by itself")
+                    format!(
+                        "BigQuery is not answering ({e}); start it, or check its address, and this page recovers by itself"
+                    )
                 } else {
                     e.to_string()
                 };
@@ -105,11 +124,18 @@ impl Dashboard {
             ));
         }
         if resp["jobComplete"] != true {
-            return Err((format!("the query did not finish within {} s", self.timeout.as_secs()), false));
+            return Err((
+                format!("the query did not finish within {} s", self.timeout.as_secs()),
+                false,
+            ));
         }
         let types = resp["schema"]["fields"]
             .as_array()
-            .map(|f| f.iter().map(|c| c["type"].as_str().unwrap_or("STRING").to_string()).collect())
+            .map(|f| {
+                f.iter()
+                    .map(|c| c["type"].as_str().unwrap_or("STRING").to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         let rows = resp["rows"]
             .as_array()
@@ -199,7 +225,8 @@ pub async fn check_columns(report: &Report, bq: &BigQuery, project: &str, datase
     let reads = report.views().into_iter().map(|view| {
         let path = path.clone();
         async move {
-            let body = json!({"query": format!("SELECT * FROM `{project}.{dataset}.{view}` LIMIT 0"), "useLegacySql": false});
+            let body =
+                json!({"query": format!("SELECT * FROM `{project}.{dataset}.{view}` LIMIT 0"), "useLegacySql": false});
             let resp = bq.rest.post("read view columns", &path, &body).await;
             (view, resp)
         }
@@ -209,7 +236,11 @@ pub async fn check_columns(report: &Report, bq: &BigQuery, project: &str, datase
             Ok(resp) => {
                 let names = resp["schema"]["fields"]
                     .as_array()
-                    .map(|f| f.iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect())
+                    .map(|f| {
+                        f.iter()
+                            .filter_map(|c| c["name"].as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 columns.insert(view, names);
             }
@@ -323,11 +354,21 @@ async fn index(State(d): State<Arc<Dashboard>>) -> Markup {
 
 async fn page(State(d): State<Arc<Dashboard>>, UrlPath(id): UrlPath<String>) -> Response {
     let Some(p) = d.report.page(&id) else {
-        return (StatusCode::NOT_FOUND, layout(&d.report, "Not found", None, html! { main { h1 { "No page " (id) } p { a href="/" { "All pages" } } } }))
+        return (
+            StatusCode::NOT_FOUND,
+            layout(
+                &d.report,
+                "Not found",
+                None,
+                html! { main { h1 { "No page " (id) } p { a href="/" { "All pages" } } } },
+            ),
+        )
             .into_response();
     };
     // The page's definition for its script, as JSON that cannot close the script tag.
-    let definition = serde_json::to_string(p).expect("a page serialises").replace("</", "<\\/");
+    let definition = serde_json::to_string(p)
+        .expect("a page serialises")
+        .replace("</", "<\\/");
     layout(&d.report, &p.title, Some(&p.id), page_body(p, &definition)).into_response()
 }
 
@@ -366,8 +407,16 @@ fn page_body(p: &Page, definition: &str) -> Markup {
 }
 
 async fn chart(State(d): State<Arc<Dashboard>>, UrlPath((page, chart)): UrlPath<(String, String)>) -> Response {
-    let Some(c) = d.report.page(&page).and_then(|p| p.charts.iter().find(|c| c.id == chart)) else {
-        return (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no such page or chart"}))).into_response();
+    let Some(c) = d
+        .report
+        .page(&page)
+        .and_then(|p| p.charts.iter().find(|c| c.id == chart))
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such page or chart"})),
+        )
+            .into_response();
     };
     match d.chart_data(c).await {
         Ok(data) => axum::Json(data).into_response(),
@@ -416,6 +465,10 @@ mod tests {
             assert!(bytes.len() > 100, "{name}");
         }
         let echarts = ASSETS.iter().find(|a| a.0 == "echarts.min.js").unwrap().2;
-        assert!(std::str::from_utf8(&echarts[..2000]).unwrap_or_default().contains("Apache"));
+        assert!(
+            std::str::from_utf8(&echarts[..2000])
+                .unwrap_or_default()
+                .contains("Apache")
+        );
     }
 }

@@ -240,10 +240,7 @@ impl Report {
                     return fail(at, "chart ids are unique identifiers within a page".into());
                 }
                 if model.view(&c.view).is_none() {
-                    return fail(
-                        at,
-                        format!("reads view {}, which is not in bigquery/views/", c.view),
-                    );
+                    return fail(at, format!("reads view {}, which is not in bigquery/views/", c.view));
                 }
                 let fields = c
                     .dimensions
@@ -262,7 +259,10 @@ impl Report {
                     if !c.dimensions.contains(&s.field) && !c.metrics.iter().any(|m| m.field == s.field) {
                         return fail(
                             at,
-                            format!("sorts by {}, which is neither a dimension nor a metric of the chart", s.field),
+                            format!(
+                                "sorts by {}, which is neither a dimension nor a metric of the chart",
+                                s.field
+                            ),
                         );
                     }
                 }
@@ -290,7 +290,10 @@ impl Report {
                 let Some(have) = columns.get(&c.view) else {
                     return Err(Error::model(
                         &self.file,
-                        format!("page {}, chart {}: view {} was not found in the dataset", page.id, c.id, c.view),
+                        format!(
+                            "page {}, chart {}: view {} was not found in the dataset",
+                            page.id, c.id, c.view
+                        ),
                     ));
                 };
                 for f in c.fields() {
@@ -360,24 +363,42 @@ impl Report {
     pub fn markdown_tables(&self) -> String {
         let mut out = String::new();
         for p in &self.pages {
-            out.push_str(&format!("### Page: {} (`/pages/{}`)\n\n{}", p.title, p.id, p.description));
+            out.push_str(&format!(
+                "### Page: {} (`/pages/{}`)\n\n{}",
+                p.title, p.id, p.description
+            ));
             if let Some(r) = p.refresh_seconds {
                 out.push_str(&format!(" Refreshes every {r} s."));
             }
-            out.push_str("\n\n| chart | kind | view | dimensions | metrics | sort, limit |\n|---|---|---|---|---|---|\n");
+            out.push_str(
+                "\n\n| chart | kind | view | dimensions | metrics | sort, limit |\n|---|---|---|---|---|---|\n",
+            );
             for c in &p.charts {
-                let kind = serde_json::to_value(c.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                let kind = serde_json::to_value(c.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
                 let dims = if c.dimensions.is_empty() {
                     "-".to_string()
                 } else {
-                    c.dimensions.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+                    c.dimensions
+                        .iter()
+                        .map(|d| format!("`{d}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 let metrics = c
                     .metrics
                     .iter()
                     .map(|m| {
-                        let agg = serde_json::to_value(m.agg).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-                        let format = serde_json::to_value(m.format).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                        let agg = serde_json::to_value(m.agg)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default();
+                        let format = serde_json::to_value(m.format)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default();
                         format!("{agg}(`{}`) as {format}", m.field)
                     })
                     .collect::<Vec<_>>()
@@ -493,7 +514,10 @@ impl Chart {
             .filters
             .iter()
             .map(|f| match (&f.within_last_seconds, &f.equals) {
-                (Some(s), _) => format!("`{}` >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL {s} SECOND)", f.field),
+                (Some(s), _) => format!(
+                    "`{}` >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL {s} SECOND)",
+                    f.field
+                ),
                 (None, Some(v)) => format!("`{}` = '{}'", f.field, v.replace('\\', "\\\\").replace('\'', "\\'")),
                 (None, None) => "TRUE".into(),
             })
@@ -530,10 +554,12 @@ impl Chart {
 fn grouped(d: Decimal, dp: u32) -> String {
     let d = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
     let text = format!("{:.*}", dp as usize, d.abs());
-    let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let (int, frac) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
     let mut out = String::new();
     for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -697,7 +723,13 @@ mod tests {
             "SELECT COUNT(`event_id`) AS m0 FROM `p.d.v_fact_sales_streaming` \
              WHERE `event_ts` >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 60 SECOND)"
         );
-        let c = r.page("batch").unwrap().charts.iter().find(|c| c.id == "revenue_by_client").unwrap();
+        let c = r
+            .page("batch")
+            .unwrap()
+            .charts
+            .iter()
+            .find(|c| c.id == "revenue_by_client")
+            .unwrap();
         assert_eq!(
             c.sql("p", "d"),
             "SELECT `customer_name` AS d0, `country` AS d1, `category` AS d2, SUM(`revenue`) AS m0, \
@@ -751,9 +783,18 @@ mod tests {
         assert_eq!(Format::Percent.apply(Some("12.345")), "12.35%");
         assert_eq!(Format::Percent.apply(None), "–");
         assert_eq!(Format::Date.apply(Some("2026-11-22")), "2026-11-22");
-        assert_eq!(Format::Datetime.apply(Some("1.7953850428E9")), "2026-11-22 22:04:02 UTC");
-        assert_eq!(Format::Datetime.apply(Some("1795385042800000")), "2026-11-22 22:04:02 UTC");
-        assert_eq!(Format::Datetime.apply(Some("2026-11-22T22:04:02Z")), "2026-11-22 22:04:02 UTC");
+        assert_eq!(
+            Format::Datetime.apply(Some("1.7953850428E9")),
+            "2026-11-22 22:04:02 UTC"
+        );
+        assert_eq!(
+            Format::Datetime.apply(Some("1795385042800000")),
+            "2026-11-22 22:04:02 UTC"
+        );
+        assert_eq!(
+            Format::Datetime.apply(Some("2026-11-22T22:04:02Z")),
+            "2026-11-22 22:04:02 UTC"
+        );
         assert_eq!(Format::Text.apply(Some("Chile")), "Chile");
     }
 

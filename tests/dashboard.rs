@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use chromiumoxide::Page;
 use chromiumoxide::browser::{Browser, BrowserConfig};
 use chromiumoxide::cdp::js_protocol::runtime::{ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown};
 use chromiumoxide::page::ScreenshotParams;
-use chromiumoxide::Page;
 use common::*;
 use futures::StreamExt;
 use instashop::gcp::Gcp;
@@ -29,7 +29,10 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Money as the README documents it: two decimals, half away from zero, thousands
 /// separated by commas. Written here on purpose, apart from the dashboard's code.
 fn money(d: Decimal) -> String {
-    grouped(&format!("{:.2}", d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)))
+    grouped(&format!(
+        "{:.2}",
+        d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    ))
 }
 
 fn count(n: usize) -> String {
@@ -41,7 +44,7 @@ fn grouped(text: &str) -> String {
     let digits: Vec<char> = int.chars().collect();
     let mut out = String::new();
     for (i, c) in digits.iter().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(*c);
@@ -67,7 +70,11 @@ fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
-            headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
         })
         .collect()
 }
@@ -82,7 +89,9 @@ fn expected(history: &Path, events: &[Value]) -> Expected {
     let mut order_ids = BTreeSet::new();
     let mut clients = BTreeSet::new();
     for item in csv_rows(&history.join("order_items.csv")) {
-        let Some(customer) = customer_of.get(&item["order_id"]) else { continue };
+        let Some(customer) = customer_of.get(&item["order_id"]) else {
+            continue;
+        };
         revenue += Decimal::from_str(&item["qty"]).unwrap() * Decimal::from_str(&item["unit_price"]).unwrap();
         order_ids.insert(item["order_id"].clone());
         clients.insert(customer.clone());
@@ -116,8 +125,18 @@ fn events(names: &Names, n: u64, events_seed: u64) -> Vec<Value> {
 
 fn publisher_args(n: u64, events_seed: u64) -> Vec<String> {
     [
-        "--count", &n.to_string(), "--seed", "21", "--events-seed", &events_seed.to_string(),
-        "--invalid-ratio", "0", "--duplicate-ratio", "0", "--rate", "0",
+        "--count",
+        &n.to_string(),
+        "--seed",
+        "21",
+        "--events-seed",
+        &events_seed.to_string(),
+        "--invalid-ratio",
+        "0",
+        "--duplicate-ratio",
+        "0",
+        "--rate",
+        "0",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -126,7 +145,11 @@ fn publisher_args(n: u64, events_seed: u64) -> Vec<String> {
 
 /// Publishes the events and streams them into BigQuery (the worker exits when idle).
 fn stream(names: &Names, n: u64, events_seed: u64) {
-    assert!(run(bin("publisher", names).args(publisher_args(n, events_seed))).status.success());
+    assert!(
+        run(bin("publisher", names).args(publisher_args(n, events_seed)))
+            .status
+            .success()
+    );
     // The emulator may hold back part of a batch for a few seconds: an idle timeout
     // shorter than that would stop the worker with messages still on their way.
     let out = run(bin("stream-worker", names).args(["--idle-timeout", "10", "--flush-interval-ms", "300"]));
@@ -137,9 +160,18 @@ fn stream(names: &Names, n: u64, events_seed: u64) {
 fn with_history(label: &str, orders: u32) -> (Names, Gcp, PathBuf) {
     let (names, gcp) = provision_fresh(label);
     let dir = std::env::temp_dir().join(format!("history-{}", names.dataset));
-    let out = run(Command::new(exe("datagen")).arg("--out").arg(&dir).args(["--seed", "21", "--orders", &orders.to_string()]));
+    let out = run(Command::new(exe("datagen")).arg("--out").arg(&dir).args([
+        "--seed",
+        "21",
+        "--orders",
+        &orders.to_string(),
+    ]));
     assert!(out.status.success());
-    assert!(run(bin("batch-loader", &names).arg("--source").arg(&dir)).status.success());
+    assert!(
+        run(bin("batch-loader", &names).arg("--source").arg(&dir))
+            .status
+            .success()
+    );
     (names, gcp, dir)
 }
 
@@ -151,7 +183,11 @@ struct Served {
 
 impl Served {
     fn start(names: &Names, extra_env: &[(&str, String)]) -> Served {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut cmd = bin("dashboard", names);
         cmd.args(["--addr", &format!("127.0.0.1:{port}"), "--query-timeout-secs", "20"])
             .stdout(Stdio::null())
@@ -162,7 +198,10 @@ impl Served {
         let child = cmd.spawn().expect("dashboard starts");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "the dashboard did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the dashboard did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Served {
@@ -227,7 +266,10 @@ impl Chromium {
         let errors = self.errors.clone();
         tokio::spawn(async move {
             while let Some(e) = exceptions.next().await {
-                errors.lock().unwrap().push(format!("exception: {:?}", e.exception_details.text));
+                errors
+                    .lock()
+                    .unwrap()
+                    .push(format!("exception: {:?}", e.exception_details.text));
             }
         });
         let errors = self.errors.clone();
@@ -248,7 +290,11 @@ impl Chromium {
 }
 
 async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
-    page.evaluate(js).await.unwrap_or_else(|e| panic!("{js}: {e}")).into_value().unwrap()
+    page.evaluate(js)
+        .await
+        .unwrap_or_else(|e| panic!("{js}: {e}"))
+        .into_value()
+        .unwrap()
 }
 
 /// Waits until the page's first load finished: no tile is still loading.
@@ -257,13 +303,18 @@ async fn loaded(page: &Page, loads: u32) {
     loop {
         let done: bool = eval(
             page,
-            &format!("Number(document.body.dataset.loads || 0) >= {loads} && !document.querySelector('[data-state=loading]')"),
+            &format!(
+                "Number(document.body.dataset.loads || 0) >= {loads} && !document.querySelector('[data-state=loading]')"
+            ),
         )
         .await;
         if done {
             return;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the page did not finish loading");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the page did not finish loading"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -290,9 +341,12 @@ async fn scorecard(page: &Page, chart: &str) -> String {
 async fn screenshot(page: &Page, name: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
-    page.save_screenshot(ScreenshotParams::builder().full_page(true).build(), dir.join(format!("{name}.png")))
-        .await
-        .unwrap();
+    page.save_screenshot(
+        ScreenshotParams::builder().full_page(true).build(),
+        dir.join(format!("{name}.png")),
+    )
+    .await
+    .unwrap();
 }
 
 /// The ids of the charts of a page, from the definition.
@@ -301,16 +355,16 @@ fn chart_ids(page: &str) -> Vec<(String, String)> {
         &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("looker/report.json")).unwrap(),
     )
     .unwrap();
-    r["pages"]
+    r["pages"].as_array().unwrap().iter().find(|p| p["id"] == page).unwrap()["charts"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["id"] == page)
-        .unwrap()["charts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["id"].as_str().unwrap().to_string(), c["kind"].as_str().unwrap().to_string()))
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["kind"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -325,7 +379,11 @@ async fn every_page_renders_every_chart_with_the_exact_figures() {
 
     // The index links every page.
     let index = chromium.open(&format!("{}/", served.url)).await;
-    let links: Vec<String> = eval(&index, "[...document.querySelectorAll('ul.pages a')].map(a => a.getAttribute('href'))").await;
+    let links: Vec<String> = eval(
+        &index,
+        "[...document.querySelectorAll('ul.pages a')].map(a => a.getAttribute('href'))",
+    )
+    .await;
     assert_eq!(links, ["/pages/batch", "/pages/streaming", "/pages/instashop"]);
 
     for name in ["batch", "streaming", "instashop"] {
@@ -355,17 +413,28 @@ async fn every_page_renders_every_chart_with_the_exact_figures() {
             let aov = want.revenue / Decimal::from(want.orders);
             assert_eq!(scorecard(&page, "average_order_value").await, money(aov));
             // The map coloured the countries the sales came from.
-            let countries: u64 = eval(&page, "window.dashboard.charts['revenue_by_country'].getOption().series[0].data.length").await;
+            let countries: u64 = eval(
+                &page,
+                "window.dashboard.charts['revenue_by_country'].getOption().series[0].data.length",
+            )
+            .await;
             assert!(countries >= 5, "{countries} countries on the map");
         }
         if name == "streaming" {
-            assert_eq!(scorecard(&page, "streaming_revenue").await, money(want.streaming_revenue));
+            assert_eq!(
+                scorecard(&page, "streaming_revenue").await,
+                money(want.streaming_revenue)
+            );
             assert_eq!(scorecard(&page, "streaming_sales").await, count(want.streaming_sales));
             let newest = scorecard(&page, "newest_sale").await;
             assert!(newest.ends_with(" UTC") && newest.starts_with("20"), "{newest}");
         }
     }
-    assert!(chromium.errors().is_empty(), "the pages logged errors: {:?}", chromium.errors());
+    assert!(
+        chromium.errors().is_empty(),
+        "the pages logged errors: {:?}",
+        chromium.errors()
+    );
     let _ = std::fs::remove_dir_all(history);
     cleanup(&gcp, &names).await;
 }
@@ -402,7 +471,10 @@ async fn the_streaming_page_shows_new_sales_without_a_reload() {
     let same: bool = eval(&page, "window.__same_document === true").await;
     assert!(same, "the page was not reloaded");
     let loads_after: u32 = eval(&page, "window.dashboard.loads").await;
-    assert!(loads_after > loads_before, "it refreshed itself: {loads_before} -> {loads_after}");
+    assert!(
+        loads_after > loads_before,
+        "it refreshed itself: {loads_before} -> {loads_after}"
+    );
     let updated: String = eval(&page, "document.querySelector('.updated').textContent").await;
     assert!(updated.contains("refreshes every 5 s"), "{updated}");
     let recent = scorecard(&page, "sales_last_minute").await;
@@ -418,7 +490,10 @@ async fn a_failed_query_shows_its_error_on_its_tile_and_the_others_render() {
     let served = Served::start(&names, &[]);
     // The view is dropped after the dashboard checked its columns.
     let bq = gcp.bigquery().await.unwrap();
-    let path = format!("/projects/{}/datasets/{}/tables/v_top_products", gcp.project, names.dataset);
+    let path = format!(
+        "/projects/{}/datasets/{}/tables/v_top_products",
+        gcp.project, names.dataset
+    );
     bq.rest.delete("drop view", &path).await.unwrap();
     let chromium = Chromium::launch().await;
     let page = chromium.open(&format!("{}/pages/instashop", served.url)).await;

@@ -590,7 +590,9 @@ mod tf_functions {
     }
 
     fn file(a: FuncArgs) -> Result<Value, String> {
-        std::fs::read_to_string(s(&a[0])?).map(Value::from).map_err(|e| e.to_string())
+        std::fs::read_to_string(s(&a[0])?)
+            .map(Value::from)
+            .map_err(|e| e.to_string())
     }
     fn jsondecode(a: FuncArgs) -> Result<Value, String> {
         let v: serde_json::Value = serde_json::from_str(s(&a[0])?).map_err(|e| e.to_string())?;
@@ -634,7 +636,12 @@ mod tf_functions {
         Ok(Value::Array(out))
     }
     fn join(a: FuncArgs) -> Result<Value, String> {
-        let parts: Vec<&str> = a[1].as_array().ok_or("not a list")?.iter().map(s).collect::<Result<_, _>>()?;
+        let parts: Vec<&str> = a[1]
+            .as_array()
+            .ok_or("not a list")?
+            .iter()
+            .map(s)
+            .collect::<Result<_, _>>()?;
         Ok(Value::from(parts.join(s(&a[0])?)))
     }
     fn trimprefix(a: FuncArgs) -> Result<Value, String> {
@@ -665,7 +672,10 @@ mod tf_functions {
         ctx.declare_func("urlencode", one(urlencode));
         ctx.declare_func("trimprefix", two(trimprefix));
         ctx.declare_func("join", two(join));
-        ctx.declare_func("concat", FuncDef::builder().variadic_param(ParamType::Any).build(concat));
+        ctx.declare_func(
+            "concat",
+            FuncDef::builder().variadic_param(ParamType::Any).build(concat),
+        );
     }
 }
 
@@ -693,13 +703,21 @@ fn terraform_looker_studio_url_is_the_dashboards_link() {
     let locals: Vec<(String, Expression)> = files
         .iter()
         .flat_map(|(_, _, b)| b.blocks().filter(|b| b.identifier() == "locals").collect::<Vec<_>>())
-        .flat_map(|b| b.body.attributes().map(|a| (a.key().to_string(), a.expr().clone())).collect::<Vec<_>>())
+        .flat_map(|b| {
+            b.body
+                .attributes()
+                .map(|a| (a.key().to_string(), a.expr().clone()))
+                .collect::<Vec<_>>()
+        })
         .filter(|(k, _)| k == "report" || k == "looker_views")
         .collect();
     let mut local = hcl::Map::new();
     for (k, e) in &locals {
         ctx.declare_var("local", hcl::Value::Object(local.clone()));
-        local.insert(k.clone(), e.evaluate(&ctx).unwrap_or_else(|err| panic!("local.{k}: {err}")));
+        local.insert(
+            k.clone(),
+            e.evaluate(&ctx).unwrap_or_else(|err| panic!("local.{k}: {err}")),
+        );
     }
     ctx.declare_var("local", hcl::Value::Object(local));
     let output = files
@@ -708,7 +726,9 @@ fn terraform_looker_studio_url_is_the_dashboards_link() {
         .find(|b| b.labels()[0].as_str() == "looker_studio_url")
         .expect("a looker_studio_url output");
     let value = output.body.attributes().find(|a| a.key() == "value").unwrap().expr();
-    let terraform = value.evaluate(&ctx).unwrap_or_else(|e| panic!("looker_studio_url: {e}"));
+    let terraform = value
+        .evaluate(&ctx)
+        .unwrap_or_else(|e| panic!("looker_studio_url: {e}"));
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = instashop::model::DataModel::load(&root.join("bigquery")).unwrap();

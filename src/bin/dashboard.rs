@@ -60,7 +60,12 @@ fn main() -> ExitCode {
             );
             return Ok(());
         }
-        let gcp = Gcp::new(&settings::GcpArgs::from_flags(&args.project, None, Some(&args.bigquery), None))?;
+        let gcp = Gcp::new(&settings::GcpArgs::from_flags(
+            &args.project,
+            None,
+            Some(&args.bigquery),
+            None,
+        ))?;
         let timeout = Duration::from_secs(args.query_timeout_secs.max(1));
         let (bound, task) = dashboard::serve(&gcp, &args.dataset.dataset, report, args.addr, timeout).await?;
         println!("dashboard: http://{bound}/ (Ctrl-C stops it)");
