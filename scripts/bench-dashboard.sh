@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of the dashboard on the local emulators: with a history of about a million
 # order lines (and a few thousand live sales), each page's data time, as its browser
-# waits for it (every chart's query at once, the slowest one ends it), p50 and p99 over
-# repeated loads, and the dashboard process's memory. Prints a table.
+# waits for it (every chart's request at once, the slowest one ends it), p50 and p99 over
+# repeated loads, and the dashboard process's memory; first with every load querying
+# BigQuery, then with the default answer cache. Prints two tables.
 #
 #   scripts/bench-dashboard.sh [ORDERS] [LOADS]   # default 400000 orders (~1M lines), 30 loads
 set -euo pipefail
@@ -27,14 +28,16 @@ lines=$(curl -s -X POST "http://$BIGQUERY_EMULATOR_HOST/bigquery/v2/projects/$GO
   -d "{\"query\": \"SELECT COUNT(*) FROM \`$GOOGLE_CLOUD_PROJECT.$ID.v_fact_sales_all\`\", \"useLegacySql\": false}" |
   "$ROOT/.emulators/venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["rows"][0]["f"][0]["v"])')
 
-PORT=$("$ROOT/.emulators/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-target/release/dashboard --addr "127.0.0.1:$PORT" >/dev/null 2>&1 &
-DASH=$!
-trap 'kill $DASH 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/" >/dev/null && break; sleep 0.1; done
-
 echo "history + live: $lines sale lines in v_fact_sales_all ($ORDERS orders); $LOADS loads per page"
-PORT=$PORT LOADS=$LOADS DASH=$DASH "$ROOT/.emulators/venv/bin/python" - <<'PY'
+bench() { # CACHE_SECS LABEL
+  local port dash
+  port=$("$ROOT/.emulators/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  target/release/dashboard --addr "127.0.0.1:$port" --cache-secs "$1" >/dev/null 2>&1 &
+  dash=$!
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+  echo
+  echo "== $2"
+  PORT=$port LOADS=$LOADS DASH=$dash "$ROOT/.emulators/venv/bin/python" - <<'PY'
 import json, os, statistics, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -72,3 +75,7 @@ for page in report["pages"]:
           f"{totals[-1]*1000:>8.0f}  {slow} ({statistics.median(per_chart[slow])*1000:.0f})")
 print(f"dashboard memory: {rss_kib('VmRSS:')/1024:.1f} MiB resident now, {rss_kib('VmHWM:')/1024:.1f} MiB at most")
 PY
+  kill "$dash"
+}
+bench 0 "every load queries BigQuery (--cache-secs 0)"
+bench 30 "default: answers kept 30 s (live page: 2.5 s), one query in flight per SQL text"

@@ -13,6 +13,9 @@
 //!   (with `unreachable` set when BigQuery did not answer at all, which the page shows
 //!   once, at the top).
 //! - Values are formatted here ([`Format::apply`]): money is exact text, never a float.
+//! - Scorecards of one view share one query ([`Page::query_for`]), and answers are kept
+//!   for a short while (moka, with one query in flight per SQL text however many tabs
+//!   ask): `--cache-secs` on ordinary pages, at most half the refresh period on live ones.
 //! - Nothing comes from a CDN: every asset is compiled into the binary.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,7 +32,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
 use crate::gcp::{BigQuery, Gcp};
-use crate::report::{Chart, Format, Page, Report};
+use crate::report::{Chart, Format, Page, Query, Report};
 
 /// Queries run at once; more wait their turn.
 pub const MAX_CONCURRENT_QUERIES: usize = 8;
@@ -74,7 +77,14 @@ struct Dashboard {
     dataset: String,
     timeout: Duration,
     queries: Semaphore,
+    /// Answers of ordinary pages, by SQL text.
+    cache: Option<moka::future::Cache<String, Arc<Rows>>>,
+    /// Answers of live pages (shorter-lived), by SQL text.
+    live_cache: Option<moka::future::Cache<String, Arc<Rows>>>,
 }
+
+/// A query failure: the sentence for the tile, and whether BigQuery did not answer.
+type QueryError = (String, bool);
 
 /// One query's result: column types and rows of text cells (NULL is `None`).
 struct Rows {
@@ -84,7 +94,7 @@ struct Rows {
 
 impl Dashboard {
     /// Runs `sql` within the timeout; the error is a sentence for the page.
-    async fn query(&self, sql: &str) -> std::result::Result<Rows, (String, bool)> {
+    async fn query(&self, sql: &str) -> std::result::Result<Rows, QueryError> {
         let _permit = self.queries.acquire().await.expect("the semaphore is never closed");
         let path = format!("/projects/{}/queries", self.project);
         let body = json!({
@@ -106,7 +116,7 @@ impl Dashboard {
                 let unreachable = matches!(e.status(), Some(crate::error::Status::Transport));
                 let text = if unreachable {
                     format!(
-                        "BigQuery is not answering ({e}); start it, or check its address, and this page recovers by itself"
+                        "BigQuery is not answering ({e}): start it, or check its address; the charts come back once it answers"
                     )
                 } else {
                     e.to_string()
@@ -153,10 +163,32 @@ impl Dashboard {
         Ok(Rows { types, rows })
     }
 
+    /// Runs `sql`, or takes its answer from the page's cache (one query in flight per
+    /// SQL text; failures are not kept).
+    async fn cached(&self, page: &Page, sql: &str) -> std::result::Result<Arc<Rows>, QueryError> {
+        let cache = if page.refresh_seconds.is_some() {
+            &self.live_cache
+        } else {
+            &self.cache
+        };
+        match cache {
+            None => self.query(sql).await.map(Arc::new),
+            Some(cache) => cache
+                .try_get_with(sql.to_string(), async { self.query(sql).await.map(Arc::new) })
+                .await
+                .map_err(|e| (*e).clone()),
+        }
+    }
+
     /// The data of one chart, as the page draws it.
-    async fn chart_data(&self, chart: &Chart) -> std::result::Result<Value, (String, bool)> {
+    async fn chart_data(&self, page: &Page, chart: &Chart) -> std::result::Result<Value, QueryError> {
         let started = Instant::now();
-        let result = self.query(&chart.sql(&self.project, &self.dataset)).await?;
+        let Query { sql, metrics } = page.query_for(chart, &self.project, &self.dataset);
+        let result = self.cached(page, &sql).await?;
+        let dims = chart.dimensions.len();
+        // The query's columns in the chart's order: its dimensions, then its metrics
+        // (a shared scorecard query holds other charts' metrics too).
+        let picks: Vec<usize> = (0..dims).chain(metrics.iter().map(|m| dims + m)).collect();
         let mut columns = Vec::new();
         let mut formats = Vec::new();
         for (i, d) in chart.dimensions.iter().enumerate() {
@@ -175,8 +207,8 @@ impl Dashboard {
                 Value::Array(
                     formats
                         .iter()
-                        .enumerate()
-                        .map(|(i, f)| cell(*f, row.get(i).and_then(|c| c.as_deref())))
+                        .zip(&picks)
+                        .map(|(f, i)| cell(*f, row.get(*i).and_then(|c| c.as_deref())))
                         .collect(),
                 )
             })
@@ -252,6 +284,25 @@ pub async fn check_columns(report: &Report, bq: &BigQuery, project: &str, datase
     report.check_columns(&columns)
 }
 
+/// How the dashboard runs its queries.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryOptions {
+    /// Longest a query may take.
+    pub timeout: Duration,
+    /// How long an answer is kept for ordinary pages (zero: never); live pages keep theirs
+    /// at most half their refresh period.
+    pub cache: Duration,
+}
+
+fn cache(ttl: Duration) -> Option<moka::future::Cache<String, Arc<Rows>>> {
+    (!ttl.is_zero()).then(|| {
+        moka::future::Cache::builder()
+            .max_capacity(1000)
+            .time_to_live(ttl)
+            .build()
+    })
+}
+
 /// Starts the dashboard on `addr` (loopback only) after checking the report's columns;
 /// returns the bound address and the server task.
 pub async fn serve(
@@ -259,7 +310,7 @@ pub async fn serve(
     dataset: &str,
     report: Report,
     addr: SocketAddr,
-    timeout: Duration,
+    options: QueryOptions,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     if !addr.ip().is_loopback() {
         return Err(Error::Setting {
@@ -270,13 +321,19 @@ pub async fn serve(
     }
     let bq = gcp.bigquery().await?;
     check_columns(&report, &bq, &gcp.project, dataset).await?;
+    let shortest_refresh = report.pages.iter().filter_map(|p| p.refresh_seconds).min();
+    let live_ttl = shortest_refresh.map_or(options.cache, |r| {
+        options.cache.min(Duration::from_millis(500 * u64::from(r)))
+    });
     let state = Arc::new(Dashboard {
         report,
         bq,
         project: gcp.project.clone(),
         dataset: dataset.to_string(),
-        timeout,
+        timeout: options.timeout,
         queries: Semaphore::new(MAX_CONCURRENT_QUERIES),
+        cache: cache(options.cache),
+        live_cache: cache(live_ttl),
     });
     let bind_err = |source| Error::Bind {
         addr: addr.to_string(),
@@ -407,18 +464,18 @@ fn page_body(p: &Page, definition: &str) -> Markup {
 }
 
 async fn chart(State(d): State<Arc<Dashboard>>, UrlPath((page, chart)): UrlPath<(String, String)>) -> Response {
-    let Some(c) = d
+    let found = d
         .report
         .page(&page)
-        .and_then(|p| p.charts.iter().find(|c| c.id == chart))
-    else {
+        .and_then(|p| p.charts.iter().find(|c| c.id == chart).map(|c| (p, c)));
+    let Some((p, c)) = found else {
         return (
             StatusCode::NOT_FOUND,
             axum::Json(json!({"error": "no such page or chart"})),
         )
             .into_response();
     };
-    match d.chart_data(c).await {
+    match d.chart_data(p, c).await {
         Ok(data) => axum::Json(data).into_response(),
         Err((error, unreachable)) => {
             tracing::warn!(message = "chart query failed", page, chart, error);

@@ -357,6 +357,63 @@ impl Report {
     }
 }
 
+/// What the dashboard runs for one chart: a query, and which of its metric columns
+/// (`m0..`) are the chart's, in the chart's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// The SELECT.
+    pub sql: String,
+    /// For each metric of the chart, the index of its column among the query's metrics.
+    pub metrics: Vec<usize>,
+}
+
+impl Page {
+    /// The query behind `chart`. Scorecards of one view with the same filters share one
+    /// query computing all their metrics (four scorecards on one view are one query, not
+    /// four); every other chart has a query of its own ([`Chart::sql`]).
+    pub fn query_for(&self, chart: &Chart, project: &str, dataset: &str) -> Query {
+        if chart.kind != Kind::Scorecard {
+            return Query {
+                sql: chart.sql(project, dataset),
+                metrics: (0..chart.metrics.len()).collect(),
+            };
+        }
+        let filters = |c: &Chart| serde_json::to_string(&c.filters).unwrap_or_default();
+        let mut union: Vec<Metric> = Vec::new();
+        for c in self
+            .charts
+            .iter()
+            .filter(|c| c.kind == Kind::Scorecard && c.view == chart.view && filters(c) == filters(chart))
+        {
+            for m in &c.metrics {
+                if !union.iter().any(|u| u.field == m.field && u.agg == m.agg) {
+                    union.push(m.clone());
+                }
+            }
+        }
+        let metrics = chart
+            .metrics
+            .iter()
+            .map(|m| {
+                union
+                    .iter()
+                    .position(|u| u.field == m.field && u.agg == m.agg)
+                    .expect("the chart is in its own group")
+            })
+            .collect();
+        let combined = Chart {
+            metrics: union,
+            sort: Vec::new(),
+            limit: None,
+            ..chart.clone()
+        };
+        Query {
+            sql: combined.sql(project, dataset),
+            metrics,
+        }
+    }
+}
+
 impl Report {
     /// The Markdown tables of `looker/README.md`'s generated part: per page, each chart
     /// with its kind, view, dimensions, metrics (aggregation and format), sort and limit.
@@ -770,6 +827,36 @@ mod tests {
                 assert!(have.contains(&format!("| {} |", c.title)), "{}", c.title);
             }
         }
+    }
+
+    #[test]
+    fn scorecards_of_one_view_share_one_query() {
+        let r = Report::load(&file(), &model()).unwrap();
+        let batch = r.page("batch").unwrap();
+        let queries: Vec<Query> = batch
+            .charts
+            .iter()
+            .filter(|c| c.kind == Kind::Scorecard)
+            .map(|c| batch.query_for(c, "p", "d"))
+            .collect();
+        assert_eq!(queries.len(), 4);
+        assert!(queries.iter().all(|q| q.sql == queries[0].sql), "{queries:?}");
+        assert_eq!(
+            queries[0].sql,
+            "SELECT SUM(`revenue`) AS m0, SUM(`orders`) AS m1, SUM(`unique_clients`) AS m2, SUM(`aov`) AS m3 \
+             FROM `p.d.v_kpi_overview`"
+        );
+        let metrics: Vec<Vec<usize>> = queries.iter().map(|q| q.metrics.clone()).collect();
+        assert_eq!(metrics, [vec![0], vec![1], vec![2], vec![3]]);
+        // A filter makes another group; a chart that is not a scorecard keeps its own query.
+        let streaming = r.page("streaming").unwrap();
+        let by_id = |id: &str| streaming.charts.iter().find(|c| c.id == id).unwrap();
+        let recent = streaming.query_for(by_id("sales_last_minute"), "p", "d");
+        let all = streaming.query_for(by_id("streaming_sales"), "p", "d");
+        assert_ne!(recent.sql, all.sql);
+        assert_eq!(all.sql, streaming.query_for(by_id("newest_sale"), "p", "d").sql);
+        let table = by_id("batch_against_streaming");
+        assert_eq!(streaming.query_for(table, "p", "d").sql, table.sql("p", "d"));
     }
 
     #[test]

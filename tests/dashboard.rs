@@ -512,3 +512,60 @@ async fn a_failed_query_shows_its_error_on_its_tile_and_the_others_render() {
     screenshot(&page, "failed-query").await;
     cleanup(&gcp, &names).await;
 }
+
+/// BigQuery going away while a page is open: every tile says so, one banner says what to
+/// do, nothing hangs; when it is back, the page (it refreshes itself) recovers.
+#[tokio::test]
+async fn bigquery_down_is_one_clear_banner_and_the_page_recovers() {
+    let mut bq = PrivateBigQuery::start();
+    let names = fresh_names("dashdown");
+    let mut prov = bin("provision", &names);
+    bq.point(&mut prov);
+    assert!(run(&mut prov).status.success());
+    let mut publisher = bin("publisher", &names);
+    assert!(run(publisher.args(publisher_args(40, 3))).status.success());
+    let mut worker = bin("stream-worker", &names);
+    bq.point(worker.args(["--idle-timeout", "10", "--flush-interval-ms", "300"]));
+    assert!(run(&mut worker).status.success());
+    let env = [
+        ("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", bq.rest)),
+        ("BIGQUERY_STORAGE_EMULATOR_HOST", format!("127.0.0.1:{}", bq.grpc)),
+    ];
+    let served = Served::start(&names, &env);
+    let chromium = Chromium::launch().await;
+    let page = chromium.open(&format!("{}/pages/streaming", served.url)).await;
+    loaded(&page, 1).await;
+    assert_eq!(scorecard(&page, "streaming_sales").await, count(40));
+
+    bq.down();
+    // The outage really happened: the emulator's port is closed.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", bq.rest)).is_err());
+    let loads: u32 = eval(&page, "window.dashboard.loads").await;
+    loaded(&page, loads + 2).await;
+    let banner: (bool, String) = eval(
+        &page,
+        "[document.querySelector('.banner').hidden, document.querySelector('.banner').textContent]",
+    )
+    .await;
+    assert!(!banner.0, "the banner is shown");
+    assert!(banner.1.contains("BigQuery is not answering"), "{}", banner.1);
+    let down = tiles(&page).await;
+    assert!(down.values().all(|(state, _, _)| state == "error"), "{down:?}");
+    screenshot(&page, "bigquery-down").await;
+
+    bq.up();
+    let loads: u32 = eval(&page, "window.dashboard.loads").await;
+    let started = Instant::now();
+    loop {
+        loaded(&page, loads + 1).await;
+        let hidden: bool = eval(&page, "document.querySelector('.banner').hidden").await;
+        if hidden && tiles(&page).await.values().all(|(s, _, _)| s == "ok") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the page did not recover");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(scorecard(&page, "streaming_sales").await, count(40));
+    let gcp = Gcp::new(&bq.args()).unwrap();
+    cleanup(&gcp, &names).await;
+}

@@ -116,20 +116,6 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill {sig} failed");
 }
 
-fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("process did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Waits until `table` has at least `n` rows.
 async fn wait_rows(gcp: &Gcp, names: &Names, table: &str, n: u64, limit: Duration) {
     let started = Instant::now();
@@ -462,101 +448,6 @@ async fn a_corpus_of_malformed_payloads_is_dead_lettered_each_with_its_own_reaso
         "no malformed event became a sale"
     );
     cleanup(&gcp, &names).await;
-}
-
-/// A BigQuery emulator of this test's own, to stop and start mid-run.
-struct PrivateBigQuery {
-    child: Option<Child>,
-    rest: u16,
-    grpc: u16,
-    dir: std::path::PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl PrivateBigQuery {
-    fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("bq-outage-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut bq = PrivateBigQuery {
-            child: None,
-            rest: free_port(),
-            grpc: free_port(),
-            dir,
-        };
-        bq.up();
-        bq
-    }
-
-    fn up(&mut self) {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let child = Command::new(root.join(".emulators/venv/bin/python"))
-            .arg(root.join("scripts/bqemulator_serialized.py"))
-            .args([
-                "start",
-                "--rest-host",
-                "127.0.0.1",
-                "--grpc-host",
-                "127.0.0.1",
-                "--persistent",
-                "--log-level",
-                "warning",
-            ])
-            .args([
-                "--rest-port",
-                &self.rest.to_string(),
-                "--grpc-port",
-                &self.grpc.to_string(),
-            ])
-            .args(["--project", &gcp_args().project, "--data-dir"])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the BigQuery emulator starts (scripts/emulators.sh install)");
-        self.child = Some(child);
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.rest)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "private BigQuery emulator did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn down(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-            wait(&mut c, Duration::from_secs(20));
-        }
-    }
-
-    fn args(&self) -> instashop::settings::GcpArgs {
-        instashop::settings::GcpArgs {
-            bigquery_emulator_host: Some(format!("127.0.0.1:{}", self.rest)),
-            bigquery_storage_emulator_host: Some(format!("127.0.0.1:{}", self.grpc)),
-            ..gcp_args()
-        }
-    }
-
-    fn point(&self, cmd: &mut Command) {
-        cmd.env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", self.rest))
-            .env("BIGQUERY_STORAGE_EMULATOR_HOST", format!("127.0.0.1:{}", self.grpc));
-    }
-}
-
-impl Drop for PrivateBigQuery {
-    fn drop(&mut self) {
-        self.down();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// The setup of the outage tests: a private BigQuery emulator (so stopping it touches no

@@ -36,6 +36,10 @@ struct Args {
     /// Seconds one chart's query may take before its tile shows an error.
     #[arg(long, env = "INSTASHOP_QUERY_TIMEOUT_SECS", default_value_t = 30)]
     query_timeout_secs: u64,
+    /// Seconds an answer is kept for ordinary pages (0: every load queries BigQuery);
+    /// live pages keep theirs at most half their refresh period.
+    #[arg(long, env = "INSTASHOP_CACHE_SECS", default_value_t = 30)]
+    cache_secs: u64,
     /// Print the Looker Studio link that creates the report with every view it reads as
     /// a data source, and exit (needs no BigQuery).
     #[arg(long)]
@@ -66,8 +70,11 @@ fn main() -> ExitCode {
             Some(&args.bigquery),
             None,
         ))?;
-        let timeout = Duration::from_secs(args.query_timeout_secs.max(1));
-        let (bound, task) = dashboard::serve(&gcp, &args.dataset.dataset, report, args.addr, timeout).await?;
+        let options = dashboard::QueryOptions {
+            timeout: Duration::from_secs(args.query_timeout_secs.max(1)),
+            cache: Duration::from_secs(args.cache_secs),
+        };
+        let (bound, task) = dashboard::serve(&gcp, &args.dataset.dataset, report, args.addr, options).await?;
         println!("dashboard: http://{bound}/ (Ctrl-C stops it)");
         tracing::info!(message = "dashboard serving", url = %format!("http://{bound}/"));
         tokio::select! {

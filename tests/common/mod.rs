@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use instashop::gcp::Gcp;
 use instashop::settings::{GcpArgs, Names};
@@ -187,4 +188,116 @@ pub async fn cleanup(gcp: &Gcp, names: &Names) {
 /// A JSON value's string form, for comparing API answers.
 pub fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
+}
+
+/// Waits for a child to exit within `limit` (kills it and fails otherwise).
+pub fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A BigQuery emulator of this test's own, to stop and start mid-run.
+pub struct PrivateBigQuery {
+    child: Option<Child>,
+    /// Its REST port.
+    pub rest: u16,
+    /// Its Storage Write API (gRPC) port.
+    pub grpc: u16,
+    dir: std::path::PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PrivateBigQuery {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("bq-outage-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut bq = PrivateBigQuery {
+            child: None,
+            rest: free_port(),
+            grpc: free_port(),
+            dir,
+        };
+        bq.up();
+        bq
+    }
+
+    pub fn up(&mut self) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let child = Command::new(root.join(".emulators/venv/bin/python"))
+            .arg(root.join("scripts/bqemulator_serialized.py"))
+            .args([
+                "start",
+                "--rest-host",
+                "127.0.0.1",
+                "--grpc-host",
+                "127.0.0.1",
+                "--persistent",
+                "--log-level",
+                "warning",
+            ])
+            .args([
+                "--rest-port",
+                &self.rest.to_string(),
+                "--grpc-port",
+                &self.grpc.to_string(),
+            ])
+            .args(["--project", &gcp_args().project, "--data-dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the BigQuery emulator starts (scripts/emulators.sh install)");
+        self.child = Some(child);
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.rest)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "private BigQuery emulator did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            wait(&mut c, Duration::from_secs(20));
+        }
+    }
+
+    pub fn args(&self) -> instashop::settings::GcpArgs {
+        instashop::settings::GcpArgs {
+            bigquery_emulator_host: Some(format!("127.0.0.1:{}", self.rest)),
+            bigquery_storage_emulator_host: Some(format!("127.0.0.1:{}", self.grpc)),
+            ..gcp_args()
+        }
+    }
+
+    pub fn point(&self, cmd: &mut Command) {
+        cmd.env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", self.rest))
+            .env("BIGQUERY_STORAGE_EMULATOR_HOST", format!("127.0.0.1:{}", self.grpc));
+    }
+}
+
+impl Drop for PrivateBigQuery {
+    fn drop(&mut self) {
+        self.down();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
