@@ -34,7 +34,7 @@ const ALL: [&str; 9] = [
 
 #[test]
 fn each_help_lists_only_the_settings_its_binary_uses() {
-    let uses: [(&str, &[&str]); 5] = [
+    let uses: [(&str, &[&str]); 6] = [
         ("provision", &ALL),
         ("publisher", &["--project", "--pubsub-emulator-host", "--topic"]),
         (
@@ -60,6 +60,15 @@ fn each_help_lists_only_the_settings_its_binary_uses() {
             ],
         ),
         ("datagen", &[]),
+        (
+            "dashboard",
+            &[
+                "--project",
+                "--bigquery-emulator-host",
+                "--bigquery-storage-emulator-host",
+                "--dataset",
+            ],
+        ),
     ];
     for (bin, used) in uses {
         let (ok, help, _) = run(bin, &["--help"]);
@@ -133,4 +142,45 @@ fn tmp(name: &str) -> String {
         .join(format!("cli-{name}-{}", uuid::Uuid::new_v4().simple()))
         .display()
         .to_string()
+}
+
+#[test]
+fn the_dashboard_prints_the_looker_link_and_refuses_a_definition_naming_a_missing_view() {
+    let (ok, out, err) = run(
+        "dashboard",
+        &[
+            "--looker-url",
+            "--project",
+            "p1",
+            "--dataset",
+            "d1",
+            "--looker-template",
+            "t-1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let link = out.trim();
+    assert!(
+        link.starts_with("https://lookerstudio.google.com/reporting/create?"),
+        "{link}"
+    );
+    for part in [
+        "c.reportId=t-1",
+        "ds.kpi_overview.projectId=p1",
+        "ds.kpi_overview.datasetId=d1",
+    ] {
+        assert!(link.contains(part), "{part}: {link}");
+    }
+    let bad = tmp("report-bad.json");
+    let text = std::fs::read_to_string(common::model_dir().join("../looker/report.json"))
+        .unwrap()
+        .replacen("\"view\": \"v_kpi_overview\"", "\"view\": \"v_kpi_overviews\"", 1);
+    std::fs::write(&bad, text).unwrap();
+    let (ok, _, err) = run("dashboard", &["--looker-url", "--report", &bad]);
+    assert!(!ok, "a definition naming a missing view is refused");
+    assert!(
+        err.contains("report-bad.json") && err.contains("page batch, chart total_revenue: reads view v_kpi_overviews"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(bad);
 }
