@@ -1,5 +1,5 @@
-//! What every binary does at its edge: start logging, run, and turn an error into one
-//! clear line on stderr and a non-zero exit code.
+//! What every binary does at its edge: start logging, run, turn an error into one
+//! clear line on stderr and a non-zero exit code, and serve HTTP on a bound address.
 //!
 //! Logs go to stderr: as text, coloured only when stderr is a terminal, or with
 //! `--log-format json` as one JSON object per line with the `severity`, `message` and
@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tracing_subscriber::layer::SubscriberExt;
@@ -70,4 +71,29 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// Binds `addr` (given by the setting `flag`) and serves `app` in a task until the task is
+/// dropped; returns the bound address (port 0 picks a free one). A bind failure is an
+/// error naming the flag; the accept loop (axum's) pauses on accept errors instead of
+/// spinning. `name` says which server stopped, should it ever.
+pub async fn serve_http(
+    addr: SocketAddr,
+    flag: &'static str,
+    name: &'static str,
+    app: axum::Router,
+) -> crate::error::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let bind_err = |source| crate::error::Error::Bind {
+        addr: addr.to_string(),
+        flag,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(message = "server stopped", server = name, %error);
+        }
+    });
+    Ok((bound, task))
 }

@@ -335,20 +335,7 @@ pub async fn serve(
         cache: cache(options.cache),
         live_cache: cache(live_ttl),
     });
-    let bind_err = |source| Error::Bind {
-        addr: addr.to_string(),
-        flag: "--addr",
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
-    let bound = listener.local_addr().map_err(bind_err)?;
-    let app = router(state);
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(message = "dashboard server stopped", %error);
-        }
-    });
-    Ok((bound, task))
+    crate::cli::serve_http(addr, "--addr", "dashboard", router(state)).await
 }
 
 fn router(state: Arc<Dashboard>) -> axum::Router {

@@ -18,7 +18,7 @@
 //!   transient errors only).
 //! - [`error`]: the library's error type; API errors keep their status and cause.
 //! - [`cli`]: what every binary does at its edge (logging as text or Cloud Logging JSON,
-//!   exit codes).
+//!   exit codes, the HTTP servers' bind and serve).
 //! - [`progress`]: a progress bar on a terminal, plain periodic lines otherwise.
 //! - [`model`]: the data model read from `bigquery/` (table schemas, table options, view
 //!   SQL), shared with Terraform.

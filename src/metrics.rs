@@ -311,20 +311,7 @@ pub async fn serve(
             reason: "the metrics endpoint listens on loopback only (127.0.0.1); in a container probed from outside it (Cloud Run), also pass --metrics-all-interfaces".into(),
         });
     }
-    let bind_err = |source| Error::Bind {
-        addr: addr.to_string(),
-        flag: "--metrics-addr",
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
-    let bound = listener.local_addr().map_err(bind_err)?;
-    let app = router(metrics);
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(message = "metrics server stopped", %error);
-        }
-    });
-    Ok((bound, task))
+    crate::cli::serve_http(addr, "--metrics-addr", "metrics", router(metrics)).await
 }
 
 #[cfg(test)]
