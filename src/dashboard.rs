@@ -96,71 +96,25 @@ impl Dashboard {
     /// Runs `sql` within the timeout; the error is a sentence for the page.
     async fn query(&self, sql: &str) -> std::result::Result<Rows, QueryError> {
         let _permit = self.queries.acquire().await.expect("the semaphore is never closed");
-        let path = format!("/projects/{}/queries", self.project);
-        let body = json!({
-            "query": sql,
-            "useLegacySql": false,
-            "timeoutMs": self.timeout.as_millis() as u64,
-            // Timestamps as whole microseconds, exact (the default is float seconds).
-            "formatOptions": {"useInt64Timestamp": true},
-        });
-        let answer = tokio::time::timeout(self.timeout, self.bq.rest.post("query", &path, &body)).await;
-        let resp = match answer {
-            Err(_) => {
-                return Err((
-                    format!("BigQuery did not answer within {} s", self.timeout.as_secs()),
-                    false,
-                ));
-            }
-            Ok(Err(e)) => {
-                let unreachable = matches!(e.status(), Some(crate::error::Status::Transport));
-                let text = if unreachable {
-                    format!(
-                        "BigQuery is not answering ({e}): start it, or check its address; the charts come back once it answers"
-                    )
-                } else {
-                    e.to_string()
-                };
-                return Err((text, unreachable));
-            }
-            Ok(Ok(resp)) => resp,
-        };
-        // Google Cloud answers a failed query with an HTTP error; the emulator answers
-        // 200 with the errors in the body. Either way the tile shows BigQuery's message.
-        if let Some(first) = resp["errors"].as_array().and_then(|e| e.first()) {
-            return Err((
-                first["message"].as_str().unwrap_or("the query failed").to_string(),
+        let answer = tokio::time::timeout(self.timeout, self.bq.query(&self.project, sql, self.timeout)).await;
+        match answer {
+            Err(_) => Err((
+                format!("BigQuery did not answer within {} s", self.timeout.as_secs()),
                 false,
-            ));
+            )),
+            Ok(Err(e)) if matches!(e.status(), Some(crate::error::Status::Transport)) => Err((
+                format!(
+                    "BigQuery is not answering ({e}): start it, or check its address; the charts come back once it answers"
+                ),
+                true,
+            )),
+            Ok(Err(Error::Api { source, .. })) => Err((source.to_string(), false)),
+            Ok(Err(e)) => Err((e.to_string(), false)),
+            Ok(Ok(r)) => Ok(Rows {
+                types: r.types,
+                rows: r.rows,
+            }),
         }
-        if resp["jobComplete"] != true {
-            return Err((
-                format!("the query did not finish within {} s", self.timeout.as_secs()),
-                false,
-            ));
-        }
-        let types = resp["schema"]["fields"]
-            .as_array()
-            .map(|f| {
-                f.iter()
-                    .map(|c| c["type"].as_str().unwrap_or("STRING").to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let rows = resp["rows"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| {
-                        r["f"]
-                            .as_array()
-                            .map(|cells| cells.iter().map(|c| c["v"].as_str().map(str::to_string)).collect())
-                            .unwrap_or_default()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Rows { types, rows })
     }
 
     /// Runs `sql`, or takes its answer from the page's cache (one query in flight per

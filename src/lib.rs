@@ -37,6 +37,8 @@
 //! - [`worker`]: the stream worker: source → transform → sink, ack after write.
 //! - [`metrics`]: the worker's Prometheus metrics, stats line, health, and the server of
 //!   `/metrics`, `/healthz` and `/readyz`.
+//! - [`replay`]: dead letters back into the flow after a fix (selection, explicit
+//!   repairs, today's rules, republish, a record of each outcome).
 //!
 //! Dashboards:
 //! - [`report`]: the report definition (`looker/report.json`): pages, charts, the one
@@ -58,6 +60,7 @@ pub mod model;
 pub mod progress;
 pub mod provision;
 pub mod publisher;
+pub mod replay;
 pub mod report;
 pub mod rest;
 pub mod retry;

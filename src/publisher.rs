@@ -385,9 +385,10 @@ pub fn dry_run(opts: &PublishOptions, out: &mut impl std::io::Write) -> std::io:
     Ok(n)
 }
 
-/// Publishes per `opts`; ends with a [`Summary`]. Checks the topic first.
-pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
-    let topic = format!("projects/{}/topics/{}", gcp.project, opts.topic);
+/// A batching publisher on `topic` (an id) of the project, after checking the topic
+/// exists: a missing one is one clear sentence.
+pub async fn open(gcp: &Gcp, topic: &str) -> Result<Publisher> {
+    let topic = format!("projects/{}/topics/{topic}", gcp.project);
     let admin = gcp.pubsub_admin().await?;
     if let Err(e) = admin.topics.get_topic().set_topic(&topic).send().await {
         return Err(if ApiCause::status(&e).is_not_found() {
@@ -403,7 +404,7 @@ pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
         });
     }
     let (endpoint, creds) = gcp.pubsub_credentials().await?;
-    let publisher = Publisher::builder(topic.clone())
+    Publisher::builder(topic.clone())
         .with_endpoint(endpoint)
         .with_credentials(creds)
         .set_message_count_threshold(1000)
@@ -411,7 +412,12 @@ pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
         .set_delay_threshold(Duration::from_millis(20))
         .build()
         .await
-        .map_err(|e| Error::api(PUBSUB, "build", "publisher", e))?;
+        .map_err(|e| Error::api(PUBSUB, "build", "publisher", e))
+}
+
+/// Publishes per `opts`; ends with a [`Summary`]. Checks the topic first.
+pub async fn run(gcp: &Gcp, opts: &PublishOptions) -> Result<Summary> {
+    let publisher = open(gcp, &opts.topic).await?;
 
     let mut generator = EventGenerator::new(opts.generator.clone());
     let mut summary = Summary::default();

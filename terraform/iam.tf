@@ -25,6 +25,12 @@ resource "google_service_account" "batch_loader" {
   display_name = "InstaShop batch loader: CSVs from Cloud Storage into BigQuery"
 }
 
+resource "google_service_account" "replay" {
+  project      = var.project_id
+  account_id   = "${var.service_account_prefix}-replay"
+  display_name = "InstaShop replay: dead letters back into the orders topic"
+}
+
 resource "google_service_account" "dashboard_reader" {
   project      = var.project_id
   account_id   = "${var.service_account_prefix}-dashboard"
@@ -108,4 +114,44 @@ resource "google_project_iam_member" "dashboard_runs_queries" {
   project = var.project_id
   role    = "roles/bigquery.jobUser"
   member  = google_service_account.dashboard_reader.member
+}
+
+# Replay: read the dead letters (the table and the view that deduplicates it), record
+# outcomes in fact_sales_replay, run its queries, and publish (and check) the topic.
+resource "google_bigquery_table_iam_member" "replay_reads_dead_letters" {
+  for_each   = toset(["fact_sales_deadletter", "v_dead_letters"])
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.main.dataset_id
+  table_id   = each.key
+  role       = "roles/bigquery.dataViewer"
+  member     = google_service_account.replay.member
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_dead_letters]
+}
+
+resource "google_bigquery_table_iam_member" "replay_records" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.main.dataset_id
+  table_id   = google_bigquery_table.tables["fact_sales_replay"].table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.replay.member
+}
+
+resource "google_project_iam_member" "replay_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = google_service_account.replay.member
+}
+
+resource "google_pubsub_topic_iam_member" "replay_publishes" {
+  project = var.project_id
+  topic   = google_pubsub_topic.orders.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.replay.member
+}
+
+resource "google_pubsub_topic_iam_member" "replay_views_topic" {
+  project = var.project_id
+  topic   = google_pubsub_topic.orders.name
+  role    = "roles/pubsub.viewer"
+  member  = google_service_account.replay.member
 }

@@ -38,6 +38,7 @@ output "service_accounts" {
     batch_loader     = google_service_account.batch_loader.email
     dashboard_reader = google_service_account.dashboard_reader.email
     autoscaler       = google_service_account.autoscaler.email
+    replay           = google_service_account.replay.email
   }
 }
 
@@ -91,6 +92,7 @@ output "impersonation" {
     publisher     = "gcloud auth application-default login --impersonate-service-account=${google_service_account.publisher.email}"
     stream_worker = "gcloud auth application-default login --impersonate-service-account=${google_service_account.stream_worker.email}"
     batch_loader  = "gcloud auth application-default login --impersonate-service-account=${google_service_account.batch_loader.email}"
+    replay        = "gcloud auth application-default login --impersonate-service-account=${google_service_account.replay.email}"
   }
 }
 

@@ -34,7 +34,7 @@ const ALL: [&str; 9] = [
 
 #[test]
 fn each_help_lists_only_the_settings_its_binary_uses() {
-    let uses: [(&str, &[&str]); 6] = [
+    let uses: [(&str, &[&str]); 7] = [
         ("provision", &ALL),
         ("publisher", &["--project", "--pubsub-emulator-host", "--topic"]),
         (
@@ -61,6 +61,17 @@ fn each_help_lists_only_the_settings_its_binary_uses() {
         ),
         ("datagen", &[]),
         (
+            "replay",
+            &[
+                "--project",
+                "--pubsub-emulator-host",
+                "--bigquery-emulator-host",
+                "--bigquery-storage-emulator-host",
+                "--dataset",
+                "--topic",
+            ],
+        ),
+        (
             "dashboard",
             &[
                 "--project",
@@ -85,7 +96,7 @@ fn each_help_lists_only_the_settings_its_binary_uses() {
 
 #[test]
 fn a_bad_name_is_refused_with_its_rule_by_every_binary_that_takes_it() {
-    let cases: [(&str, &[&str], &str); 6] = [
+    let cases: [(&str, &[&str], &str); 7] = [
         (
             "publisher",
             &["--topic", "9orders", "--dry-run"],
@@ -112,6 +123,11 @@ fn a_bad_name_is_refused_with_its_rule_by_every_binary_that_takes_it() {
             "BigQuery dataset id",
         ),
         ("provision", &["--topic", "goog-orders"], "not with \"goog\""),
+        (
+            "replay",
+            &["--kind", "bad_mood"],
+            "not an error kind; one of: payload_too_large",
+        ),
     ];
     for (bin, args, rule) in cases {
         let (ok, _, err) = run(bin, args);

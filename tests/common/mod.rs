@@ -61,6 +61,7 @@ pub fn exe(name: &str) -> &'static str {
         "datagen" => env!("CARGO_BIN_EXE_datagen"),
         "batch-loader" => env!("CARGO_BIN_EXE_batch-loader"),
         "dashboard" => env!("CARGO_BIN_EXE_dashboard"),
+        "replay" => env!("CARGO_BIN_EXE_replay"),
         other => panic!("unknown binary {other}"),
     }
 }

@@ -1,0 +1,237 @@
+//! `replay` on the real emulators: a mixed set is dead-lettered, replayed with and
+//! without repairs, and the views' totals are checked exactly; a second replay
+//! republishes nothing.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use instashop::gcp::Gcp;
+use instashop::settings::Names;
+use rust_decimal::Decimal;
+
+fn event(qty: &str, price: &str, ts: &str) -> String {
+    format!(
+        r#"{{"event_id":"{}","order_id":"SR-{}","customer_id":"C00001","product_id":"P0001","qty":{qty},"unit_price":{price},"event_ts":"{ts}"}}"#,
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+async fn publish_raw(gcp: &Gcp, names: &Names, payloads: &[String]) {
+    let (endpoint, creds) = gcp.pubsub_credentials().await.unwrap();
+    let publisher =
+        google_cloud_pubsub::client::Publisher::builder(format!("projects/{}/topics/{}", gcp.project, names.topic))
+            .with_endpoint(endpoint)
+            .with_credentials(creds)
+            .build()
+            .await
+            .unwrap();
+    let pending: Vec<_> = payloads
+        .iter()
+        .map(|p| {
+            publisher.publish(
+                google_cloud_pubsub::model::Message::new()
+                    .set_data(bytes::Bytes::from(p.clone()))
+                    .set_attributes(HashMap::from([("source".to_string(), "replay-test".to_string())])),
+            )
+        })
+        .collect();
+    for p in pending {
+        p.await.expect("published");
+    }
+}
+
+async fn number(gcp: &Gcp, sql: &str) -> String {
+    query(gcp, sql).await[0][0].clone().unwrap_or_default()
+}
+
+/// Runs a worker until `sql` (one number) reaches `want`, then stops it with SIGTERM.
+async fn stream_until(names: &Names, gcp: &Gcp, sql: &str, want: u64) {
+    let mut child = bin("stream-worker", names)
+        .args(["--flush-interval-ms", "300"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the worker starts");
+    let started = Instant::now();
+    loop {
+        let have: u64 = number(gcp, sql).await.parse().unwrap();
+        if have >= want {
+            assert_eq!(have, want, "{sql}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{have} of {want}: {sql}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(wait(&mut child, Duration::from_secs(20)).success());
+}
+
+fn replay(names: &Names, args: &[&str]) -> String {
+    let out = run(bin("replay", names).args(args));
+    assert!(out.status.success(), "replay {args:?}: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+#[tokio::test]
+async fn replay_brings_back_what_todays_rules_accept_exactly_once() {
+    let (names, gcp) = provision_fresh("replay");
+    let (p, d) = (gcp.project.clone(), names.dataset.clone());
+    let ts = "2026-11-20 10:00:00";
+    let mut payloads = Vec::new();
+    let mut want = Decimal::ZERO;
+    for q in 1..=5 {
+        payloads.push(event(&q.to_string(), "10.25", ts));
+        want += Decimal::from(q) * Decimal::from_str("10.25").unwrap();
+    }
+    for _ in 0..4 {
+        payloads.push(event("\"2\"", "3.10", ts)); // wrong_type, fixed by numeric-strings
+        want += Decimal::from_str("6.20").unwrap();
+    }
+    for _ in 0..3 {
+        payloads.push(event("1", "\"7,05\"", "20/11/2026 10:05")); // both repairs needed
+        want += Decimal::from_str("7.05").unwrap();
+    }
+    payloads.push("{not json".into());
+    payloads.push("[1, 2]".into());
+    publish_raw(&gcp, &names, &payloads).await;
+    let total = format!(
+        "SELECT (SELECT COUNT(*) FROM `{p}.{d}.v_fact_sales_streaming`) + (SELECT COUNT(*) FROM `{p}.{d}.v_dead_letters`) AS n"
+    );
+    stream_until(&names, &gcp, &total, 14).await;
+
+    // Today's rules alone accept none of them.
+    assert_eq!(
+        replay(&names, &[]),
+        "0 replayed (0 repaired), 9 still invalid (bad_unit_price 3, invalid_json 1, not_object 1, wrong_type 4), 0 already replayed"
+    );
+    let repairs = ["--repair", "numeric-strings", "--repair", "day-first-ts"];
+    let mut dry = repairs.to_vec();
+    dry.push("--dry-run");
+    assert_eq!(
+        replay(&names, &dry),
+        "dry run, nothing published: 7 replayed (7 repaired), 2 still invalid (invalid_json 1, not_object 1), 0 already replayed"
+    );
+    assert_eq!(
+        replay(&names, &repairs),
+        "7 replayed (7 repaired), 2 still invalid (invalid_json 1, not_object 1), 0 already replayed"
+    );
+    let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
+    stream_until(&names, &gcp, &sales, 12).await;
+    let sum = number(
+        &gcp,
+        &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),
+    )
+    .await;
+    assert_eq!(
+        Decimal::from_str(&sum).unwrap(),
+        want,
+        "the replayed sales count, to the cent"
+    );
+
+    // A second replay of the same selection republishes nothing.
+    assert_eq!(
+        replay(&names, &repairs),
+        "0 replayed (0 repaired), 2 still invalid (invalid_json 1, not_object 1), 7 already replayed"
+    );
+    let outcomes = query(
+        &gcp,
+        &format!(
+            "SELECT outcome, COUNT(*) AS n, COUNT(DISTINCT dead_letter_message_id) AS ids, COUNTIF(new_message_id IS NOT NULL) AS published \
+             FROM `{p}.{d}.fact_sales_replay` GROUP BY outcome ORDER BY outcome"
+        ),
+    )
+    .await;
+    let as_text: Vec<Vec<String>> = outcomes
+        .into_iter()
+        .map(|r| r.into_iter().map(|c| c.unwrap_or_default()).collect())
+        .collect();
+    assert_eq!(
+        as_text,
+        [["replayed", "7", "7", "7"], ["still_invalid", "13", "9", "0"]],
+        "one publish per replayed dead letter, ever; every still-invalid verdict recorded"
+    );
+    assert_eq!(number(&gcp, &sales).await, "12", "nothing doubled");
+    cleanup(&gcp, &names).await;
+}
+
+/// A replay killed midway (SIGKILL, after some outcomes were recorded and before the
+/// last) and run again loses nothing and counts nothing twice.
+#[tokio::test]
+async fn a_replay_killed_midway_and_run_again_loses_and_doubles_nothing() {
+    let (names, gcp) = provision_fresh("replaykill");
+    let (p, d) = (gcp.project.clone(), names.dataset.clone());
+    const N: u64 = 300;
+    let payloads: Vec<String> = (0..N).map(|_| event("\"2\"", "1.50", "2026-11-20 10:00:00")).collect();
+    publish_raw(&gcp, &names, &payloads).await;
+    let dead = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_dead_letters`");
+    stream_until(&names, &gcp, &dead, N).await;
+
+    let recorded = format!("SELECT COUNT(DISTINCT dead_letter_message_id) AS n FROM `{p}.{d}.fact_sales_replay`");
+    let mut first = bin("replay", &names)
+        .args(["--repair", "numeric-strings"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("replay starts");
+    let started = Instant::now();
+    let at_kill = loop {
+        let n: u64 = number(&gcp, &recorded).await.parse().unwrap();
+        if n > 0 {
+            break n;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the replay recorded nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &first.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = wait(&mut first, Duration::from_secs(10));
+    assert!(!status.success(), "the kill landed while the replay ran");
+    let after_kill: u64 = number(&gcp, &recorded).await.parse().unwrap();
+    assert!(
+        at_kill < N && after_kill < N,
+        "killed midway: {at_kill} then {after_kill} of {N} recorded"
+    );
+
+    let out = replay(&names, &["--repair", "numeric-strings"]);
+    let again: u64 = out.split(' ').next().unwrap().parse().unwrap();
+    assert!(out.contains(&format!("{} already replayed", N - again)), "{out}");
+    assert!(again >= N - after_kill, "the rest was replayed: {out}");
+    let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
+    stream_until(&names, &gcp, &sales, N).await;
+    let sum = number(
+        &gcp,
+        &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),
+    )
+    .await;
+    assert_eq!(
+        Decimal::from_str(&sum).unwrap(),
+        Decimal::from(N) * Decimal::from(3),
+        "every sale once, to the cent"
+    );
+    assert_eq!(
+        number(&gcp, &recorded).await,
+        N.to_string(),
+        "every dead letter recorded"
+    );
+    cleanup(&gcp, &names).await;
+}
