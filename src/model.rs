@@ -574,7 +574,7 @@ mod tests {
             let c = m.table(t).unwrap().columns.iter().find(|c| c.name == extra).unwrap();
             assert_eq!(c.mode, "NULLABLE", "{t}.{extra}");
         }
-        assert_eq!(m.tables.len(), 7);
+        assert_eq!(m.tables.len(), 8, "the seven of the data flow and fact_sales_replay");
     }
 
     #[test]
