@@ -22,60 +22,23 @@ fn event(qty: &str, price: &str, ts: &str) -> String {
     )
 }
 
-async fn publish_raw(gcp: &Gcp, names: &Names, payloads: &[String]) {
-    let (endpoint, creds) = gcp.pubsub_credentials().await.unwrap();
-    let publisher =
-        google_cloud_pubsub::client::Publisher::builder(format!("projects/{}/topics/{}", gcp.project, names.topic))
-            .with_endpoint(endpoint)
-            .with_credentials(creds)
-            .build()
-            .await
-            .unwrap();
-    let pending: Vec<_> = payloads
-        .iter()
-        .map(|p| {
-            publisher.publish(
-                google_cloud_pubsub::model::Message::new()
-                    .set_data(bytes::Bytes::from(p.clone()))
-                    .set_attributes(HashMap::from([("source".to_string(), "replay-test".to_string())])),
-            )
-        })
-        .collect();
-    for p in pending {
-        p.await.expect("published");
-    }
-}
-
 async fn number(gcp: &Gcp, sql: &str) -> String {
     query(gcp, sql).await[0][0].clone().unwrap_or_default()
 }
 
-/// Runs a worker until `sql` (one number) reaches `want`, then stops it with SIGTERM.
-async fn stream_until(names: &Names, gcp: &Gcp, sql: &str, want: u64) {
-    let mut child = bin("stream-worker", names)
-        .args(["--flush-interval-ms", "300"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the worker starts");
-    let started = Instant::now();
-    loop {
-        let have: u64 = number(gcp, sql).await.parse().unwrap();
-        if have >= want {
-            assert_eq!(have, want, "{sql}");
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "{have} of {want}: {sql}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(wait(&mut child, Duration::from_secs(20)).success());
+fn emulators(_: &mut Command) {}
+
+async fn publish(gcp: &Gcp, names: &Names, payloads: &[String]) {
+    let source = HashMap::from([("source".to_string(), "replay-test".to_string())]);
+    publish_raw(
+        gcp,
+        names,
+        payloads
+            .iter()
+            .map(|p| (p.clone().into_bytes(), source.clone()))
+            .collect(),
+    )
+    .await;
 }
 
 fn replay(names: &Names, args: &[&str]) -> String {
@@ -105,11 +68,11 @@ async fn replay_brings_back_what_todays_rules_accept_exactly_once() {
     }
     payloads.push("{not json".into());
     payloads.push("[1, 2]".into());
-    publish_raw(&gcp, &names, &payloads).await;
+    publish(&gcp, &names, &payloads).await;
     let total = format!(
         "SELECT (SELECT COUNT(*) FROM `{p}.{d}.v_fact_sales_streaming`) + (SELECT COUNT(*) FROM `{p}.{d}.v_dead_letters`) AS n"
     );
-    stream_until(&names, &gcp, &total, 14).await;
+    stream_until(&names, &gcp, &emulators, &total, 14).await;
 
     // Today's rules alone accept none of them.
     assert_eq!(
@@ -128,7 +91,7 @@ async fn replay_brings_back_what_todays_rules_accept_exactly_once() {
         "7 replayed (7 repaired), 2 still invalid (invalid_json 1, not_object 1), 0 already replayed"
     );
     let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
-    stream_until(&names, &gcp, &sales, 12).await;
+    stream_until(&names, &gcp, &emulators, &sales, 12).await;
     let sum = number(
         &gcp,
         &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),
@@ -174,9 +137,9 @@ async fn a_replay_killed_midway_and_run_again_loses_and_doubles_nothing() {
     let (p, d) = (gcp.project.clone(), names.dataset.clone());
     const N: u64 = 300;
     let payloads: Vec<String> = (0..N).map(|_| event("\"2\"", "1.50", "2026-11-20 10:00:00")).collect();
-    publish_raw(&gcp, &names, &payloads).await;
+    publish(&gcp, &names, &payloads).await;
     let dead = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_dead_letters`");
-    stream_until(&names, &gcp, &dead, N).await;
+    stream_until(&names, &gcp, &emulators, &dead, N).await;
 
     let recorded = format!("SELECT COUNT(DISTINCT dead_letter_message_id) AS n FROM `{p}.{d}.fact_sales_replay`");
     let mut first = bin("replay", &names)
@@ -217,7 +180,7 @@ async fn a_replay_killed_midway_and_run_again_loses_and_doubles_nothing() {
     assert!(out.contains(&format!("{} already replayed", N - again)), "{out}");
     assert!(again >= N - after_kill, "the rest was replayed: {out}");
     let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
-    stream_until(&names, &gcp, &sales, N).await;
+    stream_until(&names, &gcp, &emulators, &sales, N).await;
     let sum = number(
         &gcp,
         &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),

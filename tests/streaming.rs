@@ -396,24 +396,11 @@ async fn a_corpus_of_malformed_payloads_is_dead_lettered_each_with_its_own_reaso
     let (names, gcp) = provision_fresh("corpus");
     let cases = corpus();
     assert!(cases.len() >= 30);
-    let (endpoint, creds) = gcp.pubsub_credentials().await.unwrap();
-    let publisher =
-        google_cloud_pubsub::client::Publisher::builder(format!("projects/{}/topics/{}", gcp.project, names.topic))
-            .with_endpoint(endpoint)
-            .with_credentials(creds)
-            .build()
-            .await
-            .unwrap();
-    let mut pending = Vec::new();
-    for c in &cases {
-        let msg = google_cloud_pubsub::model::Message::new()
-            .set_data(bytes::Bytes::from(c.1.clone()))
-            .set_attributes(HashMap::from([("case".to_string(), c.0.to_string())]));
-        pending.push(publisher.publish(msg));
-    }
-    for p in pending {
-        p.await.expect("published");
-    }
+    let messages = cases
+        .iter()
+        .map(|c| (c.1.clone(), HashMap::from([("case".to_string(), c.0.to_string())])))
+        .collect();
+    publish_raw(&gcp, &names, messages).await;
     for method in ["storage-write", "insert-all"] {
         let out = run(&mut worker(&names, method, 4));
         assert!(out.status.success(), "the worker never panics and exits 0 ({method})");

@@ -109,31 +109,76 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Runs a query on the emulator; returns rows as lists of strings (NULL → None).
+/// Runs a query on the emulator (the library's `BigQuery::query`); returns rows as lists
+/// of strings (NULL → None). A failed query fails the test with BigQuery's message.
 pub async fn query(gcp: &Gcp, sql: &str) -> Vec<Vec<Option<String>>> {
     let bq = gcp.bigquery().await.expect("BigQuery emulator");
-    let body = serde_json::json!({"query": sql, "useLegacySql": false, "timeoutMs": 60000});
-    let resp = bq
-        .rest
-        .post("query", &format!("/projects/{}/queries", gcp.project), &body)
+    bq.query(&gcp.project, sql, Duration::from_secs(60))
         .await
-        .unwrap_or_else(|e| panic!("query failed: {e}\n{sql}"));
-    assert_eq!(resp["jobComplete"], true, "query did not complete: {resp}");
-    resp["rows"]
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .map(|r| {
-                    r["f"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|c| c["v"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .collect()
+        .unwrap_or_else(|e| panic!("query failed: {e}\n{sql}"))
+        .rows
+}
+
+/// Runs a stream worker (`point` adjusts its command: another emulator, say) until `sql`
+/// (one number) reaches `want`, then stops it with SIGTERM. Waiting for the rows, not for
+/// an idle timeout: the emulator may hold messages back for seconds, and a message cut
+/// off in an abandoned pull comes back only after its ack deadline.
+pub async fn stream_until(names: &Names, gcp: &Gcp, point: &dyn Fn(&mut Command), sql: &str, want: u64) {
+    let mut worker = bin("stream-worker", names);
+    point(&mut worker);
+    let mut child = worker
+        .args(["--flush-interval-ms", "300"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the worker starts");
+    let started = Instant::now();
+    loop {
+        let have: u64 = query(gcp, sql).await[0][0].as_deref().unwrap().parse().unwrap();
+        if have >= want {
+            assert_eq!(have, want, "no more than expected: {sql}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{have} of {want}: {sql}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(wait(&mut child, Duration::from_secs(20)).success());
+}
+
+/// Publishes raw payloads, each with its attributes, to the test's topic.
+pub async fn publish_raw(
+    gcp: &Gcp,
+    names: &Names,
+    messages: Vec<(Vec<u8>, std::collections::HashMap<String, String>)>,
+) {
+    let (endpoint, creds) = gcp.pubsub_credentials().await.unwrap();
+    let publisher =
+        google_cloud_pubsub::client::Publisher::builder(format!("projects/{}/topics/{}", gcp.project, names.topic))
+            .with_endpoint(endpoint)
+            .with_credentials(creds)
+            .build()
+            .await
+            .unwrap();
+    let pending: Vec<_> = messages
+        .into_iter()
+        .map(|(data, attributes)| {
+            publisher.publish(
+                google_cloud_pubsub::model::Message::new()
+                    .set_data(bytes::Bytes::from(data))
+                    .set_attributes(attributes),
+            )
         })
-        .unwrap_or_default()
+        .collect();
+    for p in pending {
+        p.await.expect("published");
+    }
 }
 
 /// Rows in `table` of the test's dataset.
