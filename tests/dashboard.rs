@@ -458,15 +458,24 @@ async fn the_streaming_page_shows_new_sales_without_a_reload() {
     let more = events(&names, 120, 6);
     stream(&names, &gcp, &emulators, 120, 6, 170).await;
     let want = count(first.len() + more.len());
+    // Each scorecard is its own query, run a moment apart while the page refreshes: wait
+    // until both show the new sales. The 120 new ones were all sold within the last
+    // minute; the first 50 may have left that window on a slow machine.
+    let recent = |text: String| text.replace(',', "").parse::<usize>().unwrap_or(0);
     let started = Instant::now();
     loop {
-        if scorecard(&page, "streaming_sales").await == want {
+        let all = scorecard(&page, "streaming_sales").await;
+        let last_minute = recent(scorecard(&page, "sales_last_minute").await);
+        if all == want && last_minute >= more.len() {
+            assert!(
+                last_minute <= first.len() + more.len(),
+                "{last_minute} in the last minute"
+            );
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "the new sales did not appear: {} shown, {want} sent",
-            scorecard(&page, "streaming_sales").await
+            "the new sales did not appear: {all} shown ({last_minute} in the last minute), {want} sent"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -479,8 +488,6 @@ async fn the_streaming_page_shows_new_sales_without_a_reload() {
     );
     let updated: String = eval(&page, "document.querySelector('.updated').textContent").await;
     assert!(updated.contains("refreshes every 5 s"), "{updated}");
-    let recent = scorecard(&page, "sales_last_minute").await;
-    assert_eq!(recent, want, "every sale was published within the last minute");
     assert!(chromium.errors().is_empty(), "{:?}", chromium.errors());
     cleanup(&gcp, &names).await;
 }
