@@ -206,34 +206,35 @@ fn cell(format: Format, raw: Option<&str>) -> Value {
 /// Checks that every field the report reads is a column of its view, reading each view's
 /// columns from BigQuery (`SELECT * ... LIMIT 0`).
 pub async fn check_columns(report: &Report, bq: &BigQuery, project: &str, dataset: &str) -> Result<()> {
-    let path = format!("/projects/{project}/queries");
-    let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let reads = report.views().into_iter().map(|view| {
-        let path = path.clone();
-        async move {
-            let body =
-                json!({"query": format!("SELECT * FROM `{project}.{dataset}.{view}` LIMIT 0"), "useLegacySql": false});
-            let resp = bq.rest.post("read view columns", &path, &body).await;
-            (view, resp)
-        }
+    // Which views exist; a missing one is reported by the check below, by chart.
+    let listing = bq
+        .rest
+        .get(
+            "list tables",
+            &format!("/projects/{project}/datasets/{dataset}/tables?maxResults=10000"),
+        )
+        .await?
+        .unwrap_or_default();
+    let existing: BTreeSet<&str> = listing["tables"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t["tableReference"]["tableId"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let views: Vec<String> = report
+        .views()
+        .into_iter()
+        .filter(|v| existing.contains(v.as_str()))
+        .collect();
+    let reads = views.iter().map(|view| async move {
+        let sql = format!("SELECT * FROM `{project}.{dataset}.{view}` LIMIT 0");
+        (view.clone(), bq.query(project, &sql, Duration::from_secs(60)).await)
     });
-    for (view, resp) in futures::future::join_all(reads).await {
-        match resp {
-            Ok(resp) => {
-                let names = resp["schema"]["fields"]
-                    .as_array()
-                    .map(|f| {
-                        f.iter()
-                            .filter_map(|c| c["name"].as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                columns.insert(view, names);
-            }
-            // A view that is missing is reported by the check below, by chart.
-            Err(e) if e.is_not_found() || matches!(e.status(), Some(crate::error::Status::Http(400))) => {}
-            Err(e) => return Err(e),
-        }
+    let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (view, answer) in futures::future::join_all(reads).await {
+        columns.insert(view, answer?.names.into_iter().collect());
     }
     report.check_columns(&columns)
 }

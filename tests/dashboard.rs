@@ -574,3 +574,27 @@ async fn bigquery_down_is_one_clear_banner_and_the_page_recovers() {
     assert_eq!(scorecard(&page, "streaming_sales").await, count(40));
     cleanup(&gcp, &names).await;
 }
+
+/// A view the definition reads but the dataset lacks stops the dashboard at start, with
+/// the page, chart and view named.
+#[tokio::test]
+async fn a_view_missing_from_the_dataset_stops_the_dashboard_at_start() {
+    let (names, gcp) = provision_fresh("dashmissing");
+    let bq = gcp.bigquery().await.unwrap();
+    let path = format!(
+        "/projects/{}/datasets/{}/tables/v_payment_methods",
+        gcp.project, names.dataset
+    );
+    assert!(
+        bq.rest.delete("drop view", &path).await.unwrap(),
+        "the view existed and was dropped"
+    );
+    let out = run(bin("dashboard", &names).args(["--addr", "127.0.0.1:0"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("page instashop, chart payment_methods: view v_payment_methods was not found in the dataset"),
+        "{err}"
+    );
+    cleanup(&gcp, &names).await;
+}
