@@ -737,3 +737,103 @@ fn terraform_looker_studio_url_is_the_dashboards_link() {
     assert_eq!(terraform.as_str(), Some(ours.as_str()));
     assert!(ours.contains("ds.kpi_overview.tableId=v_kpi_overview"), "{ours}");
 }
+
+/// Issue 9: every resource the customer-managed key encrypts waits for the key's grants
+/// to the Storage, BigQuery and Pub/Sub service agents (without them, creating it fails).
+#[test]
+fn every_resource_encrypted_with_the_key_waits_for_the_service_agents_grants() {
+    let files = module();
+    let mut grants = None;
+    let mut encrypted = Vec::new();
+    for (_, text, body) in &files {
+        for b in body.blocks().filter(|b| b.identifier() == "resource") {
+            let (ty, name) = (b.labels()[0].as_str(), b.labels()[1].as_str());
+            if ty == "google_kms_crypto_key_iam_member" {
+                grants = Some(b.body.clone());
+                continue;
+            }
+            let start = text.find(&format!("resource \"{ty}\" \"{name}\"")).unwrap();
+            let end = text[start..].find("\n}\n").map_or(text.len(), |e| start + e);
+            if text[start..end].contains("var.kms_key_name") {
+                let deps = b
+                    .body
+                    .attributes()
+                    .find(|a| a.key() == "depends_on")
+                    .map(|a| a.expr().to_string())
+                    .unwrap_or_default();
+                encrypted.push((format!("{ty}.{name}"), deps));
+            }
+        }
+    }
+    let grants = grants.expect("a google_kms_crypto_key_iam_member grants the key");
+    let role = grants
+        .attributes()
+        .find(|a| a.key() == "role")
+        .unwrap()
+        .expr()
+        .to_string();
+    assert_eq!(role, "\"roles/cloudkms.cryptoKeyEncrypterDecrypter\"");
+    let kms = std::fs::read_to_string(tf_dir().join("kms.tf")).unwrap();
+    for agent in [
+        "google_storage_project_service_account",
+        "google_bigquery_default_service_account",
+        "local.pubsub_service_agent",
+    ] {
+        assert!(kms.contains(agent), "the key is granted to {agent}");
+    }
+    let names: Vec<&str> = encrypted.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "google_storage_bucket.data",
+        "google_bigquery_dataset.main",
+        "google_bigquery_table.tables",
+        "google_pubsub_topic.orders",
+        "google_pubsub_topic.dead_letter",
+    ] {
+        assert!(names.contains(&want), "{want} uses the key: {names:?}");
+    }
+    for (name, deps) in &encrypted {
+        assert!(
+            deps.contains("google_kms_crypto_key_iam_member.service_agents"),
+            "{name} waits for the key's grants: depends_on = {deps}"
+        );
+    }
+}
+
+/// Issue 9: a stale views.tf fails the plan (a precondition), not a warning (a `check`).
+#[test]
+fn a_stale_views_tf_fails_the_plan() {
+    for (path, _, body) in module() {
+        assert!(
+            body.blocks().all(|b| b.identifier() != "check"),
+            "{}: a check block only warns",
+            path.display()
+        );
+    }
+    let bigquery = std::fs::read_to_string(tf_dir().join("bigquery.tf")).unwrap();
+    let body: Body = hcl::parse(&bigquery).unwrap();
+    let dataset = body
+        .blocks()
+        .find(|b| b.identifier() == "resource" && b.labels()[1].as_str() == "main")
+        .unwrap();
+    let lifecycle = dataset
+        .body
+        .blocks()
+        .find(|b| b.identifier() == "lifecycle")
+        .expect("a lifecycle");
+    let pre = lifecycle
+        .body
+        .blocks()
+        .find(|b| b.identifier() == "precondition")
+        .expect("a precondition");
+    let condition = pre
+        .body
+        .attributes()
+        .find(|a| a.key() == "condition")
+        .unwrap()
+        .expr()
+        .to_string();
+    assert!(
+        condition.contains("local.view_names") && condition.contains("local.generated_views"),
+        "{condition}"
+    );
+}
