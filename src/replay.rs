@@ -235,6 +235,9 @@ pub struct Options {
     pub repairs: Vec<Repair>,
     /// Decide and report, publish and record nothing.
     pub dry_run: bool,
+    /// Replay the messages Pub/Sub itself dead-lettered (delivery failures), from the
+    /// dead-letter topic's keep-subscription, instead of the worker's dead-letter rows.
+    pub from_topic: bool,
 }
 
 /// What a run did (or, dry, would do).
@@ -318,23 +321,46 @@ async fn read(gcp: &Gcp, opts: &Options) -> Result<(Vec<DeadLetterRow>, BTreeSet
             error_kind: cell(3),
         });
     }
-    let done = bq
-        .query(
-            p,
-            &format!("SELECT DISTINCT dead_letter_message_id FROM `{p}.{d}.{REPLAY_TABLE}` WHERE outcome = 'replayed'"),
-            QUERY_TIMEOUT,
-        )
-        .await?
-        .rows
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .collect();
+    let done = replayed_ids(gcp, opts).await?;
     Ok((letters, done))
 }
 
 /// Runs one replay: selects, decides, publishes what now passes, records every outcome.
 pub async fn run(gcp: &Gcp, opts: &Options) -> Result<Summary> {
+    if opts.from_topic {
+        return from_subscription(gcp, opts).await;
+    }
     let (letters, done) = read(gcp, opts).await?;
+    replay_letters(gcp, opts, letters, &done)
+        .await
+        .map(|(summary, _)| summary)
+}
+
+/// The ids of the dead letters already replayed.
+async fn replayed_ids(gcp: &Gcp, opts: &Options) -> Result<BTreeSet<String>> {
+    let (p, d) = (&gcp.project, &opts.dataset);
+    let sql =
+        format!("SELECT DISTINCT dead_letter_message_id FROM `{p}.{d}.{REPLAY_TABLE}` WHERE outcome = 'replayed'");
+    Ok(gcp
+        .bigquery()
+        .await?
+        .query(p, &sql, QUERY_TIMEOUT)
+        .await?
+        .rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect())
+}
+
+/// Replays `letters` (skipping the `done` ones); returns the summary and, per letter, whether
+/// it is settled (replayed now or before) rather than still invalid.
+async fn replay_letters(
+    gcp: &Gcp,
+    opts: &Options,
+    letters: Vec<DeadLetterRow>,
+    done: &BTreeSet<String>,
+) -> Result<(Summary, Vec<(String, bool)>)> {
+    let mut settled = Vec::new();
     let now = Utc::now();
     let run_id = uuid::Uuid::new_v4().to_string();
     let actor = std::env::var("USER")
@@ -353,9 +379,11 @@ pub async fn run(gcp: &Gcp, opts: &Options) -> Result<Summary> {
     for letter in letters {
         if done.contains(&letter.message_id) {
             summary.already_replayed += 1;
+            settled.push((letter.message_id.clone(), true));
             continue;
         }
         let decision = decide(&letter, &opts.repairs, now);
+        settled.push((letter.message_id.clone(), matches!(decision, Decision::Publish { .. })));
         let record = match &decision {
             Decision::Publish { payload, repairs } => {
                 summary.replayed += 1;
@@ -411,6 +439,93 @@ pub async fn run(gcp: &Gcp, opts: &Options) -> Result<Summary> {
             row[k] = v.clone();
         }
         record_outcome(&bq, gcp, opts, &run_id, &letter.message_id, row).await?;
+    }
+    Ok((summary, settled))
+}
+
+/// Replays what Pub/Sub moved to the dead-letter topic (`--from-topic`): pulls the
+/// keep-subscription, replays each message like a dead-letter row (error kind
+/// `delivery_failure`), acks what is settled (republished now or before) and leaves the
+/// rest there, unacked, for a later run. Stops when a pull brings nothing new.
+async fn from_subscription(gcp: &Gcp, opts: &Options) -> Result<Summary> {
+    let subscription = format!(
+        "projects/{}/subscriptions/{}{}{}",
+        gcp.project,
+        opts.topic,
+        crate::settings::DEAD_LETTER_SUFFIX,
+        crate::settings::KEEP_SUFFIX
+    );
+    let rest = gcp.pubsub_rest().await?;
+    let done = replayed_ids(gcp, opts).await?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut summary = Summary {
+        dry_run: opts.dry_run,
+        ..Summary::default()
+    };
+    let mut seen = BTreeSet::new();
+    loop {
+        // A long poll, cut short: an empty subscription holds a pull for a long while.
+        let (path, body) = (format!("/{subscription}:pull"), json!({"maxMessages": 500}));
+        let answer = match tokio::time::timeout(Duration::from_secs(10), rest.post("pull", &path, &body)).await {
+            Err(_) => break,
+            Ok(answer) => answer?,
+        };
+        let received = answer["receivedMessages"].as_array().cloned().unwrap_or_default();
+        let mut letters = Vec::new();
+        let mut ack_ids = HashMap::new();
+        for m in &received {
+            let msg = &m["message"];
+            let id = msg["messageId"].as_str().unwrap_or_default().to_string();
+            ack_ids.insert(id.clone(), m["ackId"].as_str().unwrap_or_default().to_string());
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            letters.push(DeadLetterRow {
+                message_id: id,
+                payload: b64.decode(msg["data"].as_str().unwrap_or_default()).unwrap_or_default(),
+                attributes: serde_json::from_value(msg["attributes"].clone()).unwrap_or_default(),
+                error_kind: "delivery_failure".into(),
+            });
+        }
+        if letters.is_empty() {
+            // Only messages this run already handled (left unacked): release them and stop.
+            let ids: Vec<&String> = ack_ids.values().collect();
+            if !ids.is_empty() {
+                rest.post(
+                    "nack",
+                    &format!("/{subscription}:modifyAckDeadline"),
+                    &json!({"ackIds": ids, "ackDeadlineSeconds": 0}),
+                )
+                .await?;
+            }
+            break;
+        }
+        let (part, settled) = replay_letters(gcp, opts, letters, &done).await?;
+        summary.replayed += part.replayed;
+        summary.repaired += part.repaired;
+        summary.already_replayed += part.already_replayed;
+        for (k, n) in part.still_invalid {
+            *summary.still_invalid.entry(k).or_default() += n;
+        }
+        let (ack, keep): (Vec<_>, Vec<_>) = settled.into_iter().partition(|(_, ok)| *ok && !opts.dry_run);
+        let ids = |list: Vec<(String, bool)>| -> Vec<String> {
+            list.into_iter()
+                .filter_map(|(id, _)| ack_ids.get(&id).cloned())
+                .collect()
+        };
+        let (ack, keep) = (ids(ack), ids(keep));
+        if !ack.is_empty() {
+            rest.post("ack", &format!("/{subscription}:acknowledge"), &json!({"ackIds": ack}))
+                .await?;
+        }
+        if !keep.is_empty() {
+            rest.post(
+                "nack",
+                &format!("/{subscription}:modifyAckDeadline"),
+                &json!({"ackIds": keep, "ackDeadlineSeconds": 0}),
+            )
+            .await?;
+        }
     }
     Ok(summary)
 }

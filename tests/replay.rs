@@ -198,3 +198,46 @@ async fn a_replay_killed_midway_and_run_again_loses_and_doubles_nothing() {
     );
     cleanup(&gcp, &names).await;
 }
+
+/// `--from-topic`: what Pub/Sub itself moved to the dead-letter topic (delivery failures,
+/// here published there directly, as Pub/Sub would) is replayed from the
+/// keep-subscription; what still fails stays there for a later run.
+#[tokio::test]
+async fn replay_from_the_dead_letter_topic_acks_what_it_republished_and_keeps_the_rest() {
+    let (names, gcp) = provision_fresh("replaytopic");
+    let (p, d) = (gcp.project.clone(), names.dataset.clone());
+    let moved = Names {
+        topic: names.dead_letter_topic(),
+        ..names.clone()
+    };
+    let attributes = HashMap::from([("CloudPubSubDeadLetterSourceDeliveryCount".to_string(), "10".to_string())]);
+    let mut messages: Vec<(Vec<u8>, HashMap<String, String>)> = (1..=3)
+        .map(|q| {
+            (
+                event(&q.to_string(), "2.25", "2026-11-20 10:00:00").into_bytes(),
+                attributes.clone(),
+            )
+        })
+        .collect();
+    messages.push((b"{oops".to_vec(), attributes.clone()));
+    publish_raw(&gcp, &moved, messages).await;
+
+    assert_eq!(
+        replay(&names, &["--from-topic"]),
+        "3 replayed (0 repaired), 1 still invalid (invalid_json 1), 0 already replayed"
+    );
+    let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
+    stream_until(&names, &gcp, &emulators, &sales, 3).await;
+    let sum = number(
+        &gcp,
+        &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),
+    )
+    .await;
+    assert_eq!(Decimal::from_str(&sum).unwrap(), Decimal::from_str("13.50").unwrap());
+    // The three were acked; the invalid one is still in the keep-subscription.
+    assert_eq!(
+        replay(&names, &["--from-topic"]),
+        "0 replayed (0 repaired), 1 still invalid (invalid_json 1), 0 already replayed"
+    );
+    cleanup(&gcp, &names).await;
+}

@@ -43,6 +43,10 @@ struct Args {
     /// Decide and report; publish and record nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Replay what Pub/Sub itself dead-lettered (delivery failures), from the dead-letter
+    /// topic's keep-subscription, instead of the worker's dead-letter rows.
+    #[arg(long, conflicts_with_all = ["kinds", "since", "until", "message_ids"])]
+    from_topic: bool,
 }
 
 fn kind(s: &str) -> Result<RejectKind, String> {
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
             },
             repairs: args.repairs,
             dry_run: args.dry_run,
+            from_topic: args.from_topic,
         };
         let summary = replay::run(&gcp, &opts).await?;
         println!("{summary}");
