@@ -105,6 +105,9 @@ dl = q(f"SELECT error_kind, COUNT(*) FROM `{p}.{ds}.fact_sales_deadletter` GROUP
 print("dead letters by reason:", ", ".join(f"{k} {count(n)}" for k, n in dl) or "none")
 PY
 
+step "replay, dry run: the dead letters today's rules and the explicit repairs would bring back"
+target/debug/replay --dry-run --repair numeric-strings --repair day-first-ts
+
 step "dashboard (the report's pages, looker/report.json)"
 STATE=${EMULATORS_STATE_DIR:-$ROOT/.emulators/stack}
 DASHBOARD_ADDR=127.0.0.1:${DASHBOARD_PORT:-8080}

@@ -261,13 +261,14 @@ impl fmt::Display for Summary {
         let kinds: Vec<String> = self.still_invalid.iter().map(|(k, n)| format!("{k} {n}")).collect();
         write!(
             f,
-            "{}{} replayed ({} repaired), {} still invalid{}, {} already replayed",
+            "{}{} {} ({} repaired), {} still invalid{}, {} already replayed",
             if self.dry_run {
                 "dry run, nothing published: "
             } else {
                 ""
             },
             self.replayed,
+            if self.dry_run { "would be replayed" } else { "replayed" },
             self.repaired,
             invalid,
             if kinds.is_empty() {

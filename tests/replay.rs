@@ -84,7 +84,7 @@ async fn replay_brings_back_what_todays_rules_accept_exactly_once() {
     dry.push("--dry-run");
     assert_eq!(
         replay(&names, &dry),
-        "dry run, nothing published: 7 replayed (7 repaired), 2 still invalid (invalid_json 1, not_object 1), 0 already replayed"
+        "dry run, nothing published: 7 would be replayed (7 repaired), 2 still invalid (invalid_json 1, not_object 1), 0 already replayed"
     );
     assert_eq!(
         replay(&names, &repairs),
