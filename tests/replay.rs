@@ -41,6 +41,19 @@ async fn publish(gcp: &Gcp, names: &Names, payloads: &[String]) {
     .await;
 }
 
+/// Streams until `v_fact_sales_streaming` holds `n` events; returns their exact total.
+async fn stream_sales(names: &Names, gcp: &Gcp, n: u64) -> Decimal {
+    let (p, d) = (&gcp.project, &names.dataset);
+    let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
+    stream_until(names, gcp, &emulators, &sales, n).await;
+    let sum = number(
+        gcp,
+        &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),
+    )
+    .await;
+    Decimal::from_str(&sum).unwrap()
+}
+
 fn replay(names: &Names, args: &[&str]) -> String {
     let out = run(bin("replay", names).args(args));
     assert!(out.status.success(), "replay {args:?}: {}", stderr(&out));
@@ -90,18 +103,8 @@ async fn replay_brings_back_what_todays_rules_accept_exactly_once() {
         replay(&names, &repairs),
         "7 replayed (7 repaired), 2 still invalid (invalid_json 1, not_object 1), 0 already replayed"
     );
-    let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
-    stream_until(&names, &gcp, &emulators, &sales, 12).await;
-    let sum = number(
-        &gcp,
-        &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),
-    )
-    .await;
-    assert_eq!(
-        Decimal::from_str(&sum).unwrap(),
-        want,
-        "the replayed sales count, to the cent"
-    );
+    let sum = stream_sales(&names, &gcp, 12).await;
+    assert_eq!(sum, want, "the replayed sales count, to the cent");
 
     // A second replay of the same selection republishes nothing.
     assert_eq!(
@@ -125,6 +128,7 @@ async fn replay_brings_back_what_todays_rules_accept_exactly_once() {
         [["replayed", "7", "7", "7"], ["still_invalid", "13", "9", "0"]],
         "one publish per replayed dead letter, ever; every still-invalid verdict recorded"
     );
+    let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
     assert_eq!(number(&gcp, &sales).await, "12", "nothing doubled");
     cleanup(&gcp, &names).await;
 }
@@ -179,18 +183,8 @@ async fn a_replay_killed_midway_and_run_again_loses_and_doubles_nothing() {
     let again: u64 = out.split(' ').next().unwrap().parse().unwrap();
     assert!(out.contains(&format!("{} already replayed", N - again)), "{out}");
     assert!(again >= N - after_kill, "the rest was replayed: {out}");
-    let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
-    stream_until(&names, &gcp, &emulators, &sales, N).await;
-    let sum = number(
-        &gcp,
-        &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),
-    )
-    .await;
-    assert_eq!(
-        Decimal::from_str(&sum).unwrap(),
-        Decimal::from(N) * Decimal::from(3),
-        "every sale once, to the cent"
-    );
+    let sum = stream_sales(&names, &gcp, N).await;
+    assert_eq!(sum, Decimal::from(N) * Decimal::from(3), "every sale once, to the cent");
     assert_eq!(
         number(&gcp, &recorded).await,
         N.to_string(),
@@ -205,7 +199,6 @@ async fn a_replay_killed_midway_and_run_again_loses_and_doubles_nothing() {
 #[tokio::test]
 async fn replay_from_the_dead_letter_topic_acks_what_it_republished_and_keeps_the_rest() {
     let (names, gcp) = provision_fresh("replaytopic");
-    let (p, d) = (gcp.project.clone(), names.dataset.clone());
     let moved = Names {
         topic: names.dead_letter_topic(),
         ..names.clone()
@@ -226,14 +219,8 @@ async fn replay_from_the_dead_letter_topic_acks_what_it_republished_and_keeps_th
         replay(&names, &["--from-topic"]),
         "3 replayed (0 repaired), 1 still invalid (invalid_json 1), 0 already replayed"
     );
-    let sales = format!("SELECT COUNT(*) AS n FROM `{p}.{d}.v_fact_sales_streaming`");
-    stream_until(&names, &gcp, &emulators, &sales, 3).await;
-    let sum = number(
-        &gcp,
-        &format!("SELECT CAST(SUM(gross_amount) AS STRING) AS s FROM `{p}.{d}.v_fact_sales_streaming`"),
-    )
-    .await;
-    assert_eq!(Decimal::from_str(&sum).unwrap(), Decimal::from_str("13.50").unwrap());
+    let sum = stream_sales(&names, &gcp, 3).await;
+    assert_eq!(sum, Decimal::from_str("13.50").unwrap());
     // The three were acked; the invalid one is still in the keep-subscription.
     assert_eq!(
         replay(&names, &["--from-topic"]),
