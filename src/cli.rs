@@ -56,8 +56,26 @@ pub fn run<F>(name: &str, log: &LogArgs, main: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,
 {
+    run_on(name, log, tokio::runtime::Runtime::new(), main)
+}
+
+/// As [`run`], on a runtime of one thread: for a binary whose work is one stream of
+/// small tasks (the publisher), where handing each to another thread costs more than the
+/// task (measured: 8.7 against 4.5 µs of CPU per published message).
+pub fn run_single_threaded<F>(name: &str, log: &LogArgs, main: F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    run_on(name, log, rt, main)
+}
+
+fn run_on<F>(name: &str, log: &LogArgs, rt: std::io::Result<tokio::runtime::Runtime>, main: F) -> ExitCode
+where
+    F: Future<Output = anyhow::Result<()>>,
+{
     init_logging(log.log_format);
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{name}: cannot start the async runtime: {e}");

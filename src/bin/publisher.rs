@@ -70,7 +70,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("publisher", &args.log, async move {
+    instashop::cli::run_single_threaded("publisher", &args.log, async move {
         for (name, v) in [
             ("--invalid-ratio", args.invalid_ratio),
             ("--duplicate-ratio", args.duplicate_ratio),
