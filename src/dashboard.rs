@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
-use crate::gcp::{BigQuery, Gcp};
+use crate::gcp::{BigQuery, Gcp, QueryRows};
 use crate::report::{Chart, Format, Page, Query, Report};
 
 /// Queries run at once; more wait their turn.
@@ -78,23 +78,17 @@ struct Dashboard {
     timeout: Duration,
     queries: Semaphore,
     /// Answers of ordinary pages, by SQL text.
-    cache: Option<moka::future::Cache<String, Arc<Rows>>>,
+    cache: Option<moka::future::Cache<String, Arc<QueryRows>>>,
     /// Answers of live pages (shorter-lived), by SQL text.
-    live_cache: Option<moka::future::Cache<String, Arc<Rows>>>,
+    live_cache: Option<moka::future::Cache<String, Arc<QueryRows>>>,
 }
 
 /// A query failure: the sentence for the tile, and whether BigQuery did not answer.
 type QueryError = (String, bool);
 
-/// One query's result: column types and rows of text cells (NULL is `None`).
-struct Rows {
-    types: Vec<String>,
-    rows: Vec<Vec<Option<String>>>,
-}
-
 impl Dashboard {
     /// Runs `sql` within the timeout; the error is a sentence for the page.
-    async fn query(&self, sql: &str) -> std::result::Result<Rows, QueryError> {
+    async fn query(&self, sql: &str) -> std::result::Result<QueryRows, QueryError> {
         let _permit = self.queries.acquire().await.expect("the semaphore is never closed");
         let answer = tokio::time::timeout(self.timeout, self.bq.query(&self.project, sql, self.timeout)).await;
         match answer {
@@ -110,16 +104,13 @@ impl Dashboard {
             )),
             Ok(Err(Error::Api { source, .. })) => Err((source.to_string(), false)),
             Ok(Err(e)) => Err((e.to_string(), false)),
-            Ok(Ok(r)) => Ok(Rows {
-                types: r.types,
-                rows: r.rows,
-            }),
+            Ok(Ok(r)) => Ok(r),
         }
     }
 
     /// Runs `sql`, or takes its answer from the page's cache (one query in flight per
     /// SQL text; failures are not kept).
-    async fn cached(&self, page: &Page, sql: &str) -> std::result::Result<Arc<Rows>, QueryError> {
+    async fn cached(&self, page: &Page, sql: &str) -> std::result::Result<Arc<QueryRows>, QueryError> {
         let cache = if page.refresh_seconds.is_some() {
             &self.live_cache
         } else {
@@ -249,7 +240,7 @@ pub struct QueryOptions {
     pub cache: Duration,
 }
 
-fn cache(ttl: Duration) -> Option<moka::future::Cache<String, Arc<Rows>>> {
+fn cache(ttl: Duration) -> Option<moka::future::Cache<String, Arc<QueryRows>>> {
     (!ttl.is_zero()).then(|| {
         moka::future::Cache::builder()
             .max_capacity(1000)
@@ -371,14 +362,6 @@ async fn page(State(d): State<Arc<Dashboard>>, UrlPath(id): UrlPath<String>) -> 
     layout(&d.report, &p.title, Some(&p.id), page_body(p, &definition)).into_response()
 }
 
-/// The kind as the definition spells it (`time_series`), for the tile's class.
-fn kind_name(c: &Chart) -> String {
-    serde_json::to_value(c.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn page_body(p: &Page, definition: &str) -> Markup {
     html! {
         main.page data-page=(p.id) {
@@ -390,7 +373,7 @@ fn page_body(p: &Page, definition: &str) -> Markup {
             }
             section.grid {
                 @for c in &p.charts {
-                    article class={ "tile kind-" (kind_name(c)) } data-chart=(c.id) data-state="loading" {
+                    article class={ "tile kind-" (crate::report::spelling(&c.kind)) } data-chart=(c.id) data-state="loading" {
                         h2 { (c.title) }
                         div.body { div.status { "Loading…" } }
                         footer.source { (c.view) }

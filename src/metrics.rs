@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -79,7 +79,6 @@ pub struct Metrics {
     started: Instant,
     /// Milliseconds after `started` of the main loop's last turn.
     heartbeat_ms: AtomicU64,
-    ready_flag: AtomicBool,
 }
 
 impl Default for Metrics {
@@ -103,7 +102,6 @@ impl Default for Metrics {
             registry: Registry::with_prefix("instashop_worker"),
             started: Instant::now(),
             heartbeat_ms: AtomicU64::new(0),
-            ready_flag: AtomicBool::new(false),
         };
         // The registry holds clones: each shares its value with the field above.
         let counters: [(&str, &str, Counter); 11] = [
@@ -193,13 +191,12 @@ impl Metrics {
 
     /// Marks the worker ready (or not: starting, draining).
     pub fn set_ready(&self, ready: bool) {
-        self.ready_flag.store(ready, Ordering::Relaxed);
         self.ready.set(i64::from(ready));
     }
 
     /// Whether the worker is ready.
     pub fn is_ready(&self) -> bool {
-        self.ready_flag.load(Ordering::Relaxed)
+        self.ready.get() == 1
     }
 
     /// The main loop turned: it is alive.

@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result, Status};
-use crate::gcp::{BIGQUERY, Gcp, PUBSUB};
+use crate::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB};
 use crate::transform::{Reject, RejectKind};
 
 /// The table of what replays did.
@@ -282,8 +282,7 @@ impl fmt::Display for Summary {
 }
 
 /// Reads the selected dead letters and the ids already replayed.
-async fn read(gcp: &Gcp, opts: &Options) -> Result<(Vec<DeadLetterRow>, BTreeSet<String>)> {
-    let bq = gcp.bigquery().await?;
+async fn read(gcp: &Gcp, bq: &BigQuery, opts: &Options) -> Result<(Vec<DeadLetterRow>, BTreeSet<String>)> {
     let (p, d) = (&gcp.project, &opts.dataset);
     let sql = format!(
         "SELECT message_id, raw_payload, TO_JSON_STRING(attributes) AS attributes_json, error_kind \
@@ -322,7 +321,7 @@ async fn read(gcp: &Gcp, opts: &Options) -> Result<(Vec<DeadLetterRow>, BTreeSet
             error_kind: cell(3),
         });
     }
-    let done = replayed_ids(gcp, opts).await?;
+    let done = replayed_ids(gcp, bq, opts).await?;
     Ok((letters, done))
 }
 
@@ -331,20 +330,19 @@ pub async fn run(gcp: &Gcp, opts: &Options) -> Result<Summary> {
     if opts.from_topic {
         return from_subscription(gcp, opts).await;
     }
-    let (letters, done) = read(gcp, opts).await?;
-    replay_letters(gcp, opts, letters, &done)
+    let run = Run::open(gcp, opts).await?;
+    let (letters, done) = read(gcp, &run.bq, opts).await?;
+    replay_letters(gcp, &run, opts, letters, &done)
         .await
         .map(|(summary, _)| summary)
 }
 
 /// The ids of the dead letters already replayed.
-async fn replayed_ids(gcp: &Gcp, opts: &Options) -> Result<BTreeSet<String>> {
+async fn replayed_ids(gcp: &Gcp, bq: &BigQuery, opts: &Options) -> Result<BTreeSet<String>> {
     let (p, d) = (&gcp.project, &opts.dataset);
     let sql =
         format!("SELECT DISTINCT dead_letter_message_id FROM `{p}.{d}.{REPLAY_TABLE}` WHERE outcome = 'replayed'");
-    Ok(gcp
-        .bigquery()
-        .await?
+    Ok(bq
         .query(p, &sql, QUERY_TIMEOUT)
         .await?
         .rows
@@ -355,28 +353,53 @@ async fn replayed_ids(gcp: &Gcp, opts: &Options) -> Result<BTreeSet<String>> {
 
 /// Replays `letters` (skipping the `done` ones); returns the summary and, per letter, whether
 /// it is settled (replayed now or before) rather than still invalid.
+/// What one run shares across its batches: one BigQuery client, one publisher, one run id.
+struct Run {
+    bq: BigQuery,
+    publisher: Option<google_cloud_pubsub::client::Publisher>,
+    run_id: String,
+    actor: String,
+    now: DateTime<Utc>,
+}
+
+impl Run {
+    async fn open(gcp: &Gcp, opts: &Options) -> Result<Run> {
+        Ok(Run {
+            bq: gcp.bigquery().await?,
+            publisher: if opts.dry_run {
+                None
+            } else {
+                Some(crate::publisher::open(gcp, &opts.topic).await?)
+            },
+            run_id: uuid::Uuid::new_v4().to_string(),
+            actor: std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            now: Utc::now(),
+        })
+    }
+}
+
 async fn replay_letters(
     gcp: &Gcp,
+    run: &Run,
     opts: &Options,
     letters: Vec<DeadLetterRow>,
     done: &BTreeSet<String>,
 ) -> Result<(Summary, Vec<(String, bool)>)> {
     let mut settled = Vec::new();
-    let now = Utc::now();
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let actor = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    let Run {
+        bq,
+        publisher,
+        run_id,
+        actor,
+        now,
+    } = run;
+    let now = *now;
     let mut summary = Summary {
         dry_run: opts.dry_run,
         ..Summary::default()
     };
-    let publisher = if opts.dry_run {
-        None
-    } else {
-        Some(crate::publisher::open(gcp, &opts.topic).await?)
-    };
-    let bq = gcp.bigquery().await?;
     for letter in letters {
         if done.contains(&letter.message_id) {
             summary.already_replayed += 1;
@@ -389,7 +412,7 @@ async fn replay_letters(
             Decision::Publish { payload, repairs } => {
                 summary.replayed += 1;
                 summary.repaired += u64::from(!repairs.is_empty());
-                let Some(publisher) = &publisher else {
+                let Some(publisher) = publisher else {
                     tracing::info!(
                         message = "would replay",
                         dead_letter = letter.message_id,
@@ -439,7 +462,7 @@ async fn replay_letters(
         for (k, v) in record.as_object().expect("an object") {
             row[k] = v.clone();
         }
-        record_outcome(&bq, gcp, opts, &run_id, &letter.message_id, row).await?;
+        record_outcome(bq, gcp, opts, run_id, &letter.message_id, row).await?;
     }
     Ok((summary, settled))
 }
@@ -457,7 +480,8 @@ async fn from_subscription(gcp: &Gcp, opts: &Options) -> Result<Summary> {
         crate::settings::KEEP_SUFFIX
     );
     let rest = gcp.pubsub_rest().await?;
-    let done = replayed_ids(gcp, opts).await?;
+    let run = Run::open(gcp, opts).await?;
+    let done = replayed_ids(gcp, &run.bq, opts).await?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut summary = Summary {
         dry_run: opts.dry_run,
@@ -501,7 +525,7 @@ async fn from_subscription(gcp: &Gcp, opts: &Options) -> Result<Summary> {
             }
             break;
         }
-        let (part, settled) = replay_letters(gcp, opts, letters, &done).await?;
+        let (part, settled) = replay_letters(gcp, &run, opts, letters, &done).await?;
         summary.replayed += part.replayed;
         summary.repaired += part.repaired;
         summary.already_replayed += part.already_replayed;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::DataModel;
@@ -431,10 +432,7 @@ impl Report {
                 "\n\n| chart | kind | view | dimensions | metrics | sort, limit |\n|---|---|---|---|---|---|\n",
             );
             for c in &p.charts {
-                let kind = serde_json::to_value(c.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
+                let kind = spelling(&c.kind);
                 let dims = if c.dimensions.is_empty() {
                     "-".to_string()
                 } else {
@@ -448,14 +446,8 @@ impl Report {
                     .metrics
                     .iter()
                     .map(|m| {
-                        let agg = serde_json::to_value(m.agg)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default();
-                        let format = serde_json::to_value(m.format)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default();
+                        let agg = spelling(&m.agg);
+                        let format = spelling(&m.format);
                         format!("{agg}(`{}`) as {format}", m.field)
                     })
                     .collect::<Vec<_>>()
@@ -485,6 +477,14 @@ impl Report {
             out.push('\n');
         }
         out
+    }
+}
+
+/// How the definition spells a kind, aggregation or format (`time_series`, `count_distinct`).
+pub fn spelling<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 
