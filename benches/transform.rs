@@ -13,6 +13,7 @@ fn payloads(n: usize) -> Vec<Vec<u8>> {
         events_seed: None,
         invalid_ratio: 0.0,
         duplicate_ratio: 0.0,
+        payment_failure_ratio: 0.06,
         customers: 1000,
         products: 200,
     });

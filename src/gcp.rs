@@ -85,6 +85,46 @@ pub struct QueryRows {
 }
 
 impl BigQuery {
+    /// Streams `rows` (each with its insertId, which BigQuery uses to drop a retried
+    /// write) into `dataset.table` with insertAll, through the write retry policy; a row
+    /// BigQuery refuses is an error naming the table and the first refusal.
+    pub async fn insert_rows(
+        &self,
+        project: &str,
+        dataset: &str,
+        table: &str,
+        rows: Vec<(Option<String>, serde_json::Value)>,
+    ) -> Result<()> {
+        let mut req = gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest::new();
+        for (id, row) in rows {
+            req.add_row(id, row)
+                .map_err(|e| Error::remote(BIGQUERY, "insertAll", table, crate::error::Status::Other, e.to_string()))?;
+        }
+        let resp = crate::retry::retry(
+            crate::retry::RetryPolicy::WRITE,
+            "insertAll",
+            || async {
+                self.client
+                    .tabledata()
+                    .insert_all(project, dataset, table, req.clone())
+                    .await
+                    .map_err(|e| Error::api(BIGQUERY, "insertAll", table, e))
+            },
+            |_| {},
+        )
+        .await?;
+        match resp.insert_errors {
+            Some(errs) if !errs.is_empty() => Err(Error::remote(
+                BIGQUERY,
+                "insertAll",
+                table,
+                crate::error::Status::Other,
+                format!("BigQuery refused {} row(s): {:?}", errs.len(), errs[0]),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Runs `sql` (GoogleSQL) in `project` with `jobs.query`, waiting up to `timeout`
     /// for it. A query that fails is an error with BigQuery's message, whether the API
     /// answers with an HTTP error (Google Cloud) or with the errors in a 200 answer (the

@@ -40,6 +40,11 @@
 //! - [`replay`]: dead letters back into the flow after a fix (selection, explicit
 //!   repairs, today's rules, republish, a record of each outcome).
 //!
+//! Operations:
+//! - [`alerts`]: the InstaShop alerts (critical stock, failed payments, revenue anomaly)
+//!   evaluated from their views at given thresholds, each new one published once to the
+//!   alerts topic and logged in `alert_log`.
+//!
 //! Dashboards:
 //! - [`report`]: the report definition (`looker/report.json`): pages, charts, the one
 //!   query each chart implies, number formats, the Looker Studio link.
@@ -48,6 +53,7 @@
 //!
 //! Binaries in `src/bin/` are thin: parse arguments, call one function here.
 
+pub mod alerts;
 pub mod batch;
 pub mod catalog;
 pub mod cli;

@@ -6,8 +6,9 @@
 //! - `bigquery/tables.json`: per table, its description, day partitioning and clustering
 //!   (Terraform reads it with `jsondecode(file(...))`).
 //! - `bigquery/views/<view>.sql`: the view's query, a Terraform `templatefile()` template
-//!   whose only variables are `${project_id}` and `${dataset_id}`. Its leading `--`
-//!   comment lines are the view's description.
+//!   whose only variables are `${project_id}`, `${dataset_id}` and, for the alert views,
+//!   the thresholds of [`crate::alerts::Thresholds::VARS`] (filled with their defaults
+//!   when the view is created). Its leading `--` comment lines are the view's description.
 //!
 //! [`DataModel::load`] checks all of it and orders the views after what they read;
 //! every error names the file at fault.
@@ -129,9 +130,30 @@ impl ViewDef {
     }
 }
 
-/// Fills `${project_id}` and `${dataset_id}` in a view template.
+/// Fills `${project_id}` and `${dataset_id}` in a view template, and the alert
+/// thresholds with their defaults.
 pub fn render(template: &str, project: &str, dataset: &str) -> String {
-    template.replace(PROJECT_VAR, project).replace(DATASET_VAR, dataset)
+    render_with(template, project, dataset, &crate::alerts::Thresholds::default())
+}
+
+/// Fills a view template with the project, the dataset and these alert thresholds.
+pub fn render_with(template: &str, project: &str, dataset: &str, t: &crate::alerts::Thresholds) -> String {
+    let mut sql = template.replace(PROJECT_VAR, project).replace(DATASET_VAR, dataset);
+    for (name, value) in t.values() {
+        sql = sql.replace(&format!("${{{name}}}"), &value);
+    }
+    sql
+}
+
+/// Whether `tail` starts with a template variable a view may use.
+fn allowed_var(tail: &str) -> bool {
+    tail.starts_with(PROJECT_VAR)
+        || tail.starts_with(DATASET_VAR)
+        || crate::alerts::Thresholds::VARS.iter().any(|v| {
+            tail.strip_prefix("${")
+                .and_then(|t| t.strip_prefix(v))
+                .is_some_and(|t| t.starts_with('}'))
+        })
 }
 
 /// Every table and view of `bigquery/`.
@@ -402,11 +424,12 @@ fn parse_view(name: String, file: PathBuf, template: String) -> Result<ViewDef> 
     let mut rest = template.as_str();
     while let Some(i) = rest.find(['$', '%']) {
         let tail = &rest[i..];
-        if tail[1..].starts_with('{') && !tail.starts_with(PROJECT_VAR) && !tail.starts_with(DATASET_VAR) {
+        if tail[1..].starts_with('{') && !allowed_var(tail) {
             let end = tail.find('}').map_or(tail.len().min(20), |e| e + 1);
             return err(format!(
-                "uses {}; the only template variables are {PROJECT_VAR} and {DATASET_VAR}",
-                &tail[..end]
+                "uses {}; the only template variables are {PROJECT_VAR}, {DATASET_VAR} and the alert thresholds ({})",
+                &tail[..end],
+                crate::alerts::Thresholds::VARS.join(", ")
             ));
         }
         rest = &tail[1..];
@@ -574,7 +597,7 @@ mod tests {
             let c = m.table(t).unwrap().columns.iter().find(|c| c.name == extra).unwrap();
             assert_eq!(c.mode, "NULLABLE", "{t}.{extra}");
         }
-        assert_eq!(m.tables.len(), 8, "the seven of the data flow and fact_sales_replay");
+        assert_eq!(m.tables.len(), 9, "the seven of the data flow, fact_sales_replay and alert_log");
     }
 
     #[test]
@@ -626,6 +649,26 @@ mod tests {
                 .reads
                 .contains("v_fact_sales_streaming")
         );
+    }
+
+    #[test]
+    fn alert_templates_render_their_thresholds() {
+        let t = crate::alerts::Thresholds {
+            failed_payment_pct: rust_decimal::Decimal::new(125, 1),
+            ..Default::default()
+        };
+        let sql = render_with(
+            "x >= NUMERIC '${alert_failed_payment_pct}' AND n >= ${alert_revenue_min_weeks}",
+            "p",
+            "d",
+            &t,
+        );
+        assert_eq!(sql, "x >= NUMERIC '12.5' AND n >= 4");
+        let model = repo_model();
+        for v in crate::alerts::ALERT_VIEWS {
+            let sql = model.view(v).unwrap().render("p", "d");
+            assert!(!sql.contains("${"), "{v} left a variable: {sql}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! or in a real project: the bucket with the seed's `datasets/` and `pipelines/` folders,
 //! the dataset, every table (through the API, from `bigquery/schemas`) and view (after
 //! what it reads), the orders topic, its dead-letter topic, the worker's subscription
-//! with dead-letter and retry policies, and a subscription that keeps dead letters.
+//! with dead-letter and retry policies, a subscription that keeps dead letters, and the
+//! alerts topic (`<topic>-alerts`).
 //!
 //! Each resource is observed first and [`Change`] says what must happen to it; a dry run
 //! stops there. A second run finds everything [`Change::Unchanged`].
@@ -310,7 +311,8 @@ impl Provisioner<'_> {
         let project = &self.gcp.project;
         let topic = format!("projects/{project}/topics/{}", n.topic);
         let dl_topic = format!("projects/{project}/topics/{}", n.dead_letter_topic());
-        for t in [&dl_topic, &topic] {
+        let alerts_topic = format!("projects/{project}/topics/{}", n.alerts_topic());
+        for t in [&dl_topic, &topic, &alerts_topic] {
             self.topic(ps, t).await?;
         }
         let worker = Subscription::new()

@@ -168,6 +168,8 @@ pub struct GeneratorConfig {
     pub invalid_ratio: f64,
     /// Share of events published twice, 0..=1.
     pub duplicate_ratio: f64,
+    /// Share of orders whose payment fails (`payment_status: "failed"`), 0..=1.
+    pub payment_failure_ratio: f64,
     /// Customers in the master data (as `datagen --customers`).
     pub customers: u32,
     /// Products in the master data (as `datagen --products`).
@@ -189,13 +191,24 @@ pub struct Generated {
     pub duplicate: bool,
 }
 
+/// The order whose lines are being generated: its lines share the id, the customer and
+/// the payment.
+#[derive(Clone)]
+struct OpenOrder {
+    id: String,
+    customer: String,
+    lines_left: u32,
+    payment_method: &'static str,
+    payment_status: &'static str,
+}
+
 /// Seeded generator of order events; see the module doc.
 pub struct EventGenerator {
     rng: StdRng,
     products: Vec<Product>,
     customers: u32,
     config: GeneratorConfig,
-    order: Option<(String, String, u32)>,
+    order: Option<OpenOrder>,
     order_seq: u64,
     pending_duplicate: Option<Generated>,
 }
@@ -223,18 +236,29 @@ impl EventGenerator {
         }
         // An order has 1 to 4 lines that share its id; streaming order ids start with S,
         // batch ones with O, so they never collide.
-        let (order_id, customer, lines_left) = match self.order.take() {
-            Some(o) if o.2 > 0 => o,
+        let mut order = match self.order.take() {
+            Some(o) if o.lines_left > 0 => o,
             _ => {
                 self.order_seq += 1;
                 let tag: u32 = self.rng.random();
-                let order_id = format!("S{:08X}-{:06}", tag, self.order_seq);
+                let id = format!("S{:08X}-{:06}", tag, self.order_seq);
                 let customer = customer_id(self.rng.random_range(1..=self.customers));
-                let lines = self.rng.random_range(1..=4);
-                (order_id, customer, lines)
+                let lines_left = self.rng.random_range(1..=4);
+                let payment_method = crate::catalog::weighted(&mut self.rng, crate::datagen::PAYMENT_METHODS);
+                let failed = self.rng.random::<f64>() < self.config.payment_failure_ratio;
+                OpenOrder {
+                    id,
+                    customer,
+                    lines_left,
+                    payment_method,
+                    payment_status: if failed { "failed" } else { "completed" },
+                }
             }
         };
-        self.order = Some((order_id.clone(), customer.clone(), lines_left - 1));
+        order.lines_left -= 1;
+        let (order_id, customer) = (order.id.clone(), order.customer.clone());
+        let (payment_method, payment_status) = (order.payment_method, order.payment_status);
+        self.order = Some(order);
         let product = &self.products[self.rng.random_range(0..self.products.len())];
         let qty: i64 = crate::catalog::weighted(&mut self.rng, &[(1, 60), (2, 25), (3, 10), (5, 5)]);
         let event_id = uuid::Builder::from_random_bytes(self.rng.random())
@@ -250,6 +274,8 @@ impl EventGenerator {
             ("qty", qty.to_string()),
             ("unit_price", product.price.to_string()),
             ("event_ts", format!("\"{ts}\"")),
+            ("payment_method", format!("\"{payment_method}\"")),
+            ("payment_status", format!("\"{payment_status}\"")),
         ];
         let defect = (self.rng.random::<f64>() < self.config.invalid_ratio)
             .then(|| Defect::ALL[self.rng.random_range(0..Defect::ALL.len())]);
@@ -498,6 +524,7 @@ mod tests {
             events_seed: None,
             invalid_ratio: invalid,
             duplicate_ratio: dup,
+            payment_failure_ratio: 0.06,
             customers: 500,
             products: 100,
         }
@@ -544,6 +571,37 @@ mod tests {
             orders.insert(accepted.sale.order_id);
         }
         assert!(orders.len() < 2000, "some orders have several lines");
+    }
+
+    #[test]
+    fn an_order_has_one_payment_and_the_failure_ratio_holds() {
+        let now = Utc::now();
+        let mut c = config(0.0, 0.0);
+        c.payment_failure_ratio = 0.5;
+        let mut g = EventGenerator::new(c);
+        let mut payment: HashMap<String, (Option<String>, Option<&str>)> = HashMap::new();
+        for _ in 0..4000 {
+            let s = validate(&g.next_event(now).payload, now).unwrap().sale;
+            let p = (s.payment_method, s.payment_status);
+            assert!(
+                p.0.is_some() && p.1.is_some(),
+                "every generated line says how it was paid"
+            );
+            let first = payment.entry(s.order_id).or_insert_with(|| p.clone());
+            assert_eq!(*first, p, "the lines of an order share its payment");
+        }
+        let failed = payment.values().filter(|p| p.1 == Some("failed")).count() as f64;
+        let share = failed / payment.len() as f64;
+        assert!(
+            (0.45..0.55).contains(&share),
+            "{share} of {} orders failed",
+            payment.len()
+        );
+        let mut none = EventGenerator::new(config(0.0, 0.0));
+        let mut c = config(0.0, 0.0);
+        c.payment_failure_ratio = 0.0;
+        none.config = c;
+        assert!((0..500).all(|_| !String::from_utf8_lossy(&none.next_event(now).payload).contains("failed")));
     }
 
     #[test]

@@ -565,32 +565,13 @@ async fn record_outcome(
     id: &str,
     row: Value,
 ) -> Result<()> {
-    let mut req = gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest::new();
-    req.add_row(Some(format!("{run_id}:{id}")), row)
-        .map_err(|e| Error::remote(BIGQUERY, "insertAll", REPLAY_TABLE, Status::Other, e.to_string()))?;
-    let resp = crate::retry::retry(
-        crate::retry::RetryPolicy::WRITE,
-        "insertAll",
-        || async {
-            bq.client
-                .tabledata()
-                .insert_all(&gcp.project, &opts.dataset, REPLAY_TABLE, req.clone())
-                .await
-                .map_err(|e| Error::api(BIGQUERY, "insertAll", REPLAY_TABLE, e))
-        },
-        |_| {},
+    bq.insert_rows(
+        &gcp.project,
+        &opts.dataset,
+        REPLAY_TABLE,
+        vec![(Some(format!("{run_id}:{id}")), row)],
     )
-    .await?;
-    match resp.insert_errors {
-        Some(errs) if !errs.is_empty() => Err(Error::remote(
-            BIGQUERY,
-            "insertAll",
-            REPLAY_TABLE,
-            Status::Other,
-            format!("the replay record was refused: {:?}", errs[0]),
-        )),
-        _ => Ok(()),
-    }
+    .await
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub const DEFAULT_LOCATION: &str = "US";
 pub const DEFAULT_TOPIC: &str = "orders";
 /// The stream worker's subscription on [`DEFAULT_TOPIC`].
 pub const DEFAULT_SUBSCRIPTION: &str = "orders-stream-worker";
+/// Appended to the topic's name to name the alerts topic (`orders-alerts`).
+pub const ALERTS_SUFFIX: &str = "-alerts";
 /// Appended to the topic's name to name its dead-letter topic (`orders-dead-letter`).
 pub const DEAD_LETTER_SUFFIX: &str = "-dead-letter";
 /// Appended to the dead-letter topic's name to name the subscription that keeps dead
@@ -199,6 +201,11 @@ impl Names {
     /// The topic that receives messages the worker could not handle (`<topic>-dead-letter`).
     pub fn dead_letter_topic(&self) -> String {
         format!("{}{DEAD_LETTER_SUFFIX}", self.topic)
+    }
+
+    /// The topic the `alerts` binary notifies on (`<topic>-alerts`).
+    pub fn alerts_topic(&self) -> String {
+        format!("{}{ALERTS_SUFFIX}", self.topic)
     }
 
     /// The subscription that keeps what lands on the dead-letter topic.

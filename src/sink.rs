@@ -99,6 +99,8 @@ pub fn sale_descriptor() -> DescriptorProto {
             field("publish_ts", 9, Type::Int64),
             field("ingest_ts", 10, Type::Int64),
             field("message_id", 11, Type::String),
+            field("payment_method", 12, Type::String),
+            field("payment_status", 13, Type::String),
         ],
         ..Default::default()
     }
@@ -123,6 +125,20 @@ pub fn encode_sale(row: &SaleRow, ingest_ts: DateTime<Utc>, buf: &mut Vec<u8>) {
     }
     int64::encode(10, &ingest_ts.timestamp_micros(), buf);
     string::encode(11, &row.delivery.message_id, buf);
+    if let Some(m) = &s.payment_method {
+        string::encode(12, m, buf);
+    }
+    if let Some(p) = s.payment_status {
+        encode_str(13, p, buf);
+    }
+}
+
+/// A string field from a `&str` (prost's `string::encode` wants a `&String`).
+fn encode_str(tag: u32, value: &str, buf: &mut Vec<u8>) {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(value.len() as u64, buf);
+    buf.extend_from_slice(value.as_bytes());
 }
 
 fn ts_json(t: DateTime<Utc>) -> String {
@@ -144,6 +160,8 @@ pub fn sale_json(row: &SaleRow, ingest_ts: DateTime<Utc>) -> Value {
         "publish_ts": row.delivery.publish_ts.map(ts_json),
         "ingest_ts": ts_json(ingest_ts),
         "message_id": row.delivery.message_id,
+        "payment_method": s.payment_method,
+        "payment_status": s.payment_status,
     })
 }
 
@@ -475,7 +493,7 @@ mod tests {
 
     fn row() -> SaleRow {
         let now = Utc.with_ymd_and_hms(2025, 9, 15, 15, 0, 0).unwrap();
-        let p = br#"{"event_id":"123e4567-e89b-12d3-a456-426614174000","order_id":"O1","customer_id":"C1","product_id":"P1","qty":3,"unit_price":"0.333333333","event_ts":"2025-09-15 14:23:55"}"#;
+        let p = br#"{"event_id":"123e4567-e89b-12d3-a456-426614174000","order_id":"O1","customer_id":"C1","product_id":"P1","qty":3,"unit_price":"0.333333333","event_ts":"2025-09-15 14:23:55","payment_method":"paypal","payment_status":"failed"}"#;
         SaleRow {
             sale: validate(p, now).unwrap().sale,
             delivery: Delivery {
@@ -507,6 +525,8 @@ mod tests {
         assert_eq!(back["ingest_ts"], Val::I(ingest.timestamp_micros()));
         assert_eq!(back["message_id"], s("m1"));
         assert_eq!(back["qty"], Val::I(3));
+        assert_eq!(back["payment_method"], s("paypal"));
+        assert_eq!(back["payment_status"], s("failed"));
         assert_eq!(back.len(), sale_descriptor().field.len(), "every column is written");
     }
 

@@ -22,6 +22,11 @@
 //! 9. `event_ts` is `YYYY-MM-DD HH:MM:SS` (UTC, the seed's format, optional fraction) or
 //!    RFC 3339 with an offset (converted to UTC), not before [`MIN_EVENT_YEAR`] and not
 //!    more than [`MAX_FUTURE_SKEW_SECS`] ahead of the worker's clock (`bad_event_ts`).
+//! 10. The optional InstaShop payment fields, when present and not null, are strings
+//!     (`wrong_type`): `payment_method` a lowercase name of 1 to [`MAX_ID_LEN`] letters,
+//!     digits and `_` (`credit_card`), `payment_status` one of [`PAYMENT_STATUSES`]
+//!     (`bad_payment`). The failed-payment alert reads them; an event without them is a
+//!     sale whose payment is not reported.
 //!
 //! `gross_amount = qty × unit_price`, exact.
 
@@ -48,6 +53,9 @@ pub const MAX_PRICE_SCALE: u32 = 9;
 pub const MIN_EVENT_YEAR: i32 = 2000;
 /// How far ahead of the worker's clock an event may be (clock skew between producers).
 pub const MAX_FUTURE_SKEW_SECS: i64 = 24 * 3600;
+/// The values of `payment_status`: the words of the batch `orders.status` that a sale
+/// can have when it happens (a refund comes later).
+pub const PAYMENT_STATUSES: [&str; 2] = ["completed", "failed"];
 
 /// Why an event was refused: the `error_kind` column of the dead-letter table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,11 +84,13 @@ pub enum RejectKind {
     BadUnitPrice,
     /// Rule 9.
     BadEventTs,
+    /// Rule 10.
+    BadPayment,
 }
 
 impl RejectKind {
     /// Every kind, for metrics.
-    pub const ALL: [RejectKind; 12] = [
+    pub const ALL: [RejectKind; 13] = [
         RejectKind::PayloadTooLarge,
         RejectKind::NotUtf8,
         RejectKind::InvalidJson,
@@ -93,6 +103,7 @@ impl RejectKind {
         RejectKind::BadQty,
         RejectKind::BadUnitPrice,
         RejectKind::BadEventTs,
+        RejectKind::BadPayment,
     ];
 
     /// The snake_case name stored in `error_kind`.
@@ -110,6 +121,7 @@ impl RejectKind {
             RejectKind::BadQty => "bad_qty",
             RejectKind::BadUnitPrice => "bad_unit_price",
             RejectKind::BadEventTs => "bad_event_ts",
+            RejectKind::BadPayment => "bad_payment",
         }
     }
 }
@@ -155,6 +167,10 @@ pub struct Sale {
     pub gross_amount: Decimal,
     /// When the sale happened, UTC.
     pub event_ts: DateTime<Utc>,
+    /// How it was paid, when the producer says (`credit_card`, `paypal`, ...).
+    pub payment_method: Option<String>,
+    /// `completed` or `failed`, when the producer says.
+    pub payment_status: Option<&'static str>,
 }
 
 /// The outcome of validating an accepted event.
@@ -166,9 +182,11 @@ pub struct Accepted {
     pub unknown_fields: u32,
 }
 
-/// The seven fields of an event, as raw JSON text, borrowed from the payload.
+/// The fields of an event, as raw JSON text, borrowed from the payload.
 #[derive(Default)]
 struct RawEvent<'a> {
+    payment_method: Option<&'a RawValue>,
+    payment_status: Option<&'a RawValue>,
     event_id: Option<&'a RawValue>,
     order_id: Option<&'a RawValue>,
     customer_id: Option<&'a RawValue>,
@@ -200,6 +218,8 @@ impl<'de> Visitor<'de> for RawEventVisitor {
                 "qty" => (&mut ev.qty, "qty"),
                 "unit_price" => (&mut ev.unit_price, "unit_price"),
                 "event_ts" => (&mut ev.event_ts, "event_ts"),
+                "payment_method" => (&mut ev.payment_method, "payment_method"),
+                "payment_status" => (&mut ev.payment_status, "payment_status"),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     ev.unknown += 1;
@@ -269,6 +289,8 @@ pub fn validate(payload: &[u8], now: DateTime<Utc>) -> Result<Accepted, Reject> 
     let qty = qty_field(raw.qty)?;
     let unit_price = price_field(raw.unit_price)?;
     let event_ts = ts_field(raw.event_ts, now)?;
+    let payment_method = payment_method_field(raw.payment_method)?;
+    let payment_status = payment_status_field(raw.payment_status)?;
     let gross_amount = unit_price
         .checked_mul(Decimal::from(qty))
         .ok_or_else(|| reject(RejectKind::BadUnitPrice, "qty × unit_price does not fit a NUMERIC"))?;
@@ -282,6 +304,8 @@ pub fn validate(payload: &[u8], now: DateTime<Utc>) -> Result<Accepted, Reject> 
             unit_price,
             gross_amount,
             event_ts,
+            payment_method,
+            payment_status,
         },
         unknown_fields: raw.unknown,
     })
@@ -447,6 +471,45 @@ fn ts_field(raw: Option<&RawValue>, now: DateTime<Utc>) -> Result<DateTime<Utc>,
         )));
     }
     Ok(ts)
+}
+
+/// An optional field: `None` when absent or null.
+fn optional(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|r| r.get() != "null")
+}
+
+fn payment_method_field(raw: Option<&RawValue>) -> Result<Option<String>, Reject> {
+    let Some(raw) = optional(raw) else { return Ok(None) };
+    let v = string_field("payment_method", Some(raw))?;
+    let ok = (1..=MAX_ID_LEN).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !ok {
+        return Err(reject(
+            RejectKind::BadPayment,
+            format!(
+                "payment_method {:?} must be 1 to {MAX_ID_LEN} lowercase letters, digits or _",
+                truncate(&v)
+            ),
+        ));
+    }
+    Ok(Some(v))
+}
+
+fn payment_status_field(raw: Option<&RawValue>) -> Result<Option<&'static str>, Reject> {
+    let Some(raw) = optional(raw) else { return Ok(None) };
+    let v = string_field("payment_status", Some(raw))?;
+    match PAYMENT_STATUSES.iter().find(|s| **s == v) {
+        Some(s) => Ok(Some(s)),
+        None => Err(reject(
+            RejectKind::BadPayment,
+            format!(
+                "payment_status {:?} must be one of {}",
+                truncate(&v),
+                PAYMENT_STATUSES.join(", ")
+            ),
+        )),
+    }
 }
 
 impl FromStr for RejectKind {
@@ -617,6 +680,43 @@ mod tests {
             "12.5",
             "trailing zeros are not extra decimals"
         );
+    }
+
+    #[test]
+    fn rule_10_optional_payment_fields() {
+        let sale = |field: &str, value: &str| validate(with(field, value).as_bytes(), now()).map(|a| a.sale);
+        let plain = validate(GOOD.as_bytes(), now()).unwrap().sale;
+        assert_eq!((plain.payment_method, plain.payment_status), (None, None));
+        assert_eq!(
+            sale("payment_status", "\"failed\"").unwrap().payment_status,
+            Some("failed")
+        );
+        assert_eq!(
+            sale("payment_status", "\"completed\"").unwrap().payment_status,
+            Some("completed")
+        );
+        assert_eq!(sale("payment_status", "null").unwrap().payment_status, None);
+        assert_eq!(
+            sale("payment_method", "\"credit_card\"")
+                .unwrap()
+                .payment_method
+                .as_deref(),
+            Some("credit_card")
+        );
+        for bad in ["\"FAILED\"", "\"refunded\"", "\"\""] {
+            let r = sale("payment_status", bad).unwrap_err();
+            assert_eq!(r.kind, RejectKind::BadPayment, "{bad}");
+            assert!(r.reason.contains("completed, failed"), "{}", r.reason);
+        }
+        for bad in ["\"Credit Card\"", "\"\"", "\"card-1\""] {
+            assert_eq!(
+                sale("payment_method", bad).unwrap_err().kind,
+                RejectKind::BadPayment,
+                "{bad}"
+            );
+        }
+        assert_eq!(kind(with("payment_status", "1").as_bytes()), RejectKind::WrongType);
+        assert_eq!(kind(with("payment_method", "true").as_bytes()), RejectKind::WrongType);
     }
 
     #[test]

@@ -13,7 +13,9 @@ SELECT
   event_ts,
   publish_ts,
   ingest_ts,
-  message_id
+  message_id,
+  payment_method,
+  payment_status
 FROM `${project_id}.${dataset_id}.fact_sales_streaming`
 WHERE TRUE
 QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingest_ts, message_id) = 1

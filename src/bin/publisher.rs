@@ -44,6 +44,10 @@ struct Args {
     /// Share of events published twice (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     duplicate_ratio: f64,
+    /// Share of orders whose payment fails (0 to 1): `payment_status` "failed" on each of
+    /// their lines. 0.06 is the history's share; raise it to set off the failed-payment alert.
+    #[arg(long, default_value_t = 0.06)]
+    payment_failure_ratio: f64,
     /// Customers in the master data; match `datagen --customers`.
     #[arg(long, default_value_t = 1000)]
     customers: u32,
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         for (name, v) in [
             ("--invalid-ratio", args.invalid_ratio),
             ("--duplicate-ratio", args.duplicate_ratio),
+            ("--payment-failure-ratio", args.payment_failure_ratio),
         ] {
             anyhow::ensure!((0.0..=1.0).contains(&v), "{name} must be between 0 and 1, got {v}");
         }
@@ -97,6 +102,7 @@ fn main() -> ExitCode {
                 events_seed: args.events_seed,
                 invalid_ratio: args.invalid_ratio,
                 duplicate_ratio: args.duplicate_ratio,
+                payment_failure_ratio: args.payment_failure_ratio,
                 customers: args.customers,
                 products: args.products,
             },

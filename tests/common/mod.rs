@@ -62,6 +62,7 @@ pub fn exe(name: &str) -> &'static str {
         "batch-loader" => env!("CARGO_BIN_EXE_batch-loader"),
         "dashboard" => env!("CARGO_BIN_EXE_dashboard"),
         "replay" => env!("CARGO_BIN_EXE_replay"),
+        "alerts" => env!("CARGO_BIN_EXE_alerts"),
         other => panic!("unknown binary {other}"),
     }
 }

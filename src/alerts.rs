@@ -1,0 +1,616 @@
+//! `alerts`: the InstaShop alerts as signals. The alert views of `bigquery/views`
+//! (`v_alert_critical_stock`, `v_alert_failed_payments`, `v_alert_revenue_anomaly`) each
+//! give one row per alert while it lasts, keyed by `alert_key`. An evaluation runs their
+//! SQL with this run's [`Thresholds`] (the views' templates, so the thresholds are the
+//! only difference from the views), compares the alerts with the open ones
+//! (`v_alerts_open`: the latest `alert_log` entry per key is `firing`) and
+//! ([`plan`]):
+//!
+//! - publishes each new alert once to the alerts topic as a [`Notification`] (state
+//!   `firing`), then records it in `alert_log`;
+//! - publishes and records `resolved` for each open alert that is no longer in the views,
+//!   so the same alert can fire again later;
+//! - leaves alone the alerts still open.
+//!
+//! A run killed between a publish and its record publishes that alert again next time:
+//! the topic is at-least-once, like every Pub/Sub topic, and a consumer that must not
+//! notify twice keeps the last `(alert_key, state)` it saw.
+//!
+//! # The notification (JSON, one per message)
+//! `{"schema": "instashop.alert.v1", "state": "firing" | "resolved", "alert_key",
+//! "kind", "subject", "value", "threshold" (decimal strings, or null when resolved),
+//! "window_start", "window_end" (RFC 3339, or null), "detail", "evaluated_at",
+//! "run_id"}`; the attributes `alert_key`, `kind` and `state` repeat it for
+//! subscription filters.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use google_cloud_pubsub::model::Message;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result, Status};
+use crate::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB, QueryRows};
+use crate::model::DataModel;
+
+/// The alert views, one per kind.
+pub const ALERT_VIEWS: [&str; 3] = [
+    "v_alert_critical_stock",
+    "v_alert_failed_payments",
+    "v_alert_revenue_anomaly",
+];
+/// The table of what was notified.
+pub const LOG_TABLE: &str = "alert_log";
+/// The view of the alerts notified and not resolved.
+pub const OPEN_VIEW: &str = "v_alerts_open";
+/// The `schema` field of every notification.
+pub const NOTIFICATION_SCHEMA: &str = "instashop.alert.v1";
+const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The thresholds of the alerts: template variables of the alert views (named as in
+/// [`Thresholds::VARS`]), filled with [`Thresholds::default`] when a view is created and
+/// with the `alerts` flags when it evaluates. Terraform's `alert_thresholds` variable
+/// has the same defaults (`tests/terraform.rs` checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Failed share of the last hour's orders, in percent, at or above which it fires.
+    pub failed_payment_pct: Decimal,
+    /// ... and at least this many times the trailing 28-day share.
+    pub failed_payment_factor: Decimal,
+    /// ... over at least this many orders in the hour.
+    pub failed_payment_min_orders: u32,
+    /// Standard deviations from the weekly mean at which revenue fires.
+    pub revenue_z: Decimal,
+    /// ... and at least this percent of the mean.
+    pub revenue_min_change_pct: Decimal,
+    /// Earlier weeks with sales needed before revenue is judged (2 to 8).
+    pub revenue_min_weeks: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            failed_payment_pct: Decimal::from(20),
+            failed_payment_factor: Decimal::from(2),
+            failed_payment_min_orders: 20,
+            revenue_z: Decimal::from(3),
+            revenue_min_change_pct: Decimal::from(30),
+            revenue_min_weeks: 4,
+        }
+    }
+}
+
+impl Thresholds {
+    /// The template variables, in the order of [`Thresholds::values`].
+    pub const VARS: [&'static str; 6] = [
+        "alert_failed_payment_pct",
+        "alert_failed_payment_factor",
+        "alert_failed_payment_min_orders",
+        "alert_revenue_z",
+        "alert_revenue_min_change_pct",
+        "alert_revenue_min_weeks",
+    ];
+
+    /// Each variable with its value as SQL text.
+    pub fn values(&self) -> [(&'static str, String); 6] {
+        let [a, b, c, d, e, f] = Self::VARS;
+        [
+            (a, self.failed_payment_pct.normalize().to_string()),
+            (b, self.failed_payment_factor.normalize().to_string()),
+            (c, self.failed_payment_min_orders.to_string()),
+            (d, self.revenue_z.normalize().to_string()),
+            (e, self.revenue_min_change_pct.normalize().to_string()),
+            (f, self.revenue_min_weeks.to_string()),
+        ]
+    }
+
+    /// Refuses thresholds that make no alert meaningful, in one sentence naming the flag.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let pct = |flag: &str, v: Decimal, lo: Decimal| {
+            if v < lo || v > Decimal::from(100) {
+                Err(format!("{flag} must be from {lo} to 100 (a percent), got {v}"))
+            } else {
+                Ok(())
+            }
+        };
+        pct("--failed-payment-pct", self.failed_payment_pct, Decimal::new(1, 2))?;
+        pct("--revenue-min-change-pct", self.revenue_min_change_pct, Decimal::ZERO)?;
+        if self.failed_payment_factor < Decimal::ZERO {
+            return Err(format!(
+                "--failed-payment-factor must be 0 or more (0 ignores the trailing share), got {}",
+                self.failed_payment_factor
+            ));
+        }
+        if self.failed_payment_min_orders == 0 {
+            return Err("--failed-payment-min-orders must be at least 1".into());
+        }
+        if self.revenue_z <= Decimal::ZERO {
+            return Err(format!(
+                "--revenue-z must be more than 0 standard deviations, got {}",
+                self.revenue_z
+            ));
+        }
+        if !(2..=8).contains(&self.revenue_min_weeks) {
+            return Err(format!(
+                "--revenue-min-weeks must be from 2 to 8 (the band needs two weeks and looks back eight), got {}",
+                self.revenue_min_weeks
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One alert, as the alert views give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// One per alert while it lasts: `kind/subject`.
+    pub alert_key: String,
+    /// `critical_stock`, `failed_payments`, `revenue_anomaly`.
+    pub kind: String,
+    /// A product id, `all`, `high` or `low`.
+    pub subject: String,
+    /// The measured value.
+    pub value: Option<Decimal>,
+    /// The threshold it reached.
+    pub threshold: Option<Decimal>,
+    /// Start of the measured window.
+    pub window_start: Option<DateTime<Utc>>,
+    /// End of the measured window.
+    pub window_end: Option<DateTime<Utc>>,
+    /// The alert in words.
+    pub detail: Option<String>,
+}
+
+/// `firing` or `resolved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// The alert started.
+    Firing,
+    /// It is no longer in the alert views.
+    Resolved,
+}
+
+impl State {
+    /// As stored and published.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Firing => "firing",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+/// What one evaluation must notify: each new alert, then each open alert that ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// New alerts (not open): notify `firing`.
+    pub fire: Vec<Alert>,
+    /// Open alerts no longer current: notify `resolved`.
+    pub resolve: Vec<Alert>,
+    /// Alerts current and already open: nothing to do.
+    pub still_open: usize,
+}
+
+/// Compares the current alerts with the open ones (pure).
+pub fn plan(current: Vec<Alert>, open: Vec<Alert>) -> Plan {
+    let open_keys: BTreeSet<&str> = open.iter().map(|a| a.alert_key.as_str()).collect();
+    let current_keys: BTreeSet<String> = current.iter().map(|a| a.alert_key.clone()).collect();
+    let mut seen = BTreeSet::new();
+    let mut p = Plan::default();
+    for a in current {
+        if !seen.insert(a.alert_key.clone()) {
+            continue; // one alert per key, whatever a view returns
+        }
+        if open_keys.contains(a.alert_key.as_str()) {
+            p.still_open += 1;
+        } else {
+            p.fire.push(a);
+        }
+    }
+    p.resolve = open
+        .into_iter()
+        .filter(|a| !current_keys.contains(&a.alert_key))
+        .collect();
+    p
+}
+
+/// The JSON published on the alerts topic (see the module doc).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Notification {
+    /// Always [`NOTIFICATION_SCHEMA`].
+    pub schema: &'static str,
+    /// Firing or resolved.
+    pub state: State,
+    /// The alert's key.
+    pub alert_key: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its subject.
+    pub subject: String,
+    /// Measured value, exact decimal text (null when resolved).
+    pub value: Option<String>,
+    /// Threshold, exact decimal text (null when resolved).
+    pub threshold: Option<String>,
+    /// RFC 3339.
+    pub window_start: Option<String>,
+    /// RFC 3339.
+    pub window_end: Option<String>,
+    /// In words.
+    pub detail: Option<String>,
+    /// When this evaluation ran, RFC 3339.
+    pub evaluated_at: String,
+    /// This evaluation.
+    pub run_id: String,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl Notification {
+    /// The notification of `alert` entering `state`.
+    pub fn new(alert: &Alert, state: State, evaluated_at: DateTime<Utc>, run_id: &str) -> Self {
+        let firing = state == State::Firing;
+        Notification {
+            schema: NOTIFICATION_SCHEMA,
+            state,
+            alert_key: alert.alert_key.clone(),
+            kind: alert.kind.clone(),
+            subject: alert.subject.clone(),
+            value: alert.value.filter(|_| firing).map(|d| d.to_string()),
+            threshold: alert.threshold.filter(|_| firing).map(|d| d.to_string()),
+            window_start: alert.window_start.filter(|_| firing).map(rfc3339),
+            window_end: alert.window_end.filter(|_| firing).map(rfc3339),
+            detail: if firing {
+                alert.detail.clone()
+            } else {
+                Some(format!("{} is no longer alerting", alert.alert_key))
+            },
+            evaluated_at: rfc3339(evaluated_at),
+            run_id: run_id.to_string(),
+        }
+    }
+
+    /// The `alert_log` row of this notification.
+    fn log_row(&self, message_id: Option<&str>) -> Value {
+        json!({
+            "alert_key": self.alert_key,
+            "kind": self.kind,
+            "subject": self.subject,
+            "state": self.state.as_str(),
+            "value": self.value,
+            "threshold": self.threshold,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "detail": self.detail,
+            "evaluated_at": self.evaluated_at,
+            "message_id": message_id,
+            "run_id": self.run_id,
+            "source": "alerts",
+        })
+    }
+}
+
+/// One evaluation's settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Dataset of the views and `alert_log`.
+    pub dataset: String,
+    /// The alerts topic.
+    pub topic: String,
+    /// The thresholds.
+    pub thresholds: Thresholds,
+    /// Evaluate and report; publish and record nothing.
+    pub dry_run: bool,
+}
+
+/// What one evaluation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Alerts notified as firing (or that would be, in a dry run), by key.
+    pub fired: Vec<String>,
+    /// Alerts notified as resolved, by key.
+    pub resolved: Vec<String>,
+    /// Alerts still open, already notified.
+    pub still_open: usize,
+    /// Whether nothing was published or recorded.
+    pub dry_run: bool,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = |v: &[String]| {
+            if v.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", v.join(", "))
+            }
+        };
+        write!(
+            f,
+            "{}{} new alert{}{}, {} resolved{}, {} still open",
+            if self.dry_run {
+                "dry run, nothing published: "
+            } else {
+                ""
+            },
+            self.fired.len(),
+            if self.fired.len() == 1 { "" } else { "s" },
+            keys(&self.fired),
+            self.resolved.len(),
+            keys(&self.resolved),
+            self.still_open
+        )
+    }
+}
+
+fn decimal(cell: &Option<String>) -> Option<Decimal> {
+    cell.as_deref()
+        .and_then(|s| Decimal::from_str(s).or_else(|_| Decimal::from_scientific(s)).ok())
+        .map(|d| d.normalize())
+}
+
+fn micros(cell: &Option<String>) -> Option<DateTime<Utc>> {
+    cell.as_deref()
+        .and_then(|s| s.parse::<i64>().ok())
+        .and_then(DateTime::from_timestamp_micros)
+}
+
+/// The alerts of a query's rows, read by column name.
+fn alerts_of(rows: QueryRows, what: &str) -> Result<Vec<Alert>> {
+    let col = |name: &str| {
+        rows.names.iter().position(|n| n == name).ok_or_else(|| {
+            Error::remote(
+                BIGQUERY,
+                "read alerts",
+                what,
+                Status::Other,
+                format!("the answer has no column {name}"),
+            )
+        })
+    };
+    let [key, kind, subject, value, threshold, start, end, detail] = [
+        col("alert_key")?,
+        col("kind")?,
+        col("subject")?,
+        col("value")?,
+        col("threshold")?,
+        col("window_start")?,
+        col("window_end")?,
+        col("detail")?,
+    ];
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| {
+            let text = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+            Alert {
+                alert_key: text(key),
+                kind: text(kind),
+                subject: text(subject),
+                value: decimal(&r[value]),
+                threshold: decimal(&r[threshold]),
+                window_start: micros(&r[start]),
+                window_end: micros(&r[end]),
+                detail: r[detail].clone(),
+            }
+        })
+        .collect())
+}
+
+/// The current alerts, from the alert views' SQL at `thresholds`.
+pub async fn current(bq: &BigQuery, project: &str, model: &DataModel, opts: &Options) -> Result<Vec<Alert>> {
+    let mut all = Vec::new();
+    for name in ALERT_VIEWS {
+        let view = model.view(name).ok_or_else(|| {
+            Error::model(
+                DataModel::default_dir().join("views"),
+                format!("has no {name}.sql, which the alerts evaluate"),
+            )
+        })?;
+        let sql = crate::model::render_with(&view.template, project, &opts.dataset, &opts.thresholds);
+        all.extend(alerts_of(bq.query(project, &sql, QUERY_TIMEOUT).await?, name)?);
+    }
+    all.sort_by(|a, b| a.alert_key.cmp(&b.alert_key));
+    Ok(all)
+}
+
+/// The alerts notified and not resolved.
+pub async fn open(bq: &BigQuery, project: &str, dataset: &str) -> Result<Vec<Alert>> {
+    let sql = format!("SELECT * FROM `{project}.{dataset}.{OPEN_VIEW}` ORDER BY alert_key");
+    alerts_of(bq.query(project, &sql, QUERY_TIMEOUT).await?, OPEN_VIEW)
+}
+
+/// One evaluation: current against open alerts, then a notification and a log entry for
+/// each new and each resolved alert (nothing in a dry run).
+pub async fn evaluate(gcp: &Gcp, model: &DataModel, opts: &Options) -> Result<Summary> {
+    let bq = gcp.bigquery().await?;
+    let publisher = if opts.dry_run {
+        None
+    } else {
+        Some(crate::publisher::open(gcp, &opts.topic).await?)
+    };
+    let now = Utc::now();
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let current = current(&bq, &gcp.project, model, opts).await?;
+    let open = open(&bq, &gcp.project, &opts.dataset).await?;
+    let plan = plan(current, open);
+    let mut summary = Summary {
+        still_open: plan.still_open,
+        dry_run: opts.dry_run,
+        ..Summary::default()
+    };
+    let work = plan
+        .fire
+        .iter()
+        .map(|a| (a, State::Firing))
+        .chain(plan.resolve.iter().map(|a| (a, State::Resolved)));
+    for (alert, state) in work {
+        let n = Notification::new(alert, state, now, &run_id);
+        match state {
+            State::Firing => summary.fired.push(alert.alert_key.clone()),
+            State::Resolved => summary.resolved.push(alert.alert_key.clone()),
+        }
+        let Some(publisher) = &publisher else {
+            tracing::info!(
+                message = "would notify",
+                state = state.as_str(),
+                alert_key = alert.alert_key,
+                detail = n.detail
+            );
+            continue;
+        };
+        let data = serde_json::to_vec(&n).expect("a notification always serialises");
+        let msg = Message::new().set_data(bytes::Bytes::from(data)).set_attributes([
+            ("alert_key", n.alert_key.clone()),
+            ("kind", n.kind.clone()),
+            ("state", state.as_str().to_string()),
+        ]);
+        let message_id = publisher
+            .publish(msg)
+            .await
+            .map_err(|e| Error::remote(PUBSUB, "publish", &opts.topic, Status::Other, e.to_string()))?;
+        match state {
+            State::Firing => tracing::warn!(
+                message = "alert",
+                alert_key = n.alert_key,
+                value = n.value,
+                threshold = n.threshold,
+                detail = n.detail,
+                message_id
+            ),
+            State::Resolved => tracing::info!(message = "alert resolved", alert_key = n.alert_key, message_id),
+        }
+        let insert_id = format!("{run_id}:{}:{}", n.alert_key, state.as_str());
+        bq.insert_rows(
+            &gcp.project,
+            &opts.dataset,
+            LOG_TABLE,
+            vec![(Some(insert_id), n.log_row(Some(&message_id)))],
+        )
+        .await?;
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(key: &str) -> Alert {
+        let (kind, subject) = key.split_once('/').unwrap();
+        Alert {
+            alert_key: key.into(),
+            kind: kind.into(),
+            subject: subject.into(),
+            value: Some(Decimal::new(345, 1)),
+            threshold: Some(Decimal::from(20)),
+            window_start: DateTime::from_timestamp(1_790_000_000, 0),
+            window_end: DateTime::from_timestamp(1_790_003_600, 0),
+            detail: Some("d".into()),
+        }
+    }
+
+    #[test]
+    fn a_new_alert_fires_an_open_one_stays_quiet_and_one_gone_resolves() {
+        let p = plan(
+            vec![
+                alert("failed_payments/all"),
+                alert("critical_stock/P1"),
+                alert("critical_stock/P1"),
+            ],
+            vec![alert("critical_stock/P1"), alert("revenue_anomaly/high")],
+        );
+        assert_eq!(p.fire, vec![alert("failed_payments/all")]);
+        assert_eq!(p.still_open, 1, "a key returned twice is one alert");
+        assert_eq!(p.resolve, vec![alert("revenue_anomaly/high")]);
+        assert_eq!(plan(vec![], vec![]), Plan::default());
+    }
+
+    #[test]
+    fn notifications_carry_exact_decimals_and_resolved_ones_no_measure() {
+        let now = DateTime::from_timestamp(1_790_003_601, 0).unwrap();
+        let f = serde_json::to_value(Notification::new(
+            &alert("failed_payments/all"),
+            State::Firing,
+            now,
+            "r1",
+        ))
+        .unwrap();
+        assert_eq!(f["schema"], NOTIFICATION_SCHEMA);
+        assert_eq!(f["state"], "firing");
+        assert_eq!(f["value"], "34.5");
+        assert_eq!(f["threshold"], "20");
+        assert_eq!(f["window_end"], "2026-09-21T15:13:20.000000Z");
+        assert_eq!(f["evaluated_at"], "2026-09-21T15:13:21.000000Z");
+        let r = serde_json::to_value(Notification::new(
+            &alert("failed_payments/all"),
+            State::Resolved,
+            now,
+            "r2",
+        ))
+        .unwrap();
+        assert_eq!(r["state"], "resolved");
+        assert!(r["value"].is_null() && r["threshold"].is_null() && r["window_start"].is_null());
+        let keys: BTreeSet<String> = f.as_object().unwrap().keys().cloned().collect();
+        let documented = [
+            "schema",
+            "state",
+            "alert_key",
+            "kind",
+            "subject",
+            "value",
+            "threshold",
+            "window_start",
+            "window_end",
+            "detail",
+            "evaluated_at",
+            "run_id",
+        ];
+        assert_eq!(
+            keys,
+            documented.iter().map(|s| s.to_string()).collect(),
+            "the module doc's schema"
+        );
+    }
+
+    #[test]
+    fn thresholds_render_as_sql_numbers_and_bad_ones_are_refused_naming_the_flag() {
+        let t = Thresholds::default();
+        assert_eq!(t.check(), Ok(()));
+        let vals: Vec<String> = t.values().iter().map(|v| v.1.clone()).collect();
+        assert_eq!(vals, ["20", "2", "20", "3", "30", "4"]);
+        let bad = |f: fn(&mut Thresholds)| {
+            let mut t = Thresholds::default();
+            f(&mut t);
+            t.check().unwrap_err()
+        };
+        assert!(bad(|t| t.failed_payment_pct = Decimal::from(150)).starts_with("--failed-payment-pct must be"));
+        assert!(bad(|t| t.failed_payment_pct = Decimal::ZERO).starts_with("--failed-payment-pct"));
+        assert!(bad(|t| t.failed_payment_factor = Decimal::from(-1)).starts_with("--failed-payment-factor"));
+        assert!(bad(|t| t.failed_payment_min_orders = 0).starts_with("--failed-payment-min-orders"));
+        assert!(bad(|t| t.revenue_z = Decimal::ZERO).starts_with("--revenue-z"));
+        assert!(bad(|t| t.revenue_min_change_pct = Decimal::from(101)).starts_with("--revenue-min-change-pct"));
+        assert!(bad(|t| t.revenue_min_weeks = 1).starts_with("--revenue-min-weeks"));
+    }
+
+    #[test]
+    fn the_summary_reads_as_one_line() {
+        let s = Summary {
+            fired: vec!["failed_payments/all".into()],
+            resolved: vec![],
+            still_open: 3,
+            dry_run: false,
+        };
+        assert_eq!(
+            s.to_string(),
+            "1 new alert (failed_payments/all), 0 resolved, 3 still open"
+        );
+    }
+}
