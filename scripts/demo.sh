@@ -108,6 +108,11 @@ PY
 step "replay, dry run: the dead letters today's rules and the explicit repairs would bring back"
 target/debug/replay --dry-run --repair numeric-strings --repair day-first-ts
 
+step "alerts: critical stock, failed payments, revenue anomaly -> Pub/Sub orders-alerts (each once)"
+target/debug/alerts --once 2>"$STATE/logs/alerts.log" || { cat "$STATE/logs/alerts.log" >&2; exit 1; }
+echo "(one line per alert in $STATE/logs/alerts.log; a second run notifies nothing new. To see failed payments fire:"
+echo " target/debug/publisher --count 300 --payment-failure-ratio 0.6, stream them, then alerts --once again)"
+
 step "dashboard (the report's pages, looker/report.json)"
 STATE=${EMULATORS_STATE_DIR:-$ROOT/.emulators/stack}
 DASHBOARD_ADDR=127.0.0.1:${DASHBOARD_PORT:-8080}

@@ -60,7 +60,8 @@ resource "google_bigquery_table" "tables" {
 }
 
 locals {
-  view_vars = { project_id = var.project_id, dataset_id = var.dataset_id }
+  # The views' template variables: where they live, and the alert views' thresholds.
+  view_vars = merge({ project_id = var.project_id, dataset_id = var.dataset_id }, var.alert_thresholds)
 }
 
 # The views are in views.tf, generated from ../bigquery/views.

@@ -31,6 +31,12 @@ resource "google_service_account" "replay" {
   display_name = "InstaShop replay: dead letters back into the orders topic"
 }
 
+resource "google_service_account" "alerts" {
+  project      = var.project_id
+  account_id   = "${var.service_account_prefix}-alerts"
+  display_name = "InstaShop alerts: evaluates the alert views, notifies the alerts topic"
+}
+
 resource "google_service_account" "dashboard_reader" {
   project      = var.project_id
   account_id   = "${var.service_account_prefix}-dashboard"
@@ -154,4 +160,42 @@ resource "google_pubsub_topic_iam_member" "replay_views_topic" {
   topic   = google_pubsub_topic.orders.name
   role    = "roles/pubsub.viewer"
   member  = google_service_account.replay.member
+}
+
+# Alerts (the binary and the scheduled query): read the dataset (the alert views read
+# sales, orders and inventory), run queries, write alert_log only, and publish (and
+# check) the alerts topic.
+resource "google_bigquery_dataset_iam_member" "alerts_reads" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.main.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = google_service_account.alerts.member
+}
+
+resource "google_bigquery_table_iam_member" "alerts_logs" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.main.dataset_id
+  table_id   = google_bigquery_table.tables["alert_log"].table_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.alerts.member
+}
+
+resource "google_project_iam_member" "alerts_runs_queries" {
+  project = var.project_id
+  role    = "roles/bigquery.jobUser"
+  member  = google_service_account.alerts.member
+}
+
+resource "google_pubsub_topic_iam_member" "alerts_publishes" {
+  project = var.project_id
+  topic   = google_pubsub_topic.alerts.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.alerts.member
+}
+
+resource "google_pubsub_topic_iam_member" "alerts_views_topic" {
+  project = var.project_id
+  topic   = google_pubsub_topic.alerts.name
+  role    = "roles/pubsub.viewer"
+  member  = google_service_account.alerts.member
 }

@@ -18,5 +18,6 @@ locals {
   looker_views = sort(distinct(flatten([for p in local.report.pages : [for c in p.charts : c.view]])))
 
   dead_letter_topic        = "${var.topic}-dead-letter"
+  alerts_topic             = "${var.topic}-alerts"
   dead_letter_subscription = "${var.topic}-dead-letter-keep"
 }

@@ -27,6 +27,7 @@ output "pubsub" {
     dead_letter_topic        = google_pubsub_topic.dead_letter.name
     subscription             = google_pubsub_subscription.worker.name
     dead_letter_subscription = google_pubsub_subscription.dead_letter_keep.name
+    alerts_topic             = google_pubsub_topic.alerts.name
   }
 }
 
@@ -39,6 +40,7 @@ output "service_accounts" {
     dashboard_reader = google_service_account.dashboard_reader.email
     autoscaler       = google_service_account.autoscaler.email
     replay           = google_service_account.replay.email
+    alerts           = google_service_account.alerts.email
   }
 }
 

@@ -1,5 +1,5 @@
 # Pub/Sub: the orders topic, its dead-letter topic, the worker's subscription (retry and
-# dead-letter policies) and a subscription that keeps dead letters.
+# dead-letter policies), a subscription that keeps dead letters, and the alerts topic.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -24,6 +24,19 @@ resource "google_pubsub_topic" "orders" {
 resource "google_pubsub_topic" "dead_letter" {
   project                    = var.project_id
   name                       = local.dead_letter_topic
+  message_retention_duration = local.retention
+  labels                     = var.labels
+  kms_key_name               = var.kms_key_name
+
+  # The key's service agent must be granted it first (kms.tf).
+  depends_on = [google_kms_crypto_key_iam_member.service_agents]
+}
+
+# The alerts binary notifies each new and each resolved alert here; notification tools
+# subscribe to it.
+resource "google_pubsub_topic" "alerts" {
+  project                    = var.project_id
+  name                       = local.alerts_topic
   message_retention_duration = local.retention
   labels                     = var.labels
   kms_key_name               = var.kms_key_name

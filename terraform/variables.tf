@@ -173,3 +173,47 @@ variable "autoscaling_target_backlog" {
   type        = number
   default     = 1000
 }
+
+variable "alert_thresholds" {
+  description = "Thresholds of the alert views (bigquery/views/v_alert_*.sql), the same as the alerts binary's defaults: failed share of the last hour's orders in percent, times the trailing 28-day share, orders in the hour; revenue standard deviations, percent of the mean, earlier weeks with sales."
+  type = object({
+    alert_failed_payment_pct        = number
+    alert_failed_payment_factor     = number
+    alert_failed_payment_min_orders = number
+    alert_revenue_z                 = number
+    alert_revenue_min_change_pct    = number
+    alert_revenue_min_weeks         = number
+  })
+  default = {
+    alert_failed_payment_pct        = 20
+    alert_failed_payment_factor     = 2
+    alert_failed_payment_min_orders = 20
+    alert_revenue_z                 = 3
+    alert_revenue_min_change_pct    = 30
+    alert_revenue_min_weeks         = 4
+  }
+
+  validation {
+    condition = (
+      var.alert_thresholds.alert_failed_payment_pct >= 0.01 && var.alert_thresholds.alert_failed_payment_pct <= 100 &&
+      var.alert_thresholds.alert_failed_payment_factor >= 0 &&
+      var.alert_thresholds.alert_failed_payment_min_orders >= 1 &&
+      var.alert_thresholds.alert_revenue_z > 0 &&
+      var.alert_thresholds.alert_revenue_min_change_pct >= 0 && var.alert_thresholds.alert_revenue_min_change_pct <= 100 &&
+      var.alert_thresholds.alert_revenue_min_weeks >= 2 && var.alert_thresholds.alert_revenue_min_weeks <= 8
+    )
+    error_message = "alert_thresholds: percents from 0.01 (failed payments) or 0 (revenue) to 100, a factor of 0 or more, at least 1 order, a z above 0, and 2 to 8 weeks (the alerts binary refuses the same)."
+  }
+}
+
+variable "alerts_scheduled_query" {
+  description = "Also evaluate the alerts as a BigQuery scheduled query (bigquery/scheduled/evaluate_alerts.sql), which logs them in alert_log without a process to run; it does not publish to the alerts topic (the alerts binary does)."
+  type        = bool
+  default     = false
+}
+
+variable "alerts_schedule" {
+  description = "How often the scheduled query evaluates the alerts (BigQuery Data Transfer schedule syntax)."
+  type        = string
+  default     = "every 15 minutes"
+}

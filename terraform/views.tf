@@ -4,14 +4,18 @@
 
 locals {
   generated_views = [
+    "v_alerts_open",
     "v_dead_letters",
     "v_fact_sales_batch",
     "v_fact_sales_streaming",
     "v_inventory_by_warehouse",
-    "v_inventory_status",
+    "v_alert_failed_payments",
     "v_fact_sales_all",
+    "v_inventory_status",
     "v_streaming_per_minute",
     "v_active_customers",
+    "v_alert_critical_stock",
+    "v_alert_revenue_anomaly",
     "v_cohort_retention",
     "v_customer_lifetime_value",
     "v_customers_by_plan",
@@ -25,7 +29,28 @@ locals {
     "v_revenue_daily",
     "v_sales_detail",
     "v_top_products",
+    "v_alerts",
   ]
+}
+
+resource "google_bigquery_table" "v_alerts_open" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_alerts_open"
+  description         = "Alerts notified and not resolved yet: for each alert_key, the latest entry of alert_log (written by the alerts binary or the scheduled query), kept when it is 'firing'. Grain: alert. Columns: as alert_log."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_alerts_open.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables]
+}
+
+moved {
+  from = google_bigquery_table.views_tier1["v_alerts_open"]
+  to   = google_bigquery_table.v_alerts_open
 }
 
 resource "google_bigquery_table" "v_dead_letters" {
@@ -108,24 +133,24 @@ moved {
   to   = google_bigquery_table.v_inventory_by_warehouse
 }
 
-resource "google_bigquery_table" "v_inventory_status" {
+resource "google_bigquery_table" "v_alert_failed_payments" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = "v_inventory_status"
-  description         = "InstaShop: stock status per product, over all warehouses: critical (stock at or under the reorder point), low (under twice the reorder point), optimal (the rest). Grain: product. Columns: product_id, product_name, category, warehouses, stock, reorder_point, status."
+  table_id            = "v_alert_failed_payments"
+  description         = "Alert: too many failed payments. Fires when, among the live orders of the last hour that report a payment, at least alert_failed_payment_min_orders orders were placed and the share that failed is at least alert_failed_payment_pct percent and at least alert_failed_payment_factor times the trailing 28-day share (batch orders.status and live payment_status before the hour); the thresholds are the deployment's (Terraform's alert_thresholds, the alerts binary's flags). An order failed when any of its lines says so. Alert columns as every v_alert_* view: value is the share in percent, threshold the share it had to reach."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
-    query          = templatefile("${local.model_dir}/views/v_inventory_status.sql", local.view_vars)
+    query          = templatefile("${local.model_dir}/views/v_alert_failed_payments.sql", local.view_vars)
     use_legacy_sql = false
   }
-  depends_on = [google_bigquery_table.tables]
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_streaming]
 }
 
 moved {
-  from = google_bigquery_table.views_tier1["v_inventory_status"]
-  to   = google_bigquery_table.v_inventory_status
+  from = google_bigquery_table.views_tier2["v_alert_failed_payments"]
+  to   = google_bigquery_table.v_alert_failed_payments
 }
 
 resource "google_bigquery_table" "v_fact_sales_all" {
@@ -146,6 +171,26 @@ resource "google_bigquery_table" "v_fact_sales_all" {
 moved {
   from = google_bigquery_table.views_tier2["v_fact_sales_all"]
   to   = google_bigquery_table.v_fact_sales_all
+}
+
+resource "google_bigquery_table" "v_inventory_status" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_inventory_status"
+  description         = "InstaShop: stock status per product over all warehouses, live: the last inventory snapshot (batch) minus the units sold since in live sales whose payment did not fail (streaming; the batch history is the snapshot's past). critical: stock at or under the reorder point (the critical-stock alert); low: under twice the reorder point; optimal: the rest. Grain: product. Columns: product_id, product_name, category, warehouses, snapshot_stock, sold_live, stock, reorder_point, status."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_inventory_status.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_streaming]
+}
+
+moved {
+  from = google_bigquery_table.views_tier2["v_inventory_status"]
+  to   = google_bigquery_table.v_inventory_status
 }
 
 resource "google_bigquery_table" "v_streaming_per_minute" {
@@ -186,6 +231,46 @@ resource "google_bigquery_table" "v_active_customers" {
 moved {
   from = google_bigquery_table.views_tier3["v_active_customers"]
   to   = google_bigquery_table.v_active_customers
+}
+
+resource "google_bigquery_table" "v_alert_critical_stock" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_alert_critical_stock"
+  description         = "Alert: a product whose live stock (v_inventory_status) is at or under its reorder point. One row per product while it lasts. Alert columns (as every v_alert_* view): alert_key (one per alert while it lasts), kind, subject, value (units on hand), threshold (the reorder point), window_start (NULL: a level, not a window), window_end (when evaluated), detail."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_alert_critical_stock.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_status]
+}
+
+moved {
+  from = google_bigquery_table.views_tier3["v_alert_critical_stock"]
+  to   = google_bigquery_table.v_alert_critical_stock
+}
+
+resource "google_bigquery_table" "v_alert_revenue_anomaly" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_alert_revenue_anomaly"
+  description         = "Alert: revenue outside its usual band. The revenue of the last 24 hours (v_fact_sales_all, batch days counted at their midnight) is compared with the same 24 hours in each of the 8 weeks before (same weekday and hour; weeks with no sales are left out): it fires when at least alert_revenue_min_weeks weeks have sales and the revenue is further from their mean than both alert_revenue_z standard deviations and alert_revenue_min_change_pct percent of the mean (a z-score with a floor, so a steady history does not fire on noise). One row, high or low, while it lasts. Alert columns as every v_alert_* view: value is the revenue, threshold the band's edge it crossed."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_alert_revenue_anomaly.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_all]
+}
+
+moved {
+  from = google_bigquery_table.views_tier3["v_alert_revenue_anomaly"]
+  to   = google_bigquery_table.v_alert_revenue_anomaly
 }
 
 resource "google_bigquery_table" "v_cohort_retention" {
@@ -446,4 +531,24 @@ resource "google_bigquery_table" "v_top_products" {
 moved {
   from = google_bigquery_table.views_tier3["v_top_products"]
   to   = google_bigquery_table.v_top_products
+}
+
+resource "google_bigquery_table" "v_alerts" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_alerts"
+  description         = "The current alerts, live: every row of the v_alert_* views (critical stock, failed payments, revenue anomaly) at the deployment's thresholds. The dashboard and Looker Studio show it; the alerts binary notifies each new one once (alert_log). Grain: alert. Columns: alert_key, kind, subject, value, threshold, window_start, window_end, detail."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_alerts.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_alert_critical_stock, google_bigquery_table.v_alert_failed_payments, google_bigquery_table.v_alert_revenue_anomaly]
+}
+
+moved {
+  from = google_bigquery_table.views_tier4["v_alerts"]
+  to   = google_bigquery_table.v_alerts
 }

@@ -198,8 +198,26 @@ fn terraform_defaults_are_provisions() {
     assert_eq!(n("min_backoff_seconds"), provision::MIN_BACKOFF_SECONDS);
     assert_eq!(n("max_backoff_seconds"), provision::MAX_BACKOFF_SECONDS);
     assert_eq!(n("message_retention_seconds"), provision::RETENTION_SECONDS);
+    // The alert views' thresholds: Terraform's defaults are the alerts binary's.
+    let Expression::Object(thresholds) = &d["alert_thresholds"] else {
+        panic!("alert_thresholds default is not an object")
+    };
+    let tf: BTreeMap<String, String> = thresholds
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let rust: BTreeMap<String, String> = instashop::alerts::Thresholds::default()
+        .values()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    assert_eq!(tf, rust, "alert_thresholds default");
     // Derived names and folders, as provision derives them.
     let locals: String = module().iter().map(|(_, t, _)| t.clone()).collect();
+    assert!(
+        locals.contains(&format!("\"${{var.topic}}{}\"", settings::ALERTS_SUFFIX)),
+        "alerts topic name"
+    );
     assert!(
         locals.contains(&format!("\"${{var.topic}}{}\"", settings::DEAD_LETTER_SUFFIX)),
         "dead-letter topic name"
