@@ -4,8 +4,8 @@
 # provisions every resource of the data model, lists what now exists, generates and
 # loads the history (datagen -> Cloud Storage -> batch-loader), then runs the
 # streaming pipeline (publisher -> Pub/Sub -> stream-worker -> BigQuery) for about 20 s
-# and prints revenue and orders per source from the views; last, it starts the local
-# dashboard and prints its address.
+# and prints revenue and orders per source from the views, a replay dry run and the
+# alerts; last, it starts the local dashboard and prints its address.
 # The stack and the dashboard stay up for you to explore; `scripts/emulators.sh stop`
 # stops them.
 set -euo pipefail
@@ -18,6 +18,7 @@ step "local Google Cloud stack"
 scripts/emulators.sh install
 scripts/emulators.sh start
 eval "$(scripts/emulators.sh env)"
+STATE=${EMULATORS_STATE_DIR:-$ROOT/.emulators/stack}
 
 step "build"
 cargo build --quiet --bins
@@ -114,7 +115,6 @@ echo "(one line per alert in $STATE/logs/alerts.log; a second run notifies nothi
 echo " target/debug/publisher --count 300 --payment-failure-ratio 0.6, stream them, then alerts --once again)"
 
 step "dashboard (the report's pages, looker/report.json)"
-STATE=${EMULATORS_STATE_DIR:-$ROOT/.emulators/stack}
 DASHBOARD_ADDR=127.0.0.1:${DASHBOARD_PORT:-8080}
 if [ -f "$STATE/run/dashboard.pid" ] && kill -0 "$(cat "$STATE/run/dashboard.pid")" 2>/dev/null; then
   kill -TERM "$(cat "$STATE/run/dashboard.pid")" # the previous demo's, on the same stack

@@ -597,7 +597,11 @@ mod tests {
             let c = m.table(t).unwrap().columns.iter().find(|c| c.name == extra).unwrap();
             assert_eq!(c.mode, "NULLABLE", "{t}.{extra}");
         }
-        assert_eq!(m.tables.len(), 9, "the seven of the data flow, fact_sales_replay and alert_log");
+        assert_eq!(
+            m.tables.len(),
+            9,
+            "the seven of the data flow, fact_sales_replay and alert_log"
+        );
     }
 
     #[test]

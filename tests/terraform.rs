@@ -202,10 +202,7 @@ fn terraform_defaults_are_provisions() {
     let Expression::Object(thresholds) = &d["alert_thresholds"] else {
         panic!("alert_thresholds default is not an object")
     };
-    let tf: BTreeMap<String, String> = thresholds
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let tf: BTreeMap<String, String> = thresholds.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let rust: BTreeMap<String, String> = instashop::alerts::Thresholds::default()
         .values()
         .into_iter()
