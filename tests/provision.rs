@@ -14,7 +14,8 @@ use instashop::provision::{MAX_BACKOFF_SECONDS, MAX_DELIVERY_ATTEMPTS, MIN_BACKO
 /// two subscriptions.
 fn resource_count() -> usize {
     let model = DataModel::load(&model_dir()).unwrap();
-    model.tables.len() + model.views.len() + 8
+    // bucket, 2 folders, dataset; topics: orders, dead letter, alerts; 2 subscriptions
+    model.tables.len() + model.views.len() + 9
 }
 
 fn canonical(t: &str) -> &str {
@@ -620,7 +621,7 @@ async fn provision_and_terraform_agree_on_every_attribute_of_every_topic_and_sub
             .success()
     );
     let resources = terraform_pubsub(&gcp.project, &names, 45);
-    assert_eq!(resources.len(), 4, "two topics, two subscriptions: {resources:?}");
+    assert_eq!(resources.len(), 5, "three topics, two subscriptions: {resources:?}");
     let host = gcp_args().pubsub_emulator_host.unwrap();
     let mut diffs = Vec::new();
     for (address, kind, mut tf) in resources {

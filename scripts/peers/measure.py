@@ -62,7 +62,11 @@ ours["wall_s"] -= 3
 subprocess.run([os.path.join(REL, "publisher"), *gen], env={**os.environ, **names("theirs")}, check=True,
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 theirs = measure([PY, "subscriber.py", PROJECT, f"{ID}-theirs-worker", f"{ID}_theirs", str(EVENTS)])
-for who, m in (("stream-worker (ours)", ours), ("Python subscriber + insertAll (not Beam)", theirs)):
+subprocess.run([os.path.join(REL, "publisher"), *gen], env={**os.environ, **names("beam")}, check=True,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+beam = measure([PY, "beam_pipeline.py", PROJECT, f"{ID}-beam-worker", f"{ID}_beam", str(EVENTS)])
+for who, m in (("stream-worker (ours)", ours), ("Beam DirectRunner, streaming", beam),
+               ("Python subscriber client", theirs)):
     rows.append({"row": "3. streaming job", "who": who, "n": EVENTS, **m,
                  "cpu_us_per_item": m["cpu_s"] / EVENTS * 1e6, "items_per_s": EVENTS / m["wall_s"]})
 
