@@ -57,12 +57,12 @@ impl Rest {
         }
     }
 
-    async fn send(
+    async fn send<B: serde::Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         operation: &'static str,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&B>,
     ) -> Result<Option<reqwest::Response>> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url).headers(self.auth_headers().await?);
@@ -123,9 +123,42 @@ impl Rest {
         })
     }
 
+    /// POST a body serialised from any `Serialize` (no intermediate `Value`) and read
+    /// the answer straight into `T` from its bytes (no UTF-8 pass over the text): for
+    /// large, hot calls such as pulls and acks. `Ok(None)` on 404.
+    pub async fn post_typed<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        body: &B,
+    ) -> Result<Option<T>> {
+        let Some(resp) = self.send(reqwest::Method::POST, operation, path, Some(body)).await? else {
+            return Ok(None);
+        };
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::api(self.service, operation, path, e))?;
+        // An empty answer (some calls answer nothing) reads as JSON null.
+        let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(json).map(Some).map_err(|e| {
+            Error::remote(
+                self.service,
+                operation,
+                path,
+                Status::Other,
+                format!("unreadable answer: {e}"),
+            )
+        })
+    }
+
     /// GET raw bytes (e.g. an object's media); `None` when it does not exist.
     pub async fn get_bytes(&self, operation: &'static str, path: &str) -> Result<Option<Vec<u8>>> {
-        let Some(resp) = self.send(reqwest::Method::GET, operation, path, None).await? else {
+        let Some(resp) = self.send::<Value>(reqwest::Method::GET, operation, path, None).await? else {
             return Ok(None);
         };
         let b = resp

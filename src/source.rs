@@ -51,6 +51,43 @@ pub struct Received {
     pub publish_ts: Option<DateTime<Utc>>,
 }
 
+/// A pull's answer, read straight from its JSON (the fields the worker uses).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PullResponse {
+    #[serde(default)]
+    received_messages: Vec<PulledMessage>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PulledMessage {
+    ack_id: String,
+    message: PubsubMessage,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PubsubMessage {
+    #[serde(default)]
+    data: String,
+    #[serde(default)]
+    attributes: HashMap<String, String>,
+    #[serde(default)]
+    message_id: String,
+    #[serde(default)]
+    publish_time: Option<String>,
+}
+
+/// The body of an acknowledge (or, with a deadline of 0, a nack) call.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Settlement<'a> {
+    ack_ids: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack_deadline_seconds: Option<i32>,
+}
+
 enum Settle {
     Ack(Vec<(String, usize)>),
     Nack(Vec<(String, usize)>),
@@ -177,14 +214,9 @@ impl Source {
         // so an idle worker sends a few requests a minute, not one every few hundred ms.
         // `returnImmediately` is deprecated, and true would make an idle worker spin.
         let body = json!({"maxMessages": room.clamp(1, PULL_BATCH), "returnImmediately": false});
-        let resp = self
+        let resp: PullResponse = self
             .rest
-            .call(
-                reqwest::Method::POST,
-                "pull",
-                &format!("/{}:pull", self.subscription),
-                Some(&body),
-            )
+            .post_typed("pull", &format!("/{}:pull", self.subscription), &body)
             .await?
             .ok_or_else(|| {
                 Error::remote(
@@ -195,17 +227,13 @@ impl Source {
                     "the subscription no longer exists: run `provision` to create it again, or pass the right --subscription",
                 )
             })?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(resp.received_messages.len());
         let now = Instant::now();
         let mut leases = self.leases.lock().await;
-        for m in resp["receivedMessages"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let msg = &m["message"];
+        leases.reserve(resp.received_messages.len());
+        for m in resp.received_messages {
             let data = base64::engine::general_purpose::STANDARD
-                .decode(msg["data"].as_str().unwrap_or_default())
+                .decode(&m.message.data)
                 .map_err(|e| {
                     Error::remote(
                         PUBSUB,
@@ -215,21 +243,15 @@ impl Source {
                         format!("message data is not base64: {e}"),
                     )
                 })?;
-            let attributes = msg["attributes"]
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
             let r = Received {
-                ack_id: m["ackId"].as_str().unwrap_or_default().to_string(),
+                ack_id: m.ack_id,
                 data: data.into(),
-                attributes,
-                message_id: msg["messageId"].as_str().unwrap_or_default().to_string(),
-                publish_ts: msg["publishTime"]
-                    .as_str()
+                attributes: m.message.attributes,
+                message_id: m.message.message_id,
+                publish_ts: m
+                    .message
+                    .publish_time
+                    .as_deref()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                     .map(|t| t.with_timezone(&Utc)),
             };
@@ -300,17 +322,30 @@ async fn acker(
         }
         for (batch, nack) in [(std::mem::take(&mut acks), false), (std::mem::take(&mut nacks), true)] {
             for chunk in batch.chunks(PULL_BATCH) {
-                let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-                let (op, path, body) = if nack {
-                    (
-                        "nack",
-                        format!("/{sub}:modifyAckDeadline"),
-                        json!({"ackIds": ids, "ackDeadlineSeconds": 0}),
-                    )
-                } else {
-                    ("acknowledge", format!("/{sub}:acknowledge"), json!({"ackIds": ids}))
+                let body = Settlement {
+                    ack_ids: chunk.iter().map(|(id, _)| id.as_str()).collect(),
+                    ack_deadline_seconds: nack.then_some(0),
                 };
-                let call = || rest.post(op, &path, &body);
+                let (op, path) = if nack {
+                    ("nack", format!("/{sub}:modifyAckDeadline"))
+                } else {
+                    ("acknowledge", format!("/{sub}:acknowledge"))
+                };
+                let ids = &body.ack_ids;
+                let call = || async {
+                    rest.post_typed::<_, serde::de::IgnoredAny>(op, &path, &body)
+                        .await?
+                        .map(drop)
+                        .ok_or_else(|| {
+                            Error::remote(
+                                PUBSUB,
+                                op,
+                                &path,
+                                Status::Http(404),
+                                "the subscription no longer exists",
+                            )
+                        })
+                };
                 if let Err(error) = retry::retry(RetryPolicy::CONTROL, op, call, |_| {}).await {
                     tracing::warn!(message = "ack failed; the messages will be redelivered and deduplicated", error = %error.report(), op, count = ids.len());
                 }
@@ -359,5 +394,40 @@ mod tests {
         assert_eq!(Source::empty_backoff(0), Duration::from_millis(25));
         assert_eq!(Source::empty_backoff(2), Duration::from_millis(100));
         assert_eq!(Source::empty_backoff(50), MAX_EMPTY_BACKOFF);
+    }
+
+    #[test]
+    fn a_pull_answer_is_read_with_its_optional_fields_and_an_empty_one_is_no_messages() {
+        let answer = br#"{"receivedMessages": [
+            {"ackId": "a1", "message": {"data": "eyJ4IjoxfQ==", "attributes": {"k": "v"}, "messageId": "7",
+             "publishTime": "2026-11-23T01:02:03.456Z"}, "deliveryAttempt": 2},
+            {"ackId": "a2", "message": {"messageId": "8"}}]}"#;
+        let r: PullResponse = serde_json::from_slice(answer).unwrap();
+        assert_eq!(r.received_messages.len(), 2);
+        let (m1, m2) = (&r.received_messages[0], &r.received_messages[1]);
+        assert_eq!((m1.ack_id.as_str(), m1.message.message_id.as_str()), ("a1", "7"));
+        assert_eq!(m1.message.data, "eyJ4IjoxfQ==");
+        assert_eq!(m1.message.attributes["k"], "v");
+        assert_eq!(m1.message.publish_time.as_deref(), Some("2026-11-23T01:02:03.456Z"));
+        assert!(m2.message.data.is_empty() && m2.message.attributes.is_empty() && m2.message.publish_time.is_none());
+        let empty: PullResponse = serde_json::from_slice(b"{}").unwrap();
+        assert!(empty.received_messages.is_empty());
+    }
+
+    #[test]
+    fn acks_and_nacks_serialise_as_the_api_wants() {
+        let ack = Settlement {
+            ack_ids: vec!["a", "b"],
+            ack_deadline_seconds: None,
+        };
+        assert_eq!(serde_json::to_string(&ack).unwrap(), r#"{"ackIds":["a","b"]}"#);
+        let nack = Settlement {
+            ack_ids: vec!["a"],
+            ack_deadline_seconds: Some(0),
+        };
+        assert_eq!(
+            serde_json::to_string(&nack).unwrap(),
+            r#"{"ackIds":["a"],"ackDeadlineSeconds":0}"#
+        );
     }
 }
