@@ -211,6 +211,7 @@ pub struct EventGenerator {
     order: Option<OpenOrder>,
     order_seq: u64,
     pending_duplicate: Option<Generated>,
+    ts_text: (i64, String),
 }
 
 impl EventGenerator {
@@ -226,6 +227,7 @@ impl EventGenerator {
             order: None,
             order_seq: 0,
             pending_duplicate: None,
+            ts_text: (i64::MIN, String::new()),
         }
     }
 
@@ -265,7 +267,11 @@ impl EventGenerator {
             .into_uuid()
             .hyphenated()
             .to_string();
-        let ts = now.format("%Y-%m-%d %H:%M:%S").to_string();
+        // The seed's timestamp text, formatted once per second of the clock.
+        if self.ts_text.0 != now.timestamp() {
+            self.ts_text = (now.timestamp(), now.format("%Y-%m-%d %H:%M:%S").to_string());
+        }
+        let ts = &self.ts_text.1;
         let mut fields: Vec<(&str, String)> = vec![
             ("event_id", format!("\"{event_id}\"")),
             ("order_id", format!("\"{order_id}\"")),
@@ -300,9 +306,21 @@ impl EventGenerator {
     }
 }
 
+/// `{"k":v,...}` in one buffer.
 fn render(fields: &[(&str, String)]) -> Vec<u8> {
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-    format!("{{{}}}", body.join(",")).into_bytes()
+    let mut out = Vec::with_capacity(fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + 2);
+    out.push(b'{');
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.push(b'}');
+    out
 }
 
 fn set(fields: &mut [(&str, String)], name: &str, value: String) {

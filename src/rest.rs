@@ -105,22 +105,7 @@ impl Rest {
         let Some(resp) = self.send(method, operation, path, body).await? else {
             return Ok(None);
         };
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| Error::api(self.service, operation, path, e))?;
-        if text.trim().is_empty() {
-            return Ok(Some(Value::Null));
-        }
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            Error::remote(
-                self.service,
-                operation,
-                path,
-                Status::Other,
-                format!("unreadable answer: {e}"),
-            )
-        })
+        self.read_json(resp, operation, path).await.map(Some)
     }
 
     /// POST a body serialised from any `Serialize` (no intermediate `Value`) and read
@@ -135,17 +120,27 @@ impl Rest {
         let Some(resp) = self.send(reqwest::Method::POST, operation, path, Some(body)).await? else {
             return Ok(None);
         };
+        self.read_json(resp, operation, path).await.map(Some)
+    }
+
+    /// Reads an answer's JSON from its bytes into `T` (no UTF-8 pass over the text); an
+    /// empty answer (some calls answer nothing) reads as JSON null.
+    async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<T> {
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| Error::api(self.service, operation, path, e))?;
-        // An empty answer (some calls answer nothing) reads as JSON null.
         let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {
             &bytes
         };
-        serde_json::from_slice(json).map(Some).map_err(|e| {
+        serde_json::from_slice(json).map_err(|e| {
             Error::remote(
                 self.service,
                 operation,
