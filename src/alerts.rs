@@ -427,76 +427,104 @@ pub async fn open(bq: &BigQuery, project: &str, dataset: &str) -> Result<Vec<Ale
     alerts_of(bq.query(project, &sql, QUERY_TIMEOUT).await?, OPEN_VIEW)
 }
 
-/// One evaluation: current against open alerts, then a notification and a log entry for
-/// each new and each resolved alert (nothing in a dry run).
-pub async fn evaluate(gcp: &Gcp, model: &DataModel, opts: &Options) -> Result<Summary> {
-    let bq = gcp.bigquery().await?;
-    let publisher = if opts.dry_run {
-        None
-    } else {
-        Some(crate::publisher::open(gcp, &opts.topic).await?)
-    };
-    let now = Utc::now();
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let current = current(&bq, &gcp.project, model, opts).await?;
-    let open = open(&bq, &gcp.project, &opts.dataset).await?;
-    let plan = plan(current, open);
-    let mut summary = Summary {
-        still_open: plan.still_open,
-        dry_run: opts.dry_run,
-        ..Summary::default()
-    };
-    let work = plan
-        .fire
-        .iter()
-        .map(|a| (a, State::Firing))
-        .chain(plan.resolve.iter().map(|a| (a, State::Resolved)));
-    for (alert, state) in work {
-        let n = Notification::new(alert, state, now, &run_id);
-        match state {
-            State::Firing => summary.fired.push(alert.alert_key.clone()),
-            State::Resolved => summary.resolved.push(alert.alert_key.clone()),
-        }
-        let Some(publisher) = &publisher else {
-            tracing::info!(
-                message = "would notify",
-                state = state.as_str(),
-                alert_key = alert.alert_key,
-                detail = n.detail
-            );
-            continue;
-        };
-        let data = serde_json::to_vec(&n).expect("a notification always serialises");
-        let msg = Message::new().set_data(bytes::Bytes::from(data)).set_attributes([
-            ("alert_key", n.alert_key.clone()),
-            ("kind", n.kind.clone()),
-            ("state", state.as_str().to_string()),
-        ]);
-        let message_id = publisher
-            .publish(msg)
-            .await
-            .map_err(|e| Error::remote(PUBSUB, "publish", &opts.topic, Status::Other, e.to_string()))?;
-        match state {
-            State::Firing => tracing::warn!(
-                message = "alert",
-                alert_key = n.alert_key,
-                value = n.value,
-                threshold = n.threshold,
-                detail = n.detail,
-                message_id
-            ),
-            State::Resolved => tracing::info!(message = "alert resolved", alert_key = n.alert_key, message_id),
-        }
-        let insert_id = format!("{run_id}:{}:{}", n.alert_key, state.as_str());
-        bq.insert_rows(
-            &gcp.project,
-            &opts.dataset,
-            LOG_TABLE,
-            vec![(Some(insert_id), n.log_row(Some(&message_id)))],
-        )
-        .await?;
+/// What every evaluation of a run shares: the BigQuery client and the publisher (which
+/// checked the topic), opened once, not once per `--every` tick.
+pub struct Evaluator<'a> {
+    gcp: &'a Gcp,
+    model: &'a DataModel,
+    opts: &'a Options,
+    bq: BigQuery,
+    publisher: Option<google_cloud_pubsub::client::Publisher>,
+}
+
+impl<'a> Evaluator<'a> {
+    /// Opens the clients (no publisher in a dry run).
+    pub async fn open(gcp: &'a Gcp, model: &'a DataModel, opts: &'a Options) -> Result<Self> {
+        Ok(Evaluator {
+            gcp,
+            model,
+            opts,
+            bq: gcp.bigquery().await?,
+            publisher: if opts.dry_run {
+                None
+            } else {
+                Some(crate::publisher::open(gcp, &opts.topic).await?)
+            },
+        })
     }
-    Ok(summary)
+
+    /// One evaluation: current against open alerts, then a notification and a log entry
+    /// for each new and each resolved alert (nothing in a dry run).
+    pub async fn evaluate(&self) -> Result<Summary> {
+        let Evaluator {
+            gcp,
+            model,
+            opts,
+            bq,
+            publisher,
+        } = self;
+        let now = Utc::now();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let current = current(bq, &gcp.project, model, opts).await?;
+        let open = open(bq, &gcp.project, &opts.dataset).await?;
+        let plan = plan(current, open);
+        let mut summary = Summary {
+            still_open: plan.still_open,
+            dry_run: opts.dry_run,
+            ..Summary::default()
+        };
+        let work = plan
+            .fire
+            .iter()
+            .map(|a| (a, State::Firing))
+            .chain(plan.resolve.iter().map(|a| (a, State::Resolved)));
+        for (alert, state) in work {
+            let n = Notification::new(alert, state, now, &run_id);
+            match state {
+                State::Firing => summary.fired.push(alert.alert_key.clone()),
+                State::Resolved => summary.resolved.push(alert.alert_key.clone()),
+            }
+            let Some(publisher) = publisher else {
+                tracing::info!(
+                    message = "would notify",
+                    state = state.as_str(),
+                    alert_key = alert.alert_key,
+                    detail = n.detail
+                );
+                continue;
+            };
+            let data = serde_json::to_vec(&n).expect("a notification always serialises");
+            let msg = Message::new().set_data(bytes::Bytes::from(data)).set_attributes([
+                ("alert_key", n.alert_key.clone()),
+                ("kind", n.kind.clone()),
+                ("state", state.as_str().to_string()),
+            ]);
+            let message_id = publisher
+                .publish(msg)
+                .await
+                .map_err(|e| Error::remote(PUBSUB, "publish", &opts.topic, Status::Other, e.to_string()))?;
+            match state {
+                State::Firing => tracing::warn!(
+                    message = "alert",
+                    alert_key = n.alert_key,
+                    value = n.value,
+                    threshold = n.threshold,
+                    detail = n.detail,
+                    message_id
+                ),
+                State::Resolved => tracing::info!(message = "alert resolved", alert_key = n.alert_key, message_id),
+            }
+            let insert_id = format!("{run_id}:{}:{}", n.alert_key, state.as_str());
+            bq.insert_rows(
+                &gcp.project,
+                &opts.dataset,
+                LOG_TABLE,
+                vec![(Some(insert_id), n.log_row(Some(&message_id)))],
+            )
+            .await?;
+        }
+        Ok(summary)
+    }
 }
 
 #[cfg(test)]

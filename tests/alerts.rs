@@ -107,15 +107,7 @@ fn sale(order: &str, product: &str, qty: i64, price: &str, status: &str) -> Stri
 }
 
 async fn publish(gcp: &Gcp, names: &Names, payloads: &[String]) {
-    publish_raw(
-        gcp,
-        names,
-        payloads
-            .iter()
-            .map(|p| (p.clone().into_bytes(), HashMap::new()))
-            .collect(),
-    )
-    .await;
+    publish_payloads(gcp, names, payloads, &HashMap::new()).await;
 }
 
 fn emulators(_: &mut Command) {}

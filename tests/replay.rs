@@ -30,15 +30,7 @@ fn emulators(_: &mut Command) {}
 
 async fn publish(gcp: &Gcp, names: &Names, payloads: &[String]) {
     let source = HashMap::from([("source".to_string(), "replay-test".to_string())]);
-    publish_raw(
-        gcp,
-        names,
-        payloads
-            .iter()
-            .map(|p| (p.clone().into_bytes(), source.clone()))
-            .collect(),
-    )
-    .await;
+    publish_payloads(gcp, names, payloads, &source).await;
 }
 
 /// Streams until `v_fact_sales_streaming` holds `n` events; returns their exact total.
@@ -164,15 +156,13 @@ async fn a_replay_killed_midway_and_run_again_loses_and_doubles_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &first.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&first, "-KILL");
     let status = wait(&mut first, Duration::from_secs(10));
-    assert!(!status.success(), "the kill landed while the replay ran");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the replay died of the SIGKILL while it ran: {status}"
+    );
     let after_kill: u64 = number(&gcp, &recorded).await.parse().unwrap();
     assert!(
         at_kill < N && after_kill < N,

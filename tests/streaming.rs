@@ -107,15 +107,6 @@ fn final_stats(log: &Path) -> HashMap<String, u64> {
         .collect()
 }
 
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
-}
-
 /// Waits until `table` has at least `n` rows.
 async fn wait_rows(gcp: &Gcp, names: &Names, table: &str, n: u64, limit: Duration) {
     let started = Instant::now();
@@ -240,7 +231,12 @@ async fn a_killed_worker_loses_nothing_and_doubles_nothing() {
     let mut first = spawn(worker(&names, "storage-write", 60).args(["--batch-rows", "200"]));
     wait_rows(&gcp, &names, "fact_sales_streaming", 200, Duration::from_secs(60)).await;
     signal(&first, "-9");
-    wait(&mut first, Duration::from_secs(10));
+    let status = wait(&mut first, Duration::from_secs(10));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the worker died of the SIGKILL, not of its own accord: {status}"
+    );
     let at_kill = count(&gcp, &names, "fact_sales_streaming").await;
     assert!(wait(&mut publishing, Duration::from_secs(60)).success());
     let summary = read_summary(&summary_path, 3000);

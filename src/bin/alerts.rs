@@ -95,8 +95,9 @@ fn main() -> ExitCode {
             thresholds,
             dry_run: args.dry_run,
         };
+        let evaluator = alerts::Evaluator::open(&gcp, &model, &opts).await?;
         let Some(period) = args.every else {
-            let summary = alerts::evaluate(&gcp, &model, &opts).await?;
+            let summary = evaluator.evaluate().await?;
             println!("{summary}");
             return Ok(());
         };
@@ -113,7 +114,7 @@ fn main() -> ExitCode {
                 _ = tick.tick() => {}
             }
             // An evaluation is not cut by a signal: its publishes and records stay paired.
-            match alerts::evaluate(&gcp, &model, &opts).await {
+            match evaluator.evaluate().await {
                 Ok(summary) => tracing::info!(message = "evaluated", summary = %summary),
                 Err(e) => {
                     tracing::error!(message = "evaluation failed; retrying at the next tick", error = %e.report())

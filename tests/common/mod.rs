@@ -143,14 +143,32 @@ pub async fn stream_until(names: &Names, gcp: &Gcp, point: &dyn Fn(&mut Command)
         assert!(started.elapsed() < Duration::from_secs(120), "{have} of {want}: {sql}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&child, "-TERM");
     assert!(wait(&mut child, Duration::from_secs(20)).success());
+}
+
+/// Sends `sig` (`-TERM`, `-KILL`) to a child of this test; fails the test if `kill` fails.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+/// Publishes each payload with the same attributes to the test's topic.
+pub async fn publish_payloads(
+    gcp: &Gcp,
+    names: &Names,
+    payloads: &[String],
+    attributes: &std::collections::HashMap<String, String>,
+) {
+    let messages = payloads
+        .iter()
+        .map(|p| (p.clone().into_bytes(), attributes.clone()))
+        .collect();
+    publish_raw(gcp, names, messages).await;
 }
 
 /// Publishes raw payloads, each with its attributes, to the test's topic.
