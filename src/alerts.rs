@@ -304,8 +304,8 @@ pub struct Options {
     pub dataset: String,
     /// The alerts topic.
     pub topic: String,
-    /// The thresholds.
-    pub thresholds: Thresholds,
+    /// The thresholds, and the reporting time zone of the views' days (provision's).
+    pub vars: crate::model::ViewVars,
     /// Evaluate and report; publish and record nothing.
     pub dry_run: bool,
 }
@@ -414,7 +414,7 @@ pub async fn current(bq: &BigQuery, project: &str, model: &DataModel, opts: &Opt
                 format!("has no {name}.sql, which the alerts evaluate"),
             )
         })?;
-        let sql = crate::model::render_with(&view.template, project, &opts.dataset, &opts.thresholds);
+        let sql = crate::model::render_with(&view.template, project, &opts.dataset, &opts.vars);
         all.extend(alerts_of(bq.query(project, &sql, QUERY_TIMEOUT).await?, name)?);
     }
     all.sort_by(|a, b| a.alert_key.cmp(&b.alert_key));

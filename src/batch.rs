@@ -9,8 +9,18 @@
 //! written as a normalised CSV (schema column order, UTF-8, LF) to
 //! `gs://BUCKET/pipelines/batch-loader/`, and loaded by a BigQuery load job with the
 //! explicit schema (never autodetect), replacing the table unless `--append`.
+//!
+//! Keys are kept true ([`PRIMARY_KEYS`], [`REFERENCES`]): a second row with a primary key
+//! already seen is refused naming both lines, and a row whose reference (an order's
+//! customer, an order line's order or product) is neither in the files being loaded nor
+//! in the table already in BigQuery (with `--append`, or when that table's load is
+//! refused) is refused as an orphan; both count against `--max-bad-rows` like any bad
+//! row. `--append` replaces by key ([`REPLACED_BY`]): the file is loaded into a staging
+//! table, then one transaction deletes the rows it replaces and inserts it, so appending
+//! the same file twice leaves each key once, and an appended order's lines replace its
+//! old ones. An inventory file without `snapshot_ts` is stamped with the load time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -30,6 +40,42 @@ pub const BATCH_TABLES: [&str; 5] = ["customers", "products", "orders", "order_i
 const REQUIRED: usize = 4;
 /// Where the normalised files go in the bucket.
 pub const STAGING_PREFIX: &str = "pipelines/batch-loader/";
+/// The primary key of each batch table that has one: a value (or, for inventory, a
+/// pair) appears once per file.
+pub const PRIMARY_KEYS: [(&str, &[&str]); 4] = [
+    ("customers", &["customer_id"]),
+    ("products", &["product_id"]),
+    ("orders", &["order_id"]),
+    ("inventory", &["product_id", "warehouse", "snapshot_ts"]),
+];
+/// References between the batch tables: (table, column, referenced table), the
+/// referenced column being that table's primary key.
+pub const REFERENCES: [(&str, &str, &str); 3] = [
+    ("orders", "customer_id", "customers"),
+    ("order_items", "order_id", "orders"),
+    ("order_items", "product_id", "products"),
+];
+/// With `--append`, a file's rows replace the table's rows with the same value of this
+/// column: a customer, product or order by its id, and an order's lines all together.
+/// Inventory appends: each snapshot is kept, and the views read the latest.
+pub const REPLACED_BY: [(&str, &str); 4] = [
+    ("customers", "customer_id"),
+    ("products", "product_id"),
+    ("orders", "order_id"),
+    ("order_items", "order_id"),
+];
+/// Columns stamped with the load time when the file leaves them out or empty.
+pub const STAMPED: [(&str, &str); 1] = [("inventory", "snapshot_ts")];
+
+/// What a check knows beyond the file: the load time, and the keys each referenced
+/// table will hold (a table absent from `known` is not checked against).
+#[derive(Debug, Clone, Default)]
+pub struct CheckContext {
+    /// The load's time, stamped into [`STAMPED`] columns (UTC).
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
+    /// Per referenced table, the primary keys it will hold once loaded.
+    pub known: HashMap<String, HashSet<String>>,
+}
 
 /// A row refused by the check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +103,27 @@ pub struct Checked {
     pub good: u64,
     /// Bad rows.
     pub bad: Vec<BadRow>,
+    /// The primary keys of the good rows (the first key column), for the tables that
+    /// reference this one.
+    pub keys: HashSet<String>,
+}
+
+/// A TIMESTAMP as the loader accepts it: RFC 3339 with an offset, or
+/// `YYYY-MM-DD HH:MM:SS[.fraction]` in UTC; written back as UTC
+/// `YYYY-MM-DD HH:MM:SS.ffffff`, which BigQuery's CSV load reads.
+pub fn parse_timestamp(v: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+fn timestamp_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
 fn check_value(ty: &str, v: &str) -> std::result::Result<(), String> {
@@ -73,6 +140,9 @@ fn check_value(ty: &str, v: &str) -> std::result::Result<(), String> {
         "DATE" => NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .map(|_| ())
             .map_err(|_| format!("{v:?} is not a date (YYYY-MM-DD)")),
+        "TIMESTAMP" => parse_timestamp(v)
+            .map(|_| ())
+            .ok_or_else(|| format!("{v:?} is not a timestamp (RFC 3339, or YYYY-MM-DD HH:MM:SS in UTC)")),
         "BOOL" | "BOOLEAN" => match v.to_ascii_lowercase().as_str() {
             "true" | "false" => Ok(()),
             _ => Err(format!("{v:?} is not true or false")),
@@ -81,9 +151,9 @@ fn check_value(ty: &str, v: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// Checks one CSV against `table`'s schema; see the module doc. Errs (and nothing may
-/// be loaded) when the header cannot be matched.
-pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> {
+/// Checks one CSV against `table`'s schema and keys; see the module doc. Errs (and
+/// nothing may be loaded) when the header cannot be matched.
+pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8], ctx: &CheckContext) -> Result<Checked> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -127,6 +197,25 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
         .from_writer(Vec::new());
     out.write_record(&columns)
         .map_err(|e| Error::input(file, format!("cannot write the normalised CSV: {e}")))?;
+    let position = |name: &str| columns.iter().position(|c| *c == name);
+    let stamped: Vec<usize> = STAMPED
+        .iter()
+        .filter(|(t, _)| *t == table.name)
+        .filter_map(|(_, c)| position(c))
+        .collect();
+    let stamp = timestamp_text(ctx.loaded_at);
+    let primary: Vec<usize> = PRIMARY_KEYS
+        .iter()
+        .find(|(t, _)| *t == table.name)
+        .map(|(_, cols)| cols.iter().filter_map(|c| position(c)).collect())
+        .unwrap_or_default();
+    let references: Vec<(usize, &str, &HashSet<String>)> = REFERENCES
+        .iter()
+        .filter(|(t, _, _)| *t == table.name)
+        .filter_map(|(_, col, parent)| Some((position(col)?, *parent, ctx.known.get(*parent)?)))
+        .collect();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut keys = HashSet::new();
     let mut good = 0;
     let mut bad = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -153,11 +242,15 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
             });
             continue;
         }
-        let mut row = Vec::with_capacity(columns.len());
+        let mut row: Vec<std::borrow::Cow<str>> = Vec::with_capacity(columns.len());
         let mut reason = None;
         for (c, col) in table.columns.iter().enumerate() {
             let v = index.get(&c).map_or("", |&i| record.get(i).unwrap_or("")).trim();
             if v.is_empty() {
+                if stamped.contains(&c) {
+                    row.push(stamp.as_str().into());
+                    continue;
+                }
                 if col.mode == "REQUIRED" {
                     reason = Some(format!("{} is required", col.name));
                     break;
@@ -166,7 +259,40 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
                 reason = Some(format!("{}: {why}", col.name));
                 break;
             }
-            row.push(v);
+            if col.r#type == "TIMESTAMP" && !v.is_empty() {
+                // Checked just above.
+                row.push(parse_timestamp(v).map(timestamp_text).unwrap_or_default().into());
+            } else {
+                row.push(v.into());
+            }
+        }
+        if reason.is_none() {
+            reason = references.iter().find_map(|(c, parent, known)| {
+                let v: &str = &row[*c];
+                (!known.contains(v)).then(|| {
+                    format!(
+                        "{} {v:?} is not in {parent} (neither in {parent}.csv nor in the table): an orphan row",
+                        columns[*c]
+                    )
+                })
+            });
+        }
+        if reason.is_none() && !primary.is_empty() {
+            let key: Vec<&str> = primary.iter().map(|&c| &*row[c]).collect();
+            let text = key.join("\u{1f}");
+            match seen.get(&text) {
+                Some(first) => {
+                    let names: Vec<&str> = primary.iter().map(|&c| columns[c]).collect();
+                    reason = Some(format!(
+                        "{} {:?} repeats line {first}: a primary key appears once (line {first} is kept)",
+                        names.join(", "),
+                        key.join(", ")
+                    ));
+                }
+                None => {
+                    seen.insert(text, line);
+                }
+            }
         }
         match reason {
             Some(reason) => bad.push(BadRow {
@@ -175,8 +301,11 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
                 reason,
             }),
             None => {
-                out.write_record(&row)
+                out.write_record(row.iter().map(|v| v.as_bytes()))
                     .map_err(|e| Error::input(file, format!("cannot write the normalised CSV: {e}")))?;
+                if let Some(&c) = primary.first() {
+                    keys.insert(row[c].to_string());
+                }
                 good += 1;
             }
         }
@@ -184,7 +313,12 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8]) -> Result<Checked> 
     let normalized = out
         .into_inner()
         .map_err(|e| Error::input(file, format!("cannot write the normalised CSV: {e}")))?;
-    Ok(Checked { normalized, good, bad })
+    Ok(Checked {
+        normalized,
+        good,
+        bad,
+        keys,
+    })
 }
 
 /// Where the CSVs come from.
@@ -290,16 +424,34 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
         }
         files.push((table, name, bytes));
     }
-    // 2. Check everything first: a header error stops the whole run.
+    // 2. Check everything first, referenced tables before the tables that reference
+    // them (BATCH_TABLES is in that order): a header error stops the whole run.
+    let mut ctx = CheckContext {
+        loaded_at: chrono::Utc::now(),
+        known: HashMap::new(),
+    };
     let mut checked = Vec::new();
     for (table, name, bytes) in &files {
         progress.set(step, &format!("checking {name}"));
         step += 1;
         let started = Instant::now();
         let c = match bytes {
-            Some(b) => Some(check_csv(table, name, b)?),
+            Some(b) => Some(check_csv(table, name, b, &ctx)?),
             None => None,
         };
+        if REFERENCES.iter().any(|(_, _, parent)| *parent == table.name) {
+            // The keys the table will hold: the file's when it loads (plus the table's
+            // own with --append), the table's as it is when the file is refused or absent.
+            let loads = c.as_ref().is_some_and(|c| c.bad.len() as u64 <= o.max_bad_rows);
+            let mut keys = match (&c, loads) {
+                (Some(c), true) => c.keys.clone(),
+                _ => HashSet::new(),
+            };
+            if o.append || !loads {
+                keys.extend(existing_keys(gcp, &bq, &o.dataset, table).await?);
+            }
+            ctx.known.insert(table.name.clone(), keys);
+        }
         checked.push((started.elapsed().as_secs_f64(), c));
     }
     // 3. Upload originals (local source), then stage and load each acceptable table.
@@ -332,15 +484,11 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
         upload(&gcs, &o.bucket, &staged, c.normalized).await?;
         report.timings.1 = started.elapsed().as_secs_f64();
         let started = Instant::now();
-        load(
-            gcp,
-            &bq,
-            table,
-            &o.dataset,
-            &format!("gs://{}/{staged}", o.bucket),
-            o.append,
-        )
-        .await?;
+        let uri = format!("gs://{}/{staged}", o.bucket);
+        match REPLACED_BY.iter().find(|(t, _)| *t == table.name) {
+            Some((_, key)) if o.append => replace_by_key(gcp, &bq, table, &o.dataset, &uri, key).await?,
+            _ => load(gcp, &bq, table, &o.dataset, &table.name, &uri, o.append).await?,
+        }
         report.timings.2 = started.elapsed().as_secs_f64();
         report.loaded = Some(c.good);
         tracing::info!(message = "table loaded", table = %table.name, rows = c.good, skipped = report.bad.len());
@@ -363,12 +511,93 @@ async fn upload(gcs: &crate::gcp::CloudStorage, bucket: &str, object: &str, data
     retry::retry(RetryPolicy::CONTROL, "upload", once, |_| {}).await
 }
 
-/// Runs one load job with the table's explicit schema and waits for it.
+/// How long a key read or the replacing transaction may take.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a staging table lives if a crash leaves it behind.
+const STAGING_TTL: chrono::Duration = chrono::Duration::hours(24);
+
+/// The primary keys `table` holds in BigQuery now (every page of the answer).
+async fn existing_keys(
+    gcp: &Gcp,
+    bq: &crate::gcp::BigQuery,
+    dataset: &str,
+    table: &TableDef,
+) -> Result<HashSet<String>> {
+    let Some((_, cols)) = PRIMARY_KEYS.iter().find(|(t, _)| *t == table.name) else {
+        return Ok(HashSet::new());
+    };
+    let sql = format!(
+        "SELECT DISTINCT `{}` AS k FROM `{}.{dataset}.{}`",
+        cols[0], gcp.project, table.name
+    );
+    let rows = bq.query(&gcp.project, &sql, QUERY_TIMEOUT).await?;
+    Ok(rows.rows.into_iter().filter_map(|mut r| r.pop().flatten()).collect())
+}
+
+/// `--append` for a table with a key: the staged file is loaded into a staging table
+/// (which expires by itself if a crash leaves it), then one transaction deletes the
+/// table's rows whose `key` the file holds and inserts the file's rows; the staging
+/// table is dropped. Appending a file twice leaves each key once.
+async fn replace_by_key(
+    gcp: &Gcp,
+    bq: &crate::gcp::BigQuery,
+    table: &TableDef,
+    dataset: &str,
+    uri: &str,
+    key: &str,
+) -> Result<()> {
+    let p = &gcp.project;
+    let staging = format!("_staging_{}_{}", table.name, uuid::Uuid::new_v4().simple());
+    let expires = (chrono::Utc::now() + STAGING_TTL).timestamp_millis().to_string();
+    let body = json!({
+        "tableReference": {"projectId": p, "datasetId": dataset, "tableId": staging},
+        "schema": {"fields": table.columns},
+        "expirationTime": expires,
+        "description": format!("batch-loader staging for {} (dropped after the load)", table.name),
+    });
+    bq.rest
+        .post(
+            "create staging table",
+            &format!("/projects/{p}/datasets/{dataset}/tables"),
+            &body,
+        )
+        .await?;
+    let result = async {
+        load(gcp, bq, table, dataset, &staging, uri, false).await?;
+        let (t, s) = (
+            format!("`{p}.{dataset}.{}`", table.name),
+            format!("`{p}.{dataset}.{staging}`"),
+        );
+        let sql = format!(
+            "BEGIN TRANSACTION;\n\
+             DELETE FROM {t} WHERE `{key}` IN (SELECT `{key}` FROM {s});\n\
+             INSERT INTO {t} SELECT * FROM {s};\n\
+             COMMIT TRANSACTION;"
+        );
+        bq.query(p, &sql, QUERY_TIMEOUT).await.map(|_| ())
+    }
+    .await;
+    let drop = bq
+        .rest
+        .delete(
+            "drop staging table",
+            &format!("/projects/{p}/datasets/{dataset}/tables/{staging}"),
+        )
+        .await;
+    if let Err(e) = &drop {
+        tracing::warn!(message = "staging table left to expire", table = %staging, error = %e);
+    }
+    result
+}
+
+/// Runs one load job of `uri` into `dataset.destination` with `table`'s explicit
+/// schema and waits for it.
 async fn load(
     gcp: &Gcp,
     bq: &crate::gcp::BigQuery,
     table: &TableDef,
     dataset: &str,
+    destination: &str,
     uri: &str,
     append: bool,
 ) -> Result<()> {
@@ -378,7 +607,7 @@ async fn load(
         "jobReference": {"projectId": p, "jobId": job_id},
         "configuration": {"load": {
             "sourceUris": [uri],
-            "destinationTable": {"projectId": p, "datasetId": dataset, "tableId": table.name},
+            "destinationTable": {"projectId": p, "datasetId": dataset, "tableId": destination},
             "schema": {"fields": table.columns},
             "sourceFormat": "CSV",
             "skipLeadingRows": 1,
@@ -440,11 +669,100 @@ mod tests {
         DataModel::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery")).unwrap()
     }
 
+    fn ctx() -> CheckContext {
+        CheckContext {
+            loaded_at: "2026-03-01T12:00:00Z".parse().unwrap(),
+            known: HashMap::new(),
+        }
+    }
+
+    fn reasons(c: &Checked) -> Vec<String> {
+        c.bad.iter().map(|b| b.to_string()).collect()
+    }
+
+    #[test]
+    fn a_second_row_with_a_primary_key_is_refused_naming_both_lines() {
+        let m = model();
+        let csv = "order_id,customer_id,order_date,status\nO1,C1,2024-01-01,completed\nO2,C1,2024-01-01,\nO1,C2,2024-01-02,failed\n";
+        let c = check_csv(m.table("orders").unwrap(), "orders.csv", csv.as_bytes(), &ctx()).unwrap();
+        assert_eq!(c.good, 2);
+        assert_eq!(
+            reasons(&c),
+            ["orders.csv:4: order_id \"O1\" repeats line 2: a primary key appears once (line 2 is kept)"]
+        );
+        assert_eq!(c.keys, HashSet::from(["O1".to_string(), "O2".to_string()]));
+        let text = String::from_utf8(c.normalized).unwrap();
+        assert_eq!(text.matches("O1,").count(), 1, "{text}");
+        // A pair is the key of a snapshot: the same product in two warehouses is not a repeat.
+        let csv = "product_id,warehouse,stock,reorder_point\nP1,Lima,5,2\nP1,Bogotá,5,2\nP1,Lima,7,2\n";
+        let c = check_csv(m.table("inventory").unwrap(), "inventory.csv", csv.as_bytes(), &ctx()).unwrap();
+        assert_eq!(c.good, 2);
+        assert_eq!(reasons(&c).len(), 1);
+        assert!(reasons(&c)[0].starts_with("inventory.csv:4: product_id, warehouse, snapshot_ts \"P1, Lima, 2026-03-01 12:00:00.000000\" repeats line 2"), "{:?}", reasons(&c));
+    }
+
+    #[test]
+    fn orphan_rows_are_refused_with_file_line_and_the_missing_key() {
+        let m = model();
+        let mut ctx = ctx();
+        ctx.known.insert("orders".into(), HashSet::from(["O1".to_string()]));
+        ctx.known.insert("products".into(), HashSet::from(["P1".to_string()]));
+        let csv = "order_id,product_id,qty,unit_price\nO1,P1,1,2.50\nO9,P1,1,2.50\nO1,P9,1,2.50\n";
+        let c = check_csv(m.table("order_items").unwrap(), "order_items.csv", csv.as_bytes(), &ctx).unwrap();
+        assert_eq!(c.good, 1);
+        assert_eq!(
+            reasons(&c),
+            [
+                "order_items.csv:3: order_id \"O9\" is not in orders (neither in orders.csv nor in the table): an orphan row",
+                "order_items.csv:4: product_id \"P9\" is not in products (neither in products.csv nor in the table): an orphan row",
+            ]
+        );
+        ctx.known.insert("customers".into(), HashSet::from(["C1".to_string()]));
+        let csv = "order_id,customer_id,order_date\nO1,C1,2024-01-01\nO2,C7,2024-01-01\n";
+        let c = check_csv(m.table("orders").unwrap(), "orders.csv", csv.as_bytes(), &ctx).unwrap();
+        assert_eq!(c.good, 1);
+        assert!(
+            reasons(&c)[0].starts_with("orders.csv:3: customer_id \"C7\" is not in customers"),
+            "{:?}",
+            reasons(&c)
+        );
+    }
+
+    #[test]
+    fn an_inventory_without_snapshot_ts_is_stamped_and_one_with_it_is_read_in_utc() {
+        let m = model();
+        let t = m.table("inventory").unwrap();
+        let c = check_csv(
+            t,
+            "inventory.csv",
+            b"product_id,warehouse,stock,reorder_point\nP1,Lima,5,2\n",
+            &ctx(),
+        )
+        .unwrap();
+        let text = String::from_utf8(c.normalized).unwrap();
+        assert_eq!(
+            text,
+            "product_id,warehouse,stock,reorder_point,snapshot_ts\nP1,Lima,5,2,2026-03-01 12:00:00.000000\n"
+        );
+        let csv = "product_id,warehouse,stock,reorder_point,snapshot_ts\nP1,Lima,5,2,2026-03-01T09:30:00-03:00\nP2,Lima,5,2,2026-03-01 12:31:02.5\nP3,Lima,5,2,\nP4,Lima,5,2,yesterday\n";
+        let c = check_csv(t, "inventory.csv", csv.as_bytes(), &ctx()).unwrap();
+        let text = String::from_utf8(c.normalized.clone()).unwrap();
+        assert!(text.contains("P1,Lima,5,2,2026-03-01 12:30:00.000000\n"), "{text}");
+        assert!(text.contains("P2,Lima,5,2,2026-03-01 12:31:02.500000\n"), "{text}");
+        assert!(text.contains("P3,Lima,5,2,2026-03-01 12:00:00.000000\n"), "{text}");
+        assert_eq!(reasons(&c).len(), 1);
+        assert!(
+            reasons(&c)[0].starts_with("inventory.csv:5: snapshot_ts: \"yesterday\" is not a timestamp"),
+            "{:?}",
+            reasons(&c)
+        );
+    }
+
     #[test]
     fn the_seed_shape_with_quotes_accents_crlf_and_bom_checks_clean() {
         let m = model();
         let csv = "\u{feff}customer_id,name,country,signup_date\r\nC001,\"Peña, José\",Chile,2024-01-02\r\nC002,\"Ana \"\"La Rápida\"\" Díaz\nsegunda línea\",Argentina,2024-02-03\r\n";
-        let c = check_csv(m.table("customers").unwrap(), "customers.csv", csv.as_bytes()).unwrap();
+        let c = check_csv(m.table("customers").unwrap(), "customers.csv", csv.as_bytes(), &ctx()).unwrap();
         assert_eq!((c.good, c.bad.len()), (2, 0), "{:?}", c.bad);
         let text = String::from_utf8(c.normalized).unwrap();
         assert!(
@@ -459,7 +777,13 @@ mod tests {
         let m = model();
         let csv =
             "order_id,product_id,qty,unit_price\nO1,P1,2,10.50\nO2,P1,two,1\nO3,,1,1\nO4,P2,1,1.0000000001\nO5,P3,1\n";
-        let c = check_csv(m.table("order_items").unwrap(), "order_items.csv", csv.as_bytes()).unwrap();
+        let c = check_csv(
+            m.table("order_items").unwrap(),
+            "order_items.csv",
+            csv.as_bytes(),
+            &ctx(),
+        )
+        .unwrap();
         assert_eq!(c.good, 1);
         let got: Vec<String> = c.bad.iter().map(|b| b.to_string()).collect();
         assert_eq!(got.len(), 4, "{got:?}");
@@ -482,6 +806,7 @@ mod tests {
             m.table("orders").unwrap(),
             "orders.csv",
             b"order_id,client,order_date\nO1,C1,2024-01-01\n",
+            &ctx(),
         )
         .unwrap_err();
         assert!(
@@ -492,6 +817,7 @@ mod tests {
             m.table("orders").unwrap(),
             "orders.csv",
             b"order_id,order_date\nO1,2024-01-01\n",
+            &ctx(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("required column customer_id"), "{e}");
@@ -499,6 +825,7 @@ mod tests {
             m.table("orders").unwrap(),
             "orders.csv",
             b"order_id,customer_id,order_date\n",
+            &ctx(),
         )
         .unwrap();
         assert_eq!(

@@ -126,58 +126,116 @@ impl BigQuery {
     }
 
     /// Runs `sql` (GoogleSQL) in `project` with `jobs.query`, waiting up to `timeout`
-    /// for it. A query that fails is an error with BigQuery's message, whether the API
-    /// answers with an HTTP error (Google Cloud) or with the errors in a 200 answer (the
-    /// emulator); one that does not finish in time is an error too.
+    /// for it, and reads every page of the answer. A query that fails is an error with
+    /// BigQuery's message, whether the API answers with an HTTP error (Google Cloud) or
+    /// with the errors in a 200 answer (the emulator); one that does not finish in time
+    /// is an error too.
     pub async fn query(&self, project: &str, sql: &str, timeout: Duration) -> Result<QueryRows> {
+        self.query_paged(project, sql, timeout, None).await
+    }
+
+    /// [`BigQuery::query`], asking for at most `page_rows` rows a page (BigQuery itself
+    /// caps a page at about 10 MB). An answer with `jobComplete: false` is polled with
+    /// `jobs.getQueryResults` until done or past `timeout`; the next pages are read with
+    /// its `pageToken`, each call naming the job's location (required outside the US and
+    /// EU multi-regions).
+    pub async fn query_paged(
+        &self,
+        project: &str,
+        sql: &str,
+        timeout: Duration,
+        page_rows: Option<u32>,
+    ) -> Result<QueryRows> {
+        let started = std::time::Instant::now();
         let path = format!("/projects/{project}/queries");
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "query": sql,
             "useLegacySql": false,
             "timeoutMs": timeout.as_millis() as u64,
             // Timestamps as whole microseconds, exact (the default is float seconds).
             "formatOptions": {"useInt64Timestamp": true},
         });
-        let resp = self.rest.post("query", &path, &body).await?;
-        if let Some(first) = resp["errors"].as_array().and_then(|e| e.first()) {
-            let message = first["message"].as_str().unwrap_or("the query failed").to_string();
-            return Err(Error::remote(
-                BIGQUERY,
-                "query",
-                project,
-                crate::error::Status::Other,
-                message,
-            ));
+        if let Some(n) = page_rows {
+            body["maxResults"] = n.into();
         }
-        if resp["jobComplete"] != true {
-            return Err(Error::remote(
-                BIGQUERY,
-                "query",
-                project,
-                crate::error::Status::Other,
-                format!("the query did not finish within {} s", timeout.as_secs()),
-            ));
+        let failed = |message: String| Error::remote(BIGQUERY, "query", project, crate::error::Status::Other, message);
+        let check = |resp: &serde_json::Value| match resp["errors"].as_array().and_then(|e| e.first()) {
+            Some(first) => Err(failed(
+                first["message"].as_str().unwrap_or("the query failed").to_string(),
+            )),
+            None => Ok(()),
+        };
+        let mut resp = self.rest.post("query", &path, &body).await?;
+        check(&resp)?;
+        let job = resp["jobReference"]["jobId"].as_str().unwrap_or_default().to_string();
+        let location = resp["jobReference"]["location"].as_str().map(str::to_string);
+        let results = |token: Option<&str>| {
+            let mut q = vec![
+                "formatOptions.useInt64Timestamp=true".to_string(),
+                format!(
+                    "timeoutMs={}",
+                    timeout.saturating_sub(started.elapsed()).as_millis().max(1)
+                ),
+            ];
+            if let Some(l) = &location {
+                q.push(format!("location={}", crate::report::url_encode(l)));
+            }
+            if let Some(n) = page_rows {
+                q.push(format!("maxResults={n}"));
+            }
+            if let Some(t) = token {
+                q.push(format!("pageToken={}", crate::report::url_encode(t)));
+            }
+            format!("/projects/{project}/queries/{job}?{}", q.join("&"))
+        };
+        while resp["jobComplete"] != true {
+            if job.is_empty() || started.elapsed() >= timeout {
+                return Err(failed(format!(
+                    "the query did not finish within {} s",
+                    timeout.as_secs()
+                )));
+            }
+            resp = self
+                .rest
+                .get("query results", &results(None))
+                .await?
+                .ok_or_else(|| failed(format!("job {job} disappeared")))?;
+            check(&resp)?;
         }
         let fields = resp["schema"]["fields"].as_array().cloned().unwrap_or_default();
         let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
-        let rows = resp["rows"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| {
-                        r["f"]
-                            .as_array()
-                            .map(|cells| cells.iter().map(|c| c["v"].as_str().map(str::to_string)).collect())
-                            .unwrap_or_default()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(QueryRows {
+        let mut out = QueryRows {
             names: fields.iter().map(|f| text(f, "name")).collect(),
             types: fields.iter().map(|f| text(f, "type")).collect(),
-            rows,
-        })
+            rows: Vec::new(),
+        };
+        let mut last_token = String::new();
+        loop {
+            if let Some(rows) = resp["rows"].as_array() {
+                out.rows.extend(rows.iter().map(|r| {
+                    r["f"]
+                        .as_array()
+                        .map(|cells| cells.iter().map(|c| c["v"].as_str().map(str::to_string)).collect())
+                        .unwrap_or_default()
+                }));
+            }
+            let Some(token) = resp["pageToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string) else {
+                return Ok(out);
+            };
+            if job.is_empty() || token == last_token {
+                return Err(failed(format!(
+                    "the answer's page token {token:?} leads nowhere new (job {job:?}), after {} rows",
+                    out.rows.len()
+                )));
+            }
+            resp = self
+                .rest
+                .get("query results", &results(Some(&token)))
+                .await?
+                .ok_or_else(|| failed(format!("job {job} disappeared")))?;
+            check(&resp)?;
+            last_token = token;
+        }
     }
 }
 

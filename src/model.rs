@@ -6,9 +6,10 @@
 //! - `bigquery/tables.json`: per table, its description, day partitioning and clustering
 //!   (Terraform reads it with `jsondecode(file(...))`).
 //! - `bigquery/views/<view>.sql`: the view's query, a Terraform `templatefile()` template
-//!   whose only variables are `${project_id}`, `${dataset_id}` and, for the alert views,
-//!   the thresholds of [`crate::alerts::Thresholds::VARS`] (filled with their defaults
-//!   when the view is created). Its leading `--` comment lines are the view's description.
+//!   whose only variables are `${project_id}`, `${dataset_id}`, `${time_zone}` (the
+//!   shop's reporting time zone) and, for the alert views, the thresholds of
+//!   [`crate::alerts::Thresholds::VARS`] ([`ViewVars`]: provision fills them from its
+//!   flags, Terraform from its variables). Its leading `--` comment lines are the view's description.
 //!
 //! [`DataModel::load`] checks all of it and orders the views after what they read;
 //! every error names the file at fault.
@@ -124,22 +125,54 @@ pub struct ViewDef {
 }
 
 impl ViewDef {
-    /// The query with the project and dataset filled in.
+    /// The query with the project and dataset filled in, and the other variables at
+    /// their defaults.
     pub fn render(&self, project: &str, dataset: &str) -> String {
         render(&self.template, project, dataset)
     }
 }
 
-/// Fills `${project_id}` and `${dataset_id}` in a view template, and the alert
-/// thresholds with their defaults.
-pub fn render(template: &str, project: &str, dataset: &str) -> String {
-    render_with(template, project, dataset, &crate::alerts::Thresholds::default())
+/// The template variable of the reporting time zone.
+pub const TIME_ZONE_VAR: &str = "time_zone";
+
+/// What a view template reads beside `${project_id}` and `${dataset_id}`: the
+/// deployment's settings, as Terraform's `local.view_vars` holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewVars {
+    /// `${time_zone}`: the shop's reporting time zone.
+    pub time_zone: crate::settings::TimeZone,
+    /// The alert thresholds, `${alert_*}`.
+    pub thresholds: crate::alerts::Thresholds,
 }
 
-/// Fills a view template with the project, the dataset and these alert thresholds.
-pub fn render_with(template: &str, project: &str, dataset: &str, t: &crate::alerts::Thresholds) -> String {
-    let mut sql = template.replace(PROJECT_VAR, project).replace(DATASET_VAR, dataset);
-    for (name, value) in t.values() {
+impl ViewVars {
+    /// The default thresholds, in `time_zone`.
+    pub fn in_zone(time_zone: crate::settings::TimeZone) -> Self {
+        ViewVars {
+            time_zone,
+            ..ViewVars::default()
+        }
+    }
+
+    /// Every variable's name, as templates spell it inside `${}`.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        std::iter::once(TIME_ZONE_VAR).chain(crate::alerts::Thresholds::VARS)
+    }
+}
+
+/// Fills `${project_id}` and `${dataset_id}` in a view template, and the other variables
+/// with their defaults ([`ViewVars::default`]).
+pub fn render(template: &str, project: &str, dataset: &str) -> String {
+    render_with(template, project, dataset, &ViewVars::default())
+}
+
+/// Fills a view template with the project, the dataset and these variables.
+pub fn render_with(template: &str, project: &str, dataset: &str, vars: &ViewVars) -> String {
+    let mut sql = template
+        .replace(PROJECT_VAR, project)
+        .replace(DATASET_VAR, dataset)
+        .replace(&format!("${{{TIME_ZONE_VAR}}}"), vars.time_zone.name());
+    for (name, value) in vars.thresholds.values() {
         sql = sql.replace(&format!("${{{name}}}"), &value);
     }
     sql
@@ -149,7 +182,7 @@ pub fn render_with(template: &str, project: &str, dataset: &str, t: &crate::aler
 fn allowed_var(tail: &str) -> bool {
     tail.starts_with(PROJECT_VAR)
         || tail.starts_with(DATASET_VAR)
-        || crate::alerts::Thresholds::VARS.iter().any(|v| {
+        || ViewVars::names().any(|v| {
             tail.strip_prefix("${")
                 .and_then(|t| t.strip_prefix(v))
                 .is_some_and(|t| t.starts_with('}'))
@@ -427,9 +460,12 @@ fn parse_view(name: String, file: PathBuf, template: String) -> Result<ViewDef> 
         if tail[1..].starts_with('{') && !allowed_var(tail) {
             let end = tail.find('}').map_or(tail.len().min(20), |e| e + 1);
             return err(format!(
-                "uses {}; the only template variables are {PROJECT_VAR}, {DATASET_VAR} and the alert thresholds ({})",
+                "uses {}; the only template variables are {PROJECT_VAR}, {DATASET_VAR} and {}",
                 &tail[..end],
-                crate::alerts::Thresholds::VARS.join(", ")
+                ViewVars::names()
+                    .map(|v| format!("${{{v}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         rest = &tail[1..];
@@ -583,12 +619,13 @@ mod tests {
         assert_eq!(names("order_items"), ["order_id", "product_id", "qty", "unit_price"]);
         assert_eq!(names("products")[..3], ["product_id", "category", "price"]);
         assert_eq!(
-            names("inventory"),
+            names("inventory")[..4],
             ["product_id", "warehouse", "stock", "reorder_point"]
         );
         // The InstaShop columns come after the seed's and are nullable, so the seed's own
         // four-column CSVs still load.
         for (t, extra) in [
+            ("inventory", "snapshot_ts"),
             ("customers", "plan"),
             ("orders", "payment_method"),
             ("orders", "status"),
@@ -665,13 +702,32 @@ mod tests {
             "x >= NUMERIC '${alert_failed_payment_pct}' AND n >= ${alert_revenue_min_weeks}",
             "p",
             "d",
-            &t,
+            &ViewVars {
+                thresholds: t,
+                ..ViewVars::default()
+            },
         );
         assert_eq!(sql, "x >= NUMERIC '12.5' AND n >= 4");
         let model = repo_model();
-        for v in crate::alerts::ALERT_VIEWS {
-            let sql = model.view(v).unwrap().render("p", "d");
-            assert!(!sql.contains("${"), "{v} left a variable: {sql}");
+        for v in &model.views {
+            let sql = v.render("p", "d");
+            assert!(!sql.contains("${"), "{} left a variable: {sql}", v.name);
+        }
+    }
+
+    #[test]
+    fn the_time_zone_reaches_every_day_of_the_fact_views() {
+        let vars = ViewVars::in_zone("America/Santiago".parse().unwrap());
+        let m = repo_model();
+        for v in [
+            "v_fact_sales_batch",
+            "v_fact_sales_all",
+            "v_revenue_30d",
+            "v_active_customers",
+        ] {
+            let sql = render_with(&m.view(v).unwrap().template, "p", "d", &vars);
+            assert!(sql.contains("'America/Santiago'"), "{v}: {sql}");
+            assert!(!sql.contains("${"), "{v}: {sql}");
         }
     }
 

@@ -123,6 +123,8 @@ pub struct Options {
     pub location: String,
     /// Seconds the worker has to ack a message before Pub/Sub redelivers it.
     pub ack_deadline_secs: i32,
+    /// The shop's reporting time zone, put into the views (`${time_zone}`).
+    pub time_zone: crate::settings::TimeZone,
     /// Observe and report only.
     pub dry_run: bool,
 }
@@ -274,7 +276,8 @@ impl Provisioner<'_> {
     async fn view(&mut self, bq: &BigQuery, v: &ViewDef) -> Result<()> {
         let (p, d) = (&self.gcp.project, &self.opts.names.dataset);
         let path = format!("/projects/{p}/datasets/{d}/tables/{}", v.name);
-        let sql = v.render(p, d);
+        let vars = crate::model::ViewVars::in_zone(self.opts.time_zone.clone());
+        let sql = crate::model::render_with(&v.template, p, d, &vars);
         let digest = sql_digest(&sql);
         let change = match bq.rest.get("get view", &path).await? {
             None => Change::Create,

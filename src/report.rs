@@ -34,6 +34,11 @@ pub const MAX_LIMIT: u32 = 10_000;
 pub struct Report {
     /// The report's name (also the Looker Studio report's).
     pub name: String,
+    /// Views the Looker Studio link carries first, beside those the charts read: the
+    /// unified `v_fact_sales_all`, which a Looker Studio user builds charts on and filters
+    /// by date (`sale_date`, `ts`).
+    #[serde(default)]
+    pub data_sources: Vec<String>,
     /// Its pages.
     pub pages: Vec<Page>,
     /// The file it was read from.
@@ -229,6 +234,14 @@ impl Report {
         if self.pages.is_empty() {
             return fail("report".into(), "has no page".into());
         }
+        for v in &self.data_sources {
+            if model.view(v).is_none() {
+                return fail(
+                    "data_sources".into(),
+                    format!("names view {v}, which is not in bigquery/views/"),
+                );
+            }
+        }
         let mut page_ids = BTreeSet::new();
         for page in &self.pages {
             if !is_identifier(&page.id) || !page_ids.insert(&page.id) {
@@ -327,16 +340,29 @@ impl Report {
         self.pages.iter().find(|p| p.id == id)
     }
 
-    /// The Looker Studio Linking API URL that creates this report with every view it
-    /// reads as a BigQuery data source, each under the alias [`alias`]; with a template
-    /// report id, the template's data sources of those aliases are replaced.
+    /// The views of the Looker Studio link: [`Report::data_sources`] first, then every
+    /// other view the charts read, by name (Terraform's `local.looker_views`).
+    pub fn looker_views(&self) -> Vec<String> {
+        let mut out = self.data_sources.clone();
+        for v in self.views() {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// The Looker Studio Linking API URL that creates this report with every view of
+    /// [`Report::looker_views`] as a BigQuery data source, each under the alias [`alias`];
+    /// with a template report id, the template's data sources of those aliases are
+    /// replaced.
     pub fn looker_url(&self, project: &str, dataset: &str, template: Option<&str>) -> String {
         let mut params: Vec<(String, String)> = vec![("c.mode".into(), "edit".into())];
         if let Some(t) = template {
             params.push(("c.reportId".into(), t.into()));
         }
         params.push(("r.reportName".into(), self.name.clone()));
-        for view in self.views() {
+        for view in self.looker_views() {
             let a = alias(&view);
             for (k, v) in [
                 ("connector", "bigQuery".to_string()),
@@ -789,8 +815,9 @@ mod tests {
             .unwrap();
         assert_eq!(
             c.sql("p", "d"),
-            "SELECT `customer_name` AS d0, `country` AS d1, `category` AS d2, SUM(`revenue`) AS m0, \
-             SUM(`orders`) AS m1 FROM `p.d.v_sales_detail` GROUP BY d0, d1, d2 ORDER BY m0 DESC LIMIT 50"
+            "SELECT `customer_id` AS d0, `customer_name` AS d1, `country` AS d2, `category` AS d3, \
+             SUM(`revenue`) AS m0, SUM(`orders`) AS m1 FROM `p.d.v_sales_detail` GROUP BY d0, d1, d2, d3 \
+             ORDER BY m0 DESC LIMIT 50"
         );
         let quoted = Chart {
             filters: vec![Filter {
@@ -839,15 +866,15 @@ mod tests {
             .filter(|c| c.kind == Kind::Scorecard)
             .map(|c| batch.query_for(c, "p", "d"))
             .collect();
-        assert_eq!(queries.len(), 4);
+        assert_eq!(queries.len(), 6);
         assert!(queries.iter().all(|q| q.sql == queries[0].sql), "{queries:?}");
         assert_eq!(
             queries[0].sql,
-            "SELECT SUM(`revenue`) AS m0, SUM(`orders`) AS m1, SUM(`unique_clients`) AS m2, SUM(`aov`) AS m3 \
-             FROM `p.d.v_kpi_overview`"
+            "SELECT SUM(`revenue`) AS m0, SUM(`orders`) AS m1, SUM(`unique_clients`) AS m2, SUM(`aov`) AS m3, \
+             SUM(`failed_amount`) AS m4, SUM(`refunded_amount`) AS m5 FROM `p.d.v_kpi_overview`"
         );
         let metrics: Vec<Vec<usize>> = queries.iter().map(|q| q.metrics.clone()).collect();
-        assert_eq!(metrics, [vec![0], vec![1], vec![2], vec![3]]);
+        assert_eq!(metrics, [vec![0], vec![1], vec![2], vec![3], vec![4], vec![5]]);
         // A filter makes another group; a chart that is not a scorecard keeps its own query.
         let streaming = r.page("streaming").unwrap();
         let by_id = |id: &str| streaming.charts.iter().find(|c| c.id == id).unwrap();
@@ -907,7 +934,14 @@ mod tests {
         assert_eq!(params["c.reportId"], "abc-123");
         assert_eq!(params["r.reportName"], "InstaShop Analytics");
         assert!(query.contains("r.reportName=InstaShop+Analytics"), "{query}");
-        for view in r.views() {
+        assert_eq!(r.looker_views()[0], "v_fact_sales_all", "the unified view comes first");
+        assert!(
+            query.contains("&ds.fact_sales_all.connector=bigQuery&"),
+            "under the alias fact_sales_all: {query}"
+        );
+        let first_ds = query.find("&ds.").unwrap();
+        assert!(query[first_ds..].starts_with("&ds.fact_sales_all."), "{query}");
+        for view in r.looker_views() {
             let a = alias(&view);
             assert_eq!(params[&format!("ds.{a}.connector")], "bigQuery");
             assert_eq!(params[&format!("ds.{a}.type")], "TABLE");
@@ -915,7 +949,7 @@ mod tests {
             assert_eq!(params[&format!("ds.{a}.datasetId")], "data_ecommerce_demo");
             assert_eq!(params[&format!("ds.{a}.tableId")], view);
         }
-        assert_eq!(params.len(), 3 + 6 * r.views().len());
+        assert_eq!(params.len(), 3 + 6 * r.looker_views().len());
         assert_eq!(url_encode("a b/c~d*"), "a+b%2Fc~d%2A");
     }
 }

@@ -98,6 +98,69 @@ impl GcpArgs {
     }
 }
 
+/// The shop's reporting time zone when none is given: days are UTC days.
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+
+/// The reporting time zone: an IANA name (`America/Santiago`), checked against the IANA
+/// database that chrono-tz compiles in. Its days are the shop's calendar days: a batch
+/// `order_date` is a day in it, and a live sale's `sale_date` is its time's day there.
+/// The views get it as the `${time_zone}` template variable, and it reaches SQL only
+/// once checked, so it cannot carry a quote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeZone {
+    name: String,
+    tz: chrono_tz::Tz,
+}
+
+impl TimeZone {
+    /// The IANA name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The zone, for computing local days.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.tz
+    }
+}
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        DEFAULT_TIME_ZONE.parse().expect("UTC is an IANA zone")
+    }
+}
+
+impl std::fmt::Display for TimeZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl std::str::FromStr for TimeZone {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Ok(TimeZone {
+                name: tz.name().to_string(),
+                tz,
+            }),
+            Err(_) => Err(format!(
+                "{s:?} is not a time zone: use an IANA name such as UTC, America/Santiago or Europe/Madrid (case matters)"
+            )),
+        }
+    }
+}
+
+/// `--time-zone`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TimeZoneArg {
+    /// The shop's reporting time zone, an IANA name (America/Santiago): its days are the
+    /// days of every view (sale_date, daily revenue, 30-day windows, cohorts).
+    #[arg(long = "time-zone", env = "INSTASHOP_TIME_ZONE", default_value = DEFAULT_TIME_ZONE)]
+    pub time_zone: TimeZone,
+}
+
 /// `--dataset`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DatasetArg {
@@ -530,6 +593,17 @@ mod tests {
         for (names, flag) in cases {
             let err = names.validate().unwrap_err().to_string();
             assert!(err.contains(flag), "{flag}: {err}");
+        }
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_and_the_rule_is_in_the_error() {
+        let tz: TimeZone = "America/Santiago".parse().unwrap();
+        assert_eq!(tz.name(), "America/Santiago");
+        assert_eq!(TimeZone::default().name(), "UTC");
+        for bad in ["america/santiago", "Mars/Olympus", "", "UTC' OR 1=1 --", "-03:00"] {
+            let err = bad.parse::<TimeZone>().unwrap_err();
+            assert!(err.contains("IANA name") && err.contains(&format!("{bad:?}")), "{err}");
         }
     }
 }

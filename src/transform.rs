@@ -53,9 +53,10 @@ pub const MAX_PRICE_SCALE: u32 = 9;
 pub const MIN_EVENT_YEAR: i32 = 2000;
 /// How far ahead of the worker's clock an event may be (clock skew between producers).
 pub const MAX_FUTURE_SKEW_SECS: i64 = 24 * 3600;
-/// The values of `payment_status`: the words of the batch `orders.status` that a sale
-/// can have when it happens (a refund comes later).
-pub const PAYMENT_STATUSES: [&str; 2] = ["completed", "failed"];
+/// The values of `payment_status`: the words of the batch `orders.status`. Only a
+/// `completed` sale counts as revenue (docs/metrics.md); a shop that streams a refund
+/// sends the order's lines as `refunded`.
+pub const PAYMENT_STATUSES: [&str; 3] = ["completed", "failed", "refunded"];
 
 /// Why an event was refused: the `error_kind` column of the dead-letter table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -709,6 +710,10 @@ mod tests {
             sale("payment_status", "\"completed\"").unwrap().payment_status,
             Some("completed")
         );
+        assert_eq!(
+            sale("payment_status", "\"refunded\"").unwrap().payment_status,
+            Some("refunded")
+        );
         assert_eq!(sale("payment_status", "null").unwrap().payment_status, None);
         assert_eq!(
             sale("payment_method", "\"credit_card\"")
@@ -717,10 +722,10 @@ mod tests {
                 .as_deref(),
             Some("credit_card")
         );
-        for bad in ["\"FAILED\"", "\"refunded\"", "\"\""] {
+        for bad in ["\"FAILED\"", "\"refund\"", "\"\""] {
             let r = sale("payment_status", bad).unwrap_err();
             assert_eq!(r.kind, RejectKind::BadPayment, "{bad}");
-            assert!(r.reason.contains("completed, failed"), "{}", r.reason);
+            assert!(r.reason.contains("completed, failed, refunded"), "{}", r.reason);
         }
         for bad in ["\"Credit Card\"", "\"\"", "\"card-1\""] {
             assert_eq!(

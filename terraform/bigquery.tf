@@ -61,7 +61,7 @@ resource "google_bigquery_table" "tables" {
 
 locals {
   # The views' template variables: where they live, and the alert views' thresholds.
-  view_vars = merge({ project_id = var.project_id, dataset_id = var.dataset_id }, var.alert_thresholds)
+  view_vars = merge({ project_id = var.project_id, dataset_id = var.dataset_id, time_zone = var.time_zone }, var.alert_thresholds)
 }
 
 # The views are in views.tf, generated from ../bigquery/views.

@@ -12,10 +12,11 @@ locals {
   view_files = fileset("${local.model_dir}/views", "*.sql")
   view_names = toset([for f in local.view_files : trimsuffix(f, ".sql")])
 
-  # The dashboards (../looker/report.json): every view they read is a data source of the
-  # Looker Studio link (outputs.tf), as in `dashboard --looker-url`.
+  # The dashboards (../looker/report.json): its data_sources (the unified
+  # v_fact_sales_all) first, then every view the charts read, are the data sources of
+  # the Looker Studio link (outputs.tf), as in `dashboard --looker-url`.
   report       = jsondecode(file("${path.module}/../looker/report.json"))
-  looker_views = sort(distinct(flatten([for p in local.report.pages : [for c in p.charts : c.view]])))
+  looker_views = distinct(concat(local.report.data_sources, sort(distinct(flatten([for p in local.report.pages : [for c in p.charts : c.view]])))))
 
   dead_letter_topic        = "${var.topic}-dead-letter"
   alerts_topic             = "${var.topic}-alerts"

@@ -99,7 +99,7 @@ output "impersonation" {
 }
 
 output "looker_studio_url" {
-  description = "Creates the Looker Studio report of looker/report.json (Linking API) with every view it reads as a data source; the same link as `dashboard --looker-url`."
+  description = "Creates the Looker Studio report of looker/report.json (Linking API) with v_fact_sales_all first and every view it reads as data sources; the same link as `dashboard --looker-url`."
   value = join("", concat(
     ["https://lookerstudio.google.com/reporting/create?c.mode=edit&r.reportName=${urlencode(local.report.name)}"],
     [for v in local.looker_views : join("", [

@@ -174,6 +174,17 @@ variable "autoscaling_target_backlog" {
   default     = 1000
 }
 
+variable "time_zone" {
+  description = "The shop's reporting time zone, an IANA name (America/Santiago): the days of every view (sale_date, daily revenue, 30-day windows, cohorts) are its calendar days, as provision's --time-zone does. A batch order_date is a day in it."
+  type        = string
+  default     = "UTC"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$", var.time_zone))
+    error_message = "time_zone: an IANA name such as UTC, America/Santiago or America/Argentina/Buenos_Aires (provision checks it against the IANA database)."
+  }
+}
+
 variable "alert_thresholds" {
   description = "Thresholds of the alert views (bigquery/views/v_alert_*.sql), the same as the alerts binary's defaults: failed share of the last hour's orders in percent, times the trailing 28-day share, orders in the hour; revenue standard deviations, percent of the mean, earlier weeks with sales."
   type = object({

@@ -6,6 +6,7 @@ locals {
   generated_views = [
     "v_alerts_open",
     "v_dead_letters",
+    "v_event_conflicts",
     "v_fact_sales_batch",
     "v_fact_sales_streaming",
     "v_inventory_by_warehouse",
@@ -73,12 +74,32 @@ moved {
   to   = google_bigquery_table.v_dead_letters
 }
 
+resource "google_bigquery_table" "v_event_conflicts" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_event_conflicts"
+  description         = "Re-sent events whose content changed: each event_id that fact_sales_streaming holds with more than one content (order, customer, product, qty, price, time or payment), one row per distinct content. The sale counts once, as first written: version 1 (counted = TRUE) is the row v_fact_sales_streaming keeps (the first by ingest_ts, message_id); the others are the differing re-sends, in the order they arrived. Plain redeliveries (same content) are not conflicts. Grain: event_id x content. Columns: event_id, version, versions, counted, order_id, customer_id, product_id, qty, unit_price, event_ts, payment_method, payment_status, first_ingest_ts, first_message_id, deliveries."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_event_conflicts.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables]
+}
+
+moved {
+  from = google_bigquery_table.views_tier1["v_event_conflicts"]
+  to   = google_bigquery_table.v_event_conflicts
+}
+
 resource "google_bigquery_table" "v_fact_sales_batch" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_fact_sales_batch"
-  description         = "Historical sales, one row per order line: the seed's v_fact_sales_batch. Grain: order line. Columns: order_id, ts (order date as TIMESTAMP), customer_id, product_id, gross_amount (qty * unit_price, NUMERIC)."
+  description         = "Historical sales, one row per order line: the seed's v_fact_sales_batch, in the shop's calendar. Grain: order line. Columns: the seed's order_id, ts (the order date's midnight in the reporting time zone), customer_id, product_id, gross_amount (qty * unit_price, NUMERIC); then sale_date (the order date: a date in the reporting time zone), qty, unit_price, payment_method, payment_status (orders.status; an order without one, like the seed's four-column files, is completed), and the slicing columns country, plan (the customer's) and category (the product's), 'Unknown' when the master row is missing."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -118,7 +139,7 @@ resource "google_bigquery_table" "v_inventory_by_warehouse" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_inventory_by_warehouse"
-  description         = "InstaShop: stock status per warehouse, with the same rule as v_inventory_status applied to each product-warehouse pair. Grain: warehouse. Columns: warehouse, products, units, critical, low, optimal."
+  description         = "InstaShop: stock status per warehouse, from the latest snapshot of each product-warehouse pair (by snapshot_ts), with v_inventory_status's thresholds applied to each pair. It cannot subtract the live sales as v_inventory_status does: a sale event names no warehouse, so which warehouse shipped it is unknown; these are the counted units as of each snapshot. Grain: warehouse. Columns: warehouse, products, units, critical, low, optimal, snapshot_ts (the newest snapshot of the warehouse)."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -138,7 +159,7 @@ resource "google_bigquery_table" "v_alert_failed_payments" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_alert_failed_payments"
-  description         = "Alert: too many failed payments. Fires when, among the live orders of the last hour that report a payment, at least alert_failed_payment_min_orders orders were placed and the share that failed is at least alert_failed_payment_pct percent and at least alert_failed_payment_factor times the trailing 28-day share (batch orders.status and live payment_status before the hour); the thresholds are the deployment's (Terraform's alert_thresholds, the alerts binary's flags). An order failed when any of its lines says so. Alert columns as every v_alert_* view: value is the share in percent, threshold the share it had to reach."
+  description         = "Alert: too many failed payments. Fires when, among the live orders that reached BigQuery in the last hour (by ingest_ts, so a burst that arrives late, while the worker was backlogged, is still judged) and report a payment, at least alert_failed_payment_min_orders orders were placed and the share that failed is at least alert_failed_payment_pct percent and at least alert_failed_payment_factor times the trailing 28-day share (batch orders.status and live payment_status before the hour; batch days are the shop's calendar days); the thresholds are the deployment's (Terraform's alert_thresholds, the alerts binary's flags). An order failed when any of its lines says so. Alert columns as every v_alert_* view: value is the share in percent, threshold the share it had to reach."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -158,14 +179,14 @@ resource "google_bigquery_table" "v_fact_sales_all" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_fact_sales_all"
-  description         = "All sales, batch and streaming alike: the seed's v_fact_sales_all, with streaming rows deduplicated by event_id (read through v_fact_sales_streaming). Grain: order line (batch) or sale event (streaming). Columns: order_id, ts, customer_id, product_id, gross_amount (NUMERIC), source ('batch' or 'streaming')."
+  description         = "All sales, batch and streaming, each sale once: the seed's v_fact_sales_all. Batch is the system of record once it holds an order: a live sale whose order_id is in the batch orders table is left out (the nightly export carries it), so summing this view counts each sale once. Live sales are read through v_fact_sales_streaming (one row per event_id). Grain: order line (batch) or sale event (streaming). Columns: the seed's order_id, ts, customer_id, product_id, gross_amount (NUMERIC), source ('batch' or 'streaming'); then sale_date (DATE in the reporting time zone), qty, unit_price, payment_method, payment_status (completed, failed or refunded; never NULL: a sale without one is completed), country, category, plan. Revenue counts completed sales only (docs/metrics.md)."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
     query          = templatefile("${local.model_dir}/views/v_fact_sales_all.sql", local.view_vars)
     use_legacy_sql = false
   }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_streaming]
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_batch, google_bigquery_table.v_fact_sales_streaming]
 }
 
 moved {
@@ -178,7 +199,7 @@ resource "google_bigquery_table" "v_inventory_status" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_inventory_status"
-  description         = "InstaShop: stock status per product over all warehouses, live: the last inventory snapshot (batch) minus the units sold since in live sales whose payment did not fail (streaming; the batch history is the snapshot's past). critical: stock at or under the reorder point (the critical-stock alert); low: under twice the reorder point; optimal: the rest. Grain: product. Columns: product_id, product_name, category, warehouses, snapshot_stock, sold_live, stock, reorder_point, status."
+  description         = "InstaShop: stock status per product over all warehouses, live. The stock is the latest inventory snapshot of each product-warehouse pair (by snapshot_ts; an appended snapshot supersedes the one before) minus the units of the live sales after it (event_ts > the product's snapshot_ts) whose payment did not fail; the sales the snapshot already reflects are not subtracted again. critical: stock at or under the reorder point (the critical-stock alert); low: under twice the reorder point; optimal: the rest. Grain: product. Columns: product_id, product_name, category, warehouses, snapshot_ts, snapshot_stock, sold_live, stock, reorder_point, status."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -198,7 +219,7 @@ resource "google_bigquery_table" "v_streaming_per_minute" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_streaming_per_minute"
-  description         = "Live sales per minute over the last hour: the seed's streaming dashboard. Grain: minute of event_ts (UTC). Columns: minute, revenue (NUMERIC), orders (distinct order ids), events (deduplicated sale events), customers."
+  description         = "Live sales per minute over the last hour: the seed's streaming dashboard. Revenue, orders and customers are net (completed sales; an event without a payment status is completed); events counts every deduplicated sale event, whatever its payment. Grain: minute of event_ts (UTC). Columns: minute, revenue (NUMERIC), orders (distinct order ids), events (deduplicated sale events), customers."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -218,7 +239,7 @@ resource "google_bigquery_table" "v_active_customers" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_active_customers"
-  description         = "InstaShop: active customers, i.e. customers with transactions: ever, in the last 30 and 90 days. Grain: one row. Columns: customers, active_customers, active_30d, active_90d."
+  description         = "InstaShop: active customers, i.e. customers with completed sales: ever, and in the last 30 and 90 days of the shop's calendar (sale_date, today included). Grain: one row. Columns: customers, active_customers, active_30d, active_90d."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -258,7 +279,7 @@ resource "google_bigquery_table" "v_alert_revenue_anomaly" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_alert_revenue_anomaly"
-  description         = "Alert: revenue outside its usual band. The revenue of the last 24 hours (v_fact_sales_all, batch days counted at their midnight) is compared with the same 24 hours in each of the 8 weeks before (same weekday and hour; weeks with no sales are left out): it fires when at least alert_revenue_min_weeks weeks have sales and the revenue is further from their mean than both alert_revenue_z standard deviations and alert_revenue_min_change_pct percent of the mean (a z-score with a floor, so a steady history does not fire on noise). One row, high or low, while it lasts. Alert columns as every v_alert_* view: value is the revenue, threshold the band's edge it crossed."
+  description         = "Alert: revenue outside its usual band. The net revenue (completed sales) of the last 24 hours (v_fact_sales_all, batch days counted at their midnight in the reporting time zone, so the days are the shop's calendar days) is compared with the same 24 hours in each of the 8 weeks before (same weekday and hour; weeks with no sales are left out): it fires when at least alert_revenue_min_weeks weeks have sales and the revenue is further from their mean than both alert_revenue_z standard deviations and alert_revenue_min_change_pct percent of the mean (a z-score with a floor, so a steady history does not fire on noise). One row, high or low, while it lasts. Alert columns as every v_alert_* view: value is the revenue, threshold the band's edge it crossed."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -278,7 +299,7 @@ resource "google_bigquery_table" "v_cohort_retention" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_cohort_retention"
-  description         = "InstaShop: monthly cohort retention. A customer's cohort is the month of their first purchase; a cohort is retained in month N if it buys again N months later. Grain: cohort month x months since. Columns: cohort_month, months_since, active_customers, cohort_size, retention_pct."
+  description         = "InstaShop: monthly cohort retention. A customer's cohort is the month (of sale_date, the shop's calendar) of their first completed purchase; a cohort is retained in month N if it buys again (completed) N months later. Grain: cohort month x months since. Columns: cohort_month, months_since, active_customers, cohort_size, retention_pct."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -298,7 +319,7 @@ resource "google_bigquery_table" "v_customer_lifetime_value" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_customer_lifetime_value"
-  description         = "InstaShop: customer lifetime value, i.e. everything each customer has bought. Grain: customer. Columns: customer_id, plan, country, first_order_ts, last_order_ts, orders, lifetime_value (NUMERIC), aov."
+  description         = "InstaShop: customer lifetime value, i.e. everything each customer has bought and paid for (completed sales only), per customer id with the name beside it. Grain: customer. Columns: customer_id, customer_name, plan, country, first_order_ts, last_order_ts, orders, lifetime_value (NUMERIC), aov."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -318,7 +339,7 @@ resource "google_bigquery_table" "v_customers_by_plan" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_customers_by_plan"
-  description         = "InstaShop: customers and revenue by plan (Basic, Premium, Enterprise). Grain: plan. Columns: plan, customers, buying_customers, revenue, orders, aov."
+  description         = "InstaShop: customers and revenue by plan (Basic, Premium, Enterprise). Net: buying customers, revenue and orders count completed sales only. Grain: plan. Columns: plan, customers, buying_customers, revenue, orders, aov."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -338,7 +359,7 @@ resource "google_bigquery_table" "v_failed_transactions" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_failed_transactions"
-  description         = "InstaShop: failed and refunded transactions per month, against all orders. Grain: month x status. Columns: month, status, orders, revenue, share_of_orders_pct."
+  description         = "InstaShop: orders by month of the shop's calendar (sale_date) and payment status (completed, failed, refunded), batch and live alike, with each status's amount and its share of the month's orders. Grain: month x status. Columns: month, status, orders, amount, share_of_orders_pct."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -358,7 +379,7 @@ resource "google_bigquery_table" "v_kpi_by_source" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_kpi_by_source"
-  description         = "Batch against streaming: the seed's headline KPIs side by side, per source. Grain: source ('batch' or 'streaming'). Columns: source, revenue (NUMERIC), orders, unique_clients, aov (revenue per order), lines, first_ts, last_ts."
+  description         = "Batch against streaming: the seed's headline KPIs side by side, per source, net (as v_kpi_overview; a live sale of an order batch holds counts as batch). Grain: source ('batch' or 'streaming'). Columns: source, revenue (NUMERIC), orders, unique_clients, aov (revenue per order), lines, failed_amount, refunded_amount, first_ts, last_ts (of every sale of the source)."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -378,7 +399,7 @@ resource "google_bigquery_table" "v_kpi_overview" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_kpi_overview"
-  description         = "The seed dashboard's headline KPIs over all sales, batch and streaming alike. Grain: one row. Columns: revenue (NUMERIC), orders, unique_clients, aov (revenue per order), lines."
+  description         = "The seed dashboard's headline KPIs over all sales, batch and streaming alike, net: revenue, orders, clients and AOV count completed sales only; failed and refunded amounts are reported on their own (docs/metrics.md). Grain: one row. Columns: revenue (NUMERIC), orders, unique_clients, aov (revenue per order), lines (completed sale lines), failed_amount, refunded_amount."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -398,7 +419,7 @@ resource "google_bigquery_table" "v_payment_methods" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_payment_methods"
-  description         = "InstaShop: the split of orders and revenue by payment method (batch orders carry it). Grain: payment method. Columns: payment_method, orders, revenue, share_pct."
+  description         = "InstaShop: the split of orders and net revenue by payment method, batch orders and live sales alike (each carries its method; 'unknown' when it does not). Completed sales only. Grain: payment method. Columns: payment_method, orders, revenue, share_pct."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -418,7 +439,7 @@ resource "google_bigquery_table" "v_revenue_30d" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_revenue_30d"
-  description         = "InstaShop: revenue in the last 30 days (today included, UTC) against the 30 before, and the growth between them. Grain: one row. Columns: revenue_30d, revenue_prev_30d, orders_30d, orders_prev_30d, growth_pct (NULL when the previous period is empty)."
+  description         = "InstaShop: revenue in the last 30 days of the shop's calendar (today included, days are sale_date in the reporting time zone) against the 30 before, and the growth between them. Net: completed sales only. Grain: one row. Columns: revenue_30d, revenue_prev_30d, orders_30d, orders_prev_30d, growth_pct (NULL when the previous period is empty)."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -438,7 +459,7 @@ resource "google_bigquery_table" "v_revenue_by_category" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_revenue_by_category"
-  description         = "Revenue by product category (the seed's category chart), with its rank and share. Grain: category. Columns: category, revenue, orders, lines, share_pct, rank."
+  description         = "Revenue by product category (the seed's category chart), with its rank and share. Net: completed sales only. Grain: category. Columns: category, revenue, orders, lines, share_pct, rank."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -458,7 +479,7 @@ resource "google_bigquery_table" "v_revenue_by_country" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_revenue_by_country"
-  description         = "Revenue by customer country (the seed's map). Grain: country. Columns: country, revenue, orders, customers, aov."
+  description         = "Revenue by customer country (the seed's map). Net: completed sales only. Grain: country. Columns: country, revenue, orders, customers, aov."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -478,7 +499,7 @@ resource "google_bigquery_table" "v_revenue_daily" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_revenue_daily"
-  description         = "Revenue over time: per day, and cumulative (the seed's growth chart). Grain: day (UTC). Columns: day, revenue, orders, batch_revenue, streaming_revenue, cumulative_revenue."
+  description         = "Revenue over time: per day of the shop's calendar (sale_date, in the reporting time zone), and cumulative (the seed's growth chart). Net: completed sales only. Grain: day. Columns: day, revenue, orders, batch_revenue, streaming_revenue, cumulative_revenue."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -498,7 +519,7 @@ resource "google_bigquery_table" "v_sales_detail" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_sales_detail"
-  description         = "Revenue by client, country and category (the seed's detail table). Grain: customer x category. Columns: customer_id, customer_name, country, category, revenue, orders, lines."
+  description         = "Revenue by client, country and category (the seed's detail table), per customer id (several customers share a name), the name beside it. Net: completed sales only. Grain: customer x category. Columns: customer_id, customer_name, country, category, revenue, orders, lines."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
@@ -518,7 +539,7 @@ resource "google_bigquery_table" "v_top_products" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_top_products"
-  description         = "InstaShop: top products by revenue, with their category and rank. Grain: product. Columns: product_id, product_name, category, revenue, orders, lines, rank, rank_in_category."
+  description         = "InstaShop: top products by revenue, with their category and rank. Net: completed sales only. Grain: product. Columns: product_id, product_name, category, revenue, orders, lines, rank, rank_in_category."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {

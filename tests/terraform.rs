@@ -209,6 +209,24 @@ fn terraform_defaults_are_provisions() {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     assert_eq!(tf, rust, "alert_thresholds default");
+    // The reporting time zone: the same default, and Terraform's check lets through every
+    // IANA name provision accepts, and none with a quote or a space.
+    assert_eq!(s("time_zone"), settings::DEFAULT_TIME_ZONE);
+    let variables = std::fs::read_to_string(tf_dir().join("variables.tf")).unwrap();
+    let rule = regex::Regex::new(r#"regex\("([^"]+)", var\.time_zone\)"#)
+        .unwrap()
+        .captures(&variables)
+        .expect("time_zone has a regex validation")[1]
+        .replace("\\\\", "\\");
+    let rule = regex::Regex::new(&rule).unwrap();
+    for tz in chrono_tz::TZ_VARIANTS {
+        assert!(rule.is_match(tz.name()), "Terraform refuses {}", tz.name());
+        assert!(tz.name().parse::<settings::TimeZone>().is_ok());
+    }
+    for bad in ["UTC' OR 1=1 --", "America/Santiago ", "a\"b", "Europe/../etc"] {
+        assert!(!rule.is_match(bad), "Terraform accepts {bad:?}");
+        assert!(bad.parse::<settings::TimeZone>().is_err(), "{bad:?}");
+    }
     // Derived names and folders, as provision derives them.
     let locals: String = module().iter().map(|(_, t, _)| t.clone()).collect();
     assert!(

@@ -1,8 +1,10 @@
--- Alert: too many failed payments. Fires when, among the live orders of the last hour
--- that report a payment, at least alert_failed_payment_min_orders orders were placed
--- and the share that failed is at least alert_failed_payment_pct percent and at least
--- alert_failed_payment_factor times the trailing 28-day share (batch orders.status and
--- live payment_status before the hour); the thresholds are the deployment's
+-- Alert: too many failed payments. Fires when, among the live orders that reached
+-- BigQuery in the last hour (by ingest_ts, so a burst that arrives late, while the
+-- worker was backlogged, is still judged) and report a payment, at least
+-- alert_failed_payment_min_orders orders were placed and the share that failed is at
+-- least alert_failed_payment_pct percent and at least alert_failed_payment_factor times
+-- the trailing 28-day share (batch orders.status and live payment_status before the
+-- hour; batch days are the shop's calendar days); the thresholds are the deployment's
 -- (Terraform's alert_thresholds, the alerts binary's flags). An order failed when any
 -- of its lines says so. Alert columns as every v_alert_* view: value is the share in
 -- percent, threshold the share it had to reach.
@@ -12,12 +14,12 @@ WITH clock AS (
 live AS (
   SELECT
     f.order_id,
-    MAX(f.event_ts) AS ts,
+    MAX(f.ingest_ts) AS ts,
     MAX(IF(f.payment_status = 'failed', 1, 0)) AS failed
   FROM `${project_id}.${dataset_id}.v_fact_sales_streaming` f, clock
   WHERE f.payment_status IS NOT NULL
-    AND f.event_ts > TIMESTAMP_SUB(clock.now, INTERVAL 29 DAY)
-    AND f.event_ts <= clock.now
+    AND f.ingest_ts > TIMESTAMP_SUB(clock.now, INTERVAL 29 DAY)
+    AND f.ingest_ts <= clock.now
   GROUP BY f.order_id
 ),
 last_hour AS (
@@ -36,8 +38,8 @@ trailing AS (
     SELECT IF(o.status = 'failed', 1, 0) AS failed
     FROM `${project_id}.${dataset_id}.orders` o, clock
     WHERE o.status IS NOT NULL
-      AND o.order_date > DATE_SUB(DATE(clock.now), INTERVAL 28 DAY)
-      AND o.order_date <= DATE(clock.now)
+      AND o.order_date > DATE_SUB(DATE(clock.now, '${time_zone}'), INTERVAL 28 DAY)
+      AND o.order_date <= DATE(clock.now, '${time_zone}')
   )
 ),
 measure AS (

@@ -1,5 +1,6 @@
--- Alert: revenue outside its usual band. The revenue of the last 24 hours
--- (v_fact_sales_all, batch days counted at their midnight) is compared with the same
+-- Alert: revenue outside its usual band. The net revenue (completed sales) of the last
+-- 24 hours (v_fact_sales_all, batch days counted at their midnight in the reporting time
+-- zone, so the days are the shop's calendar days) is compared with the same
 -- 24 hours in each of the 8 weeks before (same weekday and hour; weeks with no sales
 -- are left out): it fires when at least alert_revenue_min_weeks weeks have sales and
 -- the revenue is further from their mean than both alert_revenue_z standard deviations
@@ -15,7 +16,8 @@ sales AS (
     DIV(TIMESTAMP_DIFF(clock.now, f.ts, SECOND), 604800) AS week,
     f.gross_amount
   FROM `${project_id}.${dataset_id}.v_fact_sales_all` f, clock
-  WHERE f.ts <= clock.now
+  WHERE f.payment_status = 'completed'
+    AND f.ts <= clock.now
     AND f.ts > TIMESTAMP_SUB(clock.now, INTERVAL 57 DAY)
     AND MOD(TIMESTAMP_DIFF(clock.now, f.ts, SECOND), 604800) < 86400
 ),

@@ -1,10 +1,12 @@
--- InstaShop: monthly cohort retention. A customer's cohort is the month of their first
--- purchase; a cohort is retained in month N if it buys again N months later.
+-- InstaShop: monthly cohort retention. A customer's cohort is the month (of sale_date,
+-- the shop's calendar) of their first completed purchase; a cohort is retained in month
+-- N if it buys again (completed) N months later.
 -- Grain: cohort month x months since. Columns: cohort_month, months_since,
 -- active_customers, cohort_size, retention_pct.
 WITH activity AS (
-  SELECT DISTINCT customer_id, DATE_TRUNC(DATE(ts), MONTH) AS month
+  SELECT DISTINCT customer_id, DATE_TRUNC(sale_date, MONTH) AS month
   FROM `${project_id}.${dataset_id}.v_fact_sales_all`
+  WHERE payment_status = 'completed'
 ),
 cohorts AS (
   SELECT customer_id, MIN(month) AS cohort_month

@@ -1,4 +1,5 @@
--- InstaShop: customers and revenue by plan (Basic, Premium, Enterprise).
+-- InstaShop: customers and revenue by plan (Basic, Premium, Enterprise). Net: buying
+-- customers, revenue and orders count completed sales only.
 -- Grain: plan. Columns: plan, customers, buying_customers, revenue, orders, aov.
 SELECT
   COALESCE(c.plan, 'Unknown') AS plan,
@@ -8,5 +9,9 @@ SELECT
   COUNT(DISTINCT f.order_id) AS orders,
   SAFE_DIVIDE(SUM(f.gross_amount), COUNT(DISTINCT f.order_id)) AS aov
 FROM `${project_id}.${dataset_id}.customers` c
-LEFT JOIN `${project_id}.${dataset_id}.v_fact_sales_all` f ON f.customer_id = c.customer_id
+LEFT JOIN (
+  SELECT customer_id, order_id, gross_amount
+  FROM `${project_id}.${dataset_id}.v_fact_sales_all`
+  WHERE payment_status = 'completed'
+) f ON f.customer_id = c.customer_id
 GROUP BY plan

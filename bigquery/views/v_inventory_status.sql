@@ -1,28 +1,42 @@
--- InstaShop: stock status per product over all warehouses, live: the last inventory
--- snapshot (batch) minus the units sold since in live sales whose payment did not fail
--- (streaming; the batch history is the snapshot's past). critical: stock at or under
--- the reorder point (the critical-stock alert); low: under twice the reorder point;
+-- InstaShop: stock status per product over all warehouses, live. The stock is the
+-- latest inventory snapshot of each product-warehouse pair (by snapshot_ts; an appended
+-- snapshot supersedes the one before) minus the units of the live sales after it
+-- (event_ts > the product's snapshot_ts) whose payment did not fail; the sales the
+-- snapshot already reflects are not subtracted again. critical: stock at or under the
+-- reorder point (the critical-stock alert); low: under twice the reorder point;
 -- optimal: the rest. Grain: product. Columns: product_id, product_name, category,
--- warehouses, snapshot_stock, sold_live, stock, reorder_point, status.
-WITH snapshot AS (
+-- warehouses, snapshot_ts, snapshot_stock, sold_live, stock, reorder_point, status.
+WITH latest AS (
+  SELECT product_id, warehouse, stock, reorder_point, snapshot_ts
+  FROM `${project_id}.${dataset_id}.inventory`
+  WHERE TRUE
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY product_id, warehouse ORDER BY snapshot_ts DESC NULLS LAST
+  ) = 1
+),
+snapshot AS (
   SELECT
     product_id,
     COUNT(*) AS warehouses,
+    MAX(snapshot_ts) AS snapshot_ts,
     SUM(stock) AS snapshot_stock,
     SUM(reorder_point) AS reorder_point
-  FROM `${project_id}.${dataset_id}.inventory`
+  FROM latest
   GROUP BY product_id
 ),
 sold AS (
-  SELECT product_id, SUM(qty) AS units
-  FROM `${project_id}.${dataset_id}.v_fact_sales_streaming`
-  WHERE payment_status IS NULL OR payment_status != 'failed'
-  GROUP BY product_id
+  SELECT f.product_id, SUM(f.qty) AS units
+  FROM `${project_id}.${dataset_id}.v_fact_sales_streaming` f
+  JOIN snapshot s ON s.product_id = f.product_id
+  WHERE (f.payment_status IS NULL OR f.payment_status != 'failed')
+    AND (s.snapshot_ts IS NULL OR f.event_ts > s.snapshot_ts)
+  GROUP BY f.product_id
 ),
 live AS (
   SELECT
     s.product_id,
     s.warehouses,
+    s.snapshot_ts,
     s.snapshot_stock,
     COALESCE(sold.units, 0) AS sold_live,
     s.snapshot_stock - COALESCE(sold.units, 0) AS stock,
@@ -35,6 +49,7 @@ SELECT
   p.name AS product_name,
   p.category,
   l.warehouses,
+  l.snapshot_ts,
   l.snapshot_stock,
   l.sold_live,
   l.stock,

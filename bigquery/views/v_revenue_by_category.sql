@@ -1,5 +1,6 @@
--- Revenue by product category (the seed's category chart), with its rank and share.
--- Grain: category. Columns: category, revenue, orders, lines, share_pct, rank.
+-- Revenue by product category (the seed's category chart), with its rank and share. Net:
+-- completed sales only. Grain: category. Columns: category, revenue, orders, lines,
+-- share_pct, rank.
 SELECT
   category,
   revenue,
@@ -9,11 +10,11 @@ SELECT
   RANK() OVER (ORDER BY revenue DESC) AS rank
 FROM (
   SELECT
-    COALESCE(p.category, 'Unknown') AS category,
-    SUM(f.gross_amount) AS revenue,
-    COUNT(DISTINCT f.order_id) AS orders,
+    category,
+    SUM(gross_amount) AS revenue,
+    COUNT(DISTINCT order_id) AS orders,
     COUNT(*) AS lines
-  FROM `${project_id}.${dataset_id}.v_fact_sales_all` f
-  LEFT JOIN `${project_id}.${dataset_id}.products` p ON p.product_id = f.product_id
+  FROM `${project_id}.${dataset_id}.v_fact_sales_all`
+  WHERE payment_status = 'completed'
   GROUP BY category
 )

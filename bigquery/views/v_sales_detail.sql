@@ -1,15 +1,16 @@
--- Revenue by client, country and category (the seed's detail table).
+-- Revenue by client, country and category (the seed's detail table), per customer id
+-- (several customers share a name), the name beside it. Net: completed sales only.
 -- Grain: customer x category. Columns: customer_id, customer_name, country, category,
 -- revenue, orders, lines.
 SELECT
   f.customer_id,
   c.name AS customer_name,
-  COALESCE(c.country, 'Unknown') AS country,
-  COALESCE(p.category, 'Unknown') AS category,
+  f.country,
+  f.category,
   SUM(f.gross_amount) AS revenue,
   COUNT(DISTINCT f.order_id) AS orders,
   COUNT(*) AS lines
 FROM `${project_id}.${dataset_id}.v_fact_sales_all` f
 LEFT JOIN `${project_id}.${dataset_id}.customers` c ON c.customer_id = f.customer_id
-LEFT JOIN `${project_id}.${dataset_id}.products` p ON p.product_id = f.product_id
-GROUP BY f.customer_id, customer_name, country, category
+WHERE f.payment_status = 'completed'
+GROUP BY f.customer_id, customer_name, f.country, f.category

@@ -26,6 +26,8 @@ struct Args {
     #[command(flatten)]
     topic: settings::TopicArg,
     #[command(flatten)]
+    time_zone: settings::TimeZoneArg,
+    #[command(flatten)]
     log: instashop::cli::LogArgs,
     /// Evaluate once and exit (the default).
     #[arg(long, conflicts_with = "every")]
@@ -92,7 +94,10 @@ fn main() -> ExitCode {
         let opts = alerts::Options {
             dataset: args.dataset.dataset,
             topic: names.alerts_topic(),
-            thresholds,
+            vars: instashop::model::ViewVars {
+                time_zone: args.time_zone.time_zone,
+                thresholds,
+            },
             dry_run: args.dry_run,
         };
         let evaluator = alerts::Evaluator::open(&gcp, &model, &opts).await?;

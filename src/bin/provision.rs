@@ -29,6 +29,8 @@ struct Args {
     #[command(flatten)]
     subscription: settings::SubscriptionArg,
     #[command(flatten)]
+    time_zone: settings::TimeZoneArg,
+    #[command(flatten)]
     log: instashop::cli::LogArgs,
     /// Location of the dataset and bucket.
     #[arg(long, env = "INSTASHOP_LOCATION", default_value = settings::DEFAULT_LOCATION)]
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
             names: settings::Names::from_flags(&args.dataset, &args.bucket, &args.topic, &args.subscription),
             location: args.location,
             ack_deadline_secs: args.ack_deadline_secs,
+            time_zone: args.time_zone.time_zone,
             dry_run: args.dry_run,
         };
         let report = provision::run(&gcp, &model, &opts).await?;
