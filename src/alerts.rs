@@ -350,10 +350,20 @@ impl fmt::Display for Summary {
     }
 }
 
+/// A measure as `alert_log` stores it: NUMERIC, so at most 9 decimals. A NUMERIC cell
+/// already has at most 9, and rounding leaves it as it is; the BigQuery emulator answers
+/// `SQRT(NUMERIC)` as a FLOAT64 (BigQuery answers NUMERIC), so the anomaly's threshold
+/// can come with float digits (`402422.41000000003`), which a NUMERIC column refuses.
 fn decimal(cell: &Option<String>) -> Option<Decimal> {
     cell.as_deref()
         .and_then(|s| Decimal::from_str(s).or_else(|_| Decimal::from_scientific(s)).ok())
-        .map(|d| d.normalize())
+        .map(|d| {
+            d.round_dp_with_strategy(
+                crate::transform::MAX_PRICE_SCALE,
+                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+            )
+            .normalize()
+        })
 }
 
 fn micros(cell: &Option<String>) -> Option<DateTime<Utc>> {
@@ -543,6 +553,20 @@ mod tests {
             window_end: DateTime::from_timestamp(1_790_003_600, 0),
             detail: Some("d".into()),
         }
+    }
+
+    #[test]
+    fn measures_are_read_at_numeric_scale() {
+        let d = |s: &str| decimal(&Some(s.to_string())).unwrap().to_string();
+        assert_eq!(d("402422.41000000003"), "402422.41", "a FLOAT64 sum from the emulator");
+        assert_eq!(d("49.180000000"), "49.18");
+        assert_eq!(
+            d("0.1234567895"),
+            "0.12345679",
+            "rounded half away from zero at 9 decimals"
+        );
+        assert_eq!(d("6.5E1"), "65");
+        assert_eq!(decimal(&None), None);
     }
 
     #[test]

@@ -187,6 +187,8 @@ pub struct Generated {
     pub defect: Option<Defect>,
     /// For a valid event: its id and exact gross amount.
     pub valid: Option<(String, Decimal)>,
+    /// Whether its payment completed (it counts as revenue: docs/metrics.md).
+    pub completed: bool,
     /// True for the second copy of a duplicated event.
     pub duplicate: bool,
 }
@@ -294,6 +296,7 @@ impl EventGenerator {
             order_id,
             defect,
             valid: defect.is_none().then(|| (event_id, product.price * Decimal::from(qty))),
+            completed: payment_status == "completed",
             duplicate: false,
         };
         if self.rng.random::<f64>() < self.config.duplicate_ratio {
@@ -402,6 +405,8 @@ pub struct Summary {
     pub duplicates: u64,
     /// Exact sum of gross_amount over the valid, distinct events published.
     pub gross_total: Decimal,
+    /// The same over those whose payment completed: their net revenue.
+    pub completed_total: Decimal,
     /// Malformed events by defect.
     pub defects: HashMap<String, u64>,
     /// Seconds the run took.
@@ -526,6 +531,9 @@ fn account(s: &mut Summary, (result, g): (std::result::Result<String, impl std::
             } else if let Some((_, gross)) = g.valid {
                 s.valid_events += 1;
                 s.gross_total += gross;
+                if g.completed {
+                    s.completed_total += gross;
+                }
             }
         }
     }

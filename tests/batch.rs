@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::{Datelike, NaiveDate, Utc};
 use common::*;
 use instashop::datagen::Manifest;
 use instashop::gcp::Gcp;
@@ -85,202 +84,63 @@ async fn datagen_to_batch_loader_gives_exact_counts_totals_and_kpis() {
         "v_fact_sales_batch total equals the manifest"
     );
 
-    // Everything below is computed here, from the CSVs, independently of the views.
-    let customers = csv_rows(&dir.join("customers.csv"));
-    let products = csv_rows(&dir.join("products.csv"));
+    // Net revenue, computed here from the CSVs: completed orders only. Every chart is
+    // checked against an independent computation in tests/metrics.rs; this checks the
+    // headline figures on datagen's larger history, with its failed and refunded orders.
     let orders = csv_rows(&dir.join("orders.csv"));
     let items = csv_rows(&dir.join("order_items.csv"));
-    let country: HashMap<&str, &str> = customers
-        .iter()
-        .map(|c| (c["customer_id"].as_str(), c["country"].as_str()))
-        .collect();
-    let category: HashMap<&str, &str> = products
-        .iter()
-        .map(|r| (r["product_id"].as_str(), r["category"].as_str()))
-        .collect();
-    let order: HashMap<&str, (&str, NaiveDate)> = orders
+    let order: HashMap<&str, (&str, &str)> = orders
         .iter()
         .map(|o| {
             (
                 o["order_id"].as_str(),
-                (o["customer_id"].as_str(), o["order_date"].parse().unwrap()),
+                (o["customer_id"].as_str(), o["status"].as_str()),
             )
         })
         .collect();
     let line = |i: &HashMap<String, String>| {
         Decimal::from_str(&i["unit_price"]).unwrap() * Decimal::from_str(&i["qty"]).unwrap()
     };
-
-    // Overview.
-    let revenue: Decimal = items.iter().map(line).sum();
-    let order_ids: BTreeSet<&str> = items.iter().map(|i| i["order_id"].as_str()).collect();
+    let of = |status: &str| -> Decimal {
+        items
+            .iter()
+            .filter(|i| order[i["order_id"].as_str()].1 == status)
+            .map(line)
+            .sum()
+    };
+    let (revenue, failed, refunded) = (of("completed"), of("failed"), of("refunded"));
+    assert!(
+        failed > Decimal::ZERO && refunded > Decimal::ZERO,
+        "the history has both"
+    );
+    assert_eq!(
+        revenue + failed + refunded,
+        manifest.gross_total,
+        "every status is one of the three"
+    );
+    let order_ids: BTreeSet<&str> = items
+        .iter()
+        .map(|i| i["order_id"].as_str())
+        .filter(|o| order[o].1 == "completed")
+        .collect();
     let clients: BTreeSet<&str> = order_ids.iter().map(|o| order[o].0).collect();
     let ov = query(
         &gcp,
         &format!(
-            "SELECT CAST(revenue AS STRING), orders, unique_clients, CAST(ROUND(aov, 2) AS STRING) FROM {}",
+            "SELECT CAST(revenue AS STRING), orders, unique_clients, CAST(ROUND(aov, 2) AS STRING), \
+             CAST(failed_amount AS STRING), CAST(refunded_amount AS STRING) FROM {}",
             v("v_kpi_overview")
         ),
     )
     .await;
-    assert_eq!(dec(&ov[0][0]), revenue.normalize());
+    assert_eq!(dec(&ov[0][0]), revenue.normalize(), "net revenue");
     assert_eq!(ov[0][1].as_deref(), Some(order_ids.len().to_string().as_str()));
     assert_eq!(ov[0][2].as_deref(), Some(clients.len().to_string().as_str()));
     let aov = (revenue / Decimal::from(order_ids.len()))
         .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     assert_eq!(dec(&ov[0][3]), aov.normalize(), "AOV to the cent");
-
-    // By category and by country.
-    let mut by_cat: BTreeMap<&str, Decimal> = BTreeMap::new();
-    let mut by_country: BTreeMap<&str, (Decimal, BTreeSet<&str>)> = BTreeMap::new();
-    for i in &items {
-        *by_cat.entry(category[i["product_id"].as_str()]).or_default() += line(i);
-        let (cust, _) = order[i["order_id"].as_str()];
-        let e = by_country.entry(country[cust]).or_default();
-        e.0 += line(i);
-        e.1.insert(i["order_id"].as_str());
-    }
-    let got = query(
-        &gcp,
-        &format!(
-            "SELECT category, CAST(revenue AS STRING) FROM {} ORDER BY category",
-            v("v_revenue_by_category")
-        ),
-    )
-    .await;
-    let got: BTreeMap<String, Decimal> = got.iter().map(|r| (r[0].clone().unwrap(), dec(&r[1]))).collect();
-    let want: BTreeMap<String, Decimal> = by_cat.iter().map(|(k, v)| (k.to_string(), v.normalize())).collect();
-    assert_eq!(got, want, "revenue by category");
-    let got = query(
-        &gcp,
-        &format!(
-            "SELECT country, CAST(revenue AS STRING), orders FROM {}",
-            v("v_revenue_by_country")
-        ),
-    )
-    .await;
-    let got: BTreeMap<String, (Decimal, String)> = got
-        .iter()
-        .map(|r| (r[0].clone().unwrap(), (dec(&r[1]), r[2].clone().unwrap())))
-        .collect();
-    let want: BTreeMap<String, (Decimal, String)> = by_country
-        .iter()
-        .map(|(k, v)| (k.to_string(), (v.0.normalize(), v.1.len().to_string())))
-        .collect();
-    assert_eq!(got, want, "revenue and orders by country");
-
-    // 30-day revenue and growth, relative to today (UTC), as the view computes it.
-    let today = Utc::now().date_naive();
-    let (mut cur, mut prev) = (Decimal::ZERO, Decimal::ZERO);
-    for i in &items {
-        let age = (today - order[i["order_id"].as_str()].1).num_days();
-        if (0..30).contains(&age) {
-            cur += line(i);
-        } else if (30..60).contains(&age) {
-            prev += line(i);
-        }
-    }
-    assert!(
-        cur > Decimal::ZERO && prev > Decimal::ZERO,
-        "the data set reaches today"
-    );
-    let g = query(
-        &gcp,
-        &format!(
-            "SELECT CAST(revenue_30d AS STRING), CAST(revenue_prev_30d AS STRING), CAST(growth_pct AS STRING) FROM {}",
-            v("v_revenue_30d")
-        ),
-    )
-    .await;
-    assert_eq!(
-        (dec(&g[0][0]), dec(&g[0][1])),
-        (cur.normalize(), prev.normalize()),
-        "last 30 days against the 30 before"
-    );
-    let growth = ((cur - prev) / prev * Decimal::from(100))
-        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    assert_eq!(dec(&g[0][2]), growth.normalize(), "growth %");
-
-    // Monthly cohort retention.
-    let mut months: BTreeMap<&str, BTreeSet<NaiveDate>> = BTreeMap::new();
-    for o in &order_ids {
-        let (cust, date) = order[o];
-        months
-            .entry(cust)
-            .or_default()
-            .insert(NaiveDate::from_ymd_opt(date.year(), date.month(), 1).unwrap());
-    }
-    let mut want: BTreeMap<(String, i64), (u64, u64)> = BTreeMap::new();
-    let mut sizes: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-    for ms in months.values() {
-        *sizes.entry(*ms.first().unwrap()).or_default() += 1;
-    }
-    for ms in months.values() {
-        let first = *ms.first().unwrap();
-        for m in ms {
-            let since = (m.year() - first.year()) as i64 * 12 + m.month() as i64 - first.month() as i64;
-            want.entry((first.to_string(), since)).or_insert((0, sizes[&first])).0 += 1;
-        }
-    }
-    let got = query(
-        &gcp,
-        &format!(
-            "SELECT CAST(cohort_month AS STRING), months_since, active_customers, cohort_size FROM {}",
-            v("v_cohort_retention")
-        ),
-    )
-    .await;
-    let got: BTreeMap<(String, i64), (u64, u64)> = got
-        .iter()
-        .map(|r| {
-            (
-                (r[0].clone().unwrap(), r[1].as_deref().unwrap().parse().unwrap()),
-                (
-                    r[2].as_deref().unwrap().parse().unwrap(),
-                    r[3].as_deref().unwrap().parse().unwrap(),
-                ),
-            )
-        })
-        .collect();
-    assert_eq!(got, want, "cohort retention");
-
-    // Inventory status per product.
-    let mut inv: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for r in csv_rows(&dir.join("inventory.csv")) {
-        let e = inv.entry(r["product_id"].clone()).or_default();
-        e.0 += r["stock"].parse::<i64>().unwrap();
-        e.1 += r["reorder_point"].parse::<i64>().unwrap();
-    }
-    let want: BTreeMap<String, String> = inv
-        .iter()
-        .map(|(p, (s, rp))| {
-            (
-                p.clone(),
-                if s <= rp {
-                    "critical"
-                } else if *s < 2 * rp {
-                    "low"
-                } else {
-                    "optimal"
-                }
-                .to_string(),
-            )
-        })
-        .collect();
-    let got = query(
-        &gcp,
-        &format!("SELECT product_id, status FROM {}", v("v_inventory_status")),
-    )
-    .await;
-    let got: BTreeMap<String, String> = got
-        .iter()
-        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
-        .collect();
-    assert_eq!(got, want, "inventory status");
-    assert!(
-        want.values().any(|s| s == "critical"),
-        "some products are under their reorder point"
-    );
+    assert_eq!(dec(&ov[0][4]), failed.normalize(), "failed amount");
+    assert_eq!(dec(&ov[0][5]), refunded.normalize(), "refunded amount");
 
     // Loading the same folder again replaces, so the counts stay.
     assert!(load(&names, &dir, &[]).status.success());
@@ -460,11 +320,132 @@ async fn loads_from_a_gs_prefix_too() {
     assert!(load(&names, &dir, &[]).status.success());
     let gcs_source = PathBuf::from(format!("gs://{}/datasets/", names.bucket));
     assert!(load(&names, &gcs_source, &["--append"]).status.success());
-    assert_eq!(
-        count(&gcp, &names, "orders").await,
-        4,
-        "appended the same two orders from gs://"
-    );
+    for t in ["customers", "products", "orders", "order_items"] {
+        assert_eq!(
+            count(&gcp, &names, t).await,
+            2,
+            "{t}: the same file appended from gs:// leaves each key once"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
+    cleanup(&gcp, &names).await;
+}
+
+/// Issue 16: keys stay true. A repeated primary key and an orphan are refused with
+/// file:line and counted against --max-bad-rows; a key known only to BigQuery is a
+/// match with --append; appending an order replaces its lines; and appending the same
+/// files twice leaves each key once, so revenue is not doubled.
+#[tokio::test]
+async fn keys_stay_true_across_loads_and_appends() {
+    let (names, gcp) = provision_fresh("keys");
+    let dir = tmp("keys");
+    seed_files(&dir);
+    let (p, d) = (gcp.project.clone(), names.dataset.clone());
+    let revenue = || {
+        let (gcp, sql) = (
+            gcp.clone(),
+            format!("SELECT CAST(SUM(gross_amount) AS STRING) FROM `{p}.{d}.v_fact_sales_batch`"),
+        );
+        async move { query(&gcp, &sql).await[0][0].clone().unwrap() }
+    };
+    // A repeated order and two orphans (an unknown customer, an unknown product).
+    write(
+        &dir,
+        "orders.csv",
+        "order_id,customer_id,order_date\nO1234,C054,2025-09-15\nO1235,C055,2025-09-16\nO1234,C055,2025-09-17\nO1236,C999,2025-09-17\n",
+    );
+    write(
+        &dir,
+        "order_items.csv",
+        "order_id,product_id,qty,unit_price\nO1234,P002,2,120.50\nO1235,P003,3,15.999999999\nO1235,P404,1,1\nO1236,P002,1,120.50\n",
+    );
+    let out = load(&names, &dir, &[]);
+    assert_eq!(out.status.code(), Some(1), "bad rows refuse their tables by default");
+    let text = stdout(&out);
+    for want in [
+        "orders.csv:4: order_id \"O1234\" repeats line 2",
+        "orders.csv:5: customer_id \"C999\" is not in customers",
+        // orders is refused, and BigQuery holds none: every line is an orphan.
+        "order_items.csv:2: order_id \"O1234\" is not in orders",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert_eq!(count(&gcp, &names, "orders").await, 0, "orders refused");
+    let out = load(&names, &dir, &["--max-bad-rows", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "skipped orders.csv:4: order_id \"O1234\" repeats line 2",
+        "skipped order_items.csv:4: product_id \"P404\" is not in products",
+        "skipped order_items.csv:5: order_id \"O1236\" is not in orders",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert_eq!(count(&gcp, &names, "orders").await, 2, "each key once, no orphan");
+    assert_eq!(count(&gcp, &names, "order_items").await, 2);
+    assert_eq!(revenue().await, "288.999999997");
+
+    // New orders for known customers, appended alone: the customers are in BigQuery, not
+    // in the folder, and that is a match. O1234's lines come again, changed: they
+    // replace its old line.
+    let more = tmp("keys-more");
+    for f in ["customers.csv", "products.csv"] {
+        write(
+            &more,
+            f,
+            &std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    write(
+        &more,
+        "orders.csv",
+        "order_id,customer_id,order_date\nO1234,C054,2025-09-15\nO1300,C054,2025-10-01\n",
+    );
+    write(
+        &more,
+        "order_items.csv",
+        "order_id,product_id,qty,unit_price\nO1234,P002,1,120.50\nO1234,P003,1,15.999999999\nO1300,P003,2,15.999999999\n",
+    );
+    let out = load(&names, &more, &["--append"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        count(&gcp, &names, "customers").await,
+        2,
+        "a header-only file appends nothing"
+    );
+    assert_eq!(count(&gcp, &names, "orders").await, 3);
+    assert_eq!(
+        count(&gcp, &names, "order_items").await,
+        4,
+        "O1234's two lines replaced its one"
+    );
+    // 120.50 + 15.999999999 (O1234) + 3 x 15.999999999 (O1235) + 2 x 15.999999999 (O1300)
+    assert_eq!(revenue().await, "216.499999994");
+    // The same append again changes nothing.
+    assert!(load(&names, &more, &["--append"]).status.success());
+    assert_eq!(count(&gcp, &names, "orders").await, 3);
+    assert_eq!(count(&gcp, &names, "order_items").await, 4);
+    assert_eq!(
+        revenue().await,
+        "216.499999994",
+        "appending twice does not double revenue"
+    );
+    // No staging table is left behind.
+    let left = query(
+        &gcp,
+        &format!(
+            "SELECT COUNT(*) FROM `{}.{}.INFORMATION_SCHEMA.TABLES` WHERE STARTS_WITH(table_name, '_staging_')",
+            gcp.project, names.dataset
+        ),
+    )
+    .await;
+    assert_eq!(left[0][0].as_deref(), Some("0"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&more).unwrap();
     cleanup(&gcp, &names).await;
 }

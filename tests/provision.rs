@@ -35,7 +35,7 @@ async fn provision_creates_every_resource_exactly_as_bigquery_folder_defines_it(
     let model = DataModel::load(&model_dir()).unwrap();
 
     // Every table, with exactly the columns of its schema file, as the emulator reports them.
-    let bq = gcp.bigquery().await.unwrap();
+    let bq = bigquery(&gcp).await;
     for t in &model.tables {
         let path = format!("/projects/{}/datasets/{}/tables/{}", gcp.project, names.dataset, t.name);
         let have = bq
@@ -193,7 +193,7 @@ async fn dry_run_prints_the_plan_and_creates_nothing() {
         "{text}"
     );
     assert!(text.contains("nothing was changed"), "{text}");
-    let bq = gcp.bigquery().await.unwrap();
+    let bq = bigquery(&gcp).await;
     let path = format!("/projects/{}/datasets/{}", gcp.project, names.dataset);
     assert!(
         bq.rest.get("get", &path).await.unwrap().is_none(),
@@ -237,7 +237,7 @@ async fn a_changed_view_is_updated_in_place_and_then_unchanged() {
         "{}",
         stdout(&out)
     );
-    let resp = gcp.bigquery().await.unwrap();
+    let resp = bigquery(&gcp).await;
     let body = serde_json::json!({"query": format!("SELECT qty FROM `{}.{}.v_fact_sales_batch`", gcp.project, names.dataset), "useLegacySql": false});
     resp.rest
         .post("query", &format!("/projects/{}/queries", gcp.project), &body)
@@ -280,7 +280,7 @@ async fn a_broken_schema_file_is_refused_with_its_name_and_nothing_is_created() 
         err.contains("orders.json") && err.contains("not a bq JSON schema"),
         "{err}"
     );
-    let bq = gcp.bigquery().await.unwrap();
+    let bq = bigquery(&gcp).await;
     let path = format!("/projects/{}/datasets/{}", gcp.project, names.dataset);
     assert!(
         bq.rest.get("get", &path).await.unwrap().is_none(),
@@ -326,7 +326,7 @@ async fn streaming_rows_are_deduplicated_by_event_id_and_money_stays_exact() {
     let gcp = Gcp::new(&gcp_args()).unwrap();
     assert!(run(&mut bin("provision", &names)).status.success());
     let (p, d) = (gcp.project.clone(), names.dataset.clone());
-    let bq = gcp.bigquery().await.unwrap();
+    let bq = bigquery(&gcp).await;
     let insert = |table: &str, rows: serde_json::Value| {
         let bq = bq.clone();
         let path = format!("/projects/{p}/datasets/{d}/tables/{table}/insertAll");

@@ -4,7 +4,9 @@
 -- Grain: cohort month x months since. Columns: cohort_month, months_since,
 -- active_customers, cohort_size, retention_pct.
 WITH activity AS (
-  SELECT DISTINCT customer_id, DATE_TRUNC(sale_date, MONTH) AS month
+  -- The month's first day; DATE_TRUNC(sale_date, MONTH) is the same on BigQuery, but
+  -- the emulator answers it as a DATETIME (ARCHITECTURE.md, emulator workarounds).
+  SELECT DISTINCT customer_id, DATE_SUB(sale_date, INTERVAL EXTRACT(DAY FROM sale_date) - 1 DAY) AS month
   FROM `${project_id}.${dataset_id}.v_fact_sales_all`
   WHERE payment_status = 'completed'
 ),

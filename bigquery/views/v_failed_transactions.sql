@@ -10,7 +10,9 @@ SELECT
   ROUND(100 * SAFE_DIVIDE(orders, SUM(orders) OVER (PARTITION BY month)), 2) AS share_of_orders_pct
 FROM (
   SELECT
-    DATE_TRUNC(sale_date, MONTH) AS month,
+    -- The month's first day; DATE_TRUNC(sale_date, MONTH) is the same on BigQuery, but
+    -- the emulator answers it as a DATETIME (ARCHITECTURE.md, emulator workarounds).
+    DATE_SUB(sale_date, INTERVAL EXTRACT(DAY FROM sale_date) - 1 DAY) AS month,
     payment_status AS status,
     COUNT(DISTINCT order_id) AS orders,
     SUM(gross_amount) AS amount

@@ -120,7 +120,7 @@ fn main() -> ExitCode {
         ))?;
         let s = publisher::run(&gcp, &opts).await?;
         println!(
-            "published {} messages in {:.1}s ({:.0}/s): {} valid events, {} malformed, {} duplicates; {} failed; gross of valid events {}",
+            "published {} messages in {:.1}s ({:.0}/s): {} valid events, {} malformed, {} duplicates; {} failed; gross of valid events {} (completed payments {})",
             s.published,
             s.seconds,
             s.events_per_second,
@@ -128,7 +128,8 @@ fn main() -> ExitCode {
             s.invalid_events,
             s.duplicates,
             s.failed,
-            s.gross_total
+            s.gross_total,
+            s.completed_total
         );
         if let Some(path) = args.summary_json {
             std::fs::write(&path, serde_json::to_string_pretty(&s)?)

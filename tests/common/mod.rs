@@ -110,10 +110,27 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The BigQuery client of the shared emulator. Its reachability probe gives up after 3 s
+/// (what a user wants); tests running side by side keep that one-query-at-a-time
+/// emulator busy for longer, so a test asks again for up to a minute before failing.
+pub async fn bigquery(gcp: &Gcp) -> instashop::gcp::BigQuery {
+    let started = Instant::now();
+    loop {
+        match gcp.bigquery().await {
+            Ok(bq) => return bq,
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                eprintln!("BigQuery emulator busy, asking again: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("BigQuery emulator: {e}"),
+        }
+    }
+}
+
 /// Runs a query on the emulator (the library's `BigQuery::query`); returns rows as lists
 /// of strings (NULL → None). A failed query fails the test with BigQuery's message.
 pub async fn query(gcp: &Gcp, sql: &str) -> Vec<Vec<Option<String>>> {
-    let bq = gcp.bigquery().await.expect("BigQuery emulator");
+    let bq = bigquery(gcp).await;
     bq.query(&gcp.project, sql, Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("query failed: {e}\n{sql}"))
@@ -136,6 +153,9 @@ pub async fn stream_until(names: &Names, gcp: &Gcp, point: &dyn Fn(&mut Command)
     let started = Instant::now();
     loop {
         let have: u64 = query(gcp, sql).await[0][0].as_deref().unwrap().parse().unwrap();
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the worker exited ({status}) with {have} of {want} rows: {sql}");
+        }
         if have >= want {
             assert_eq!(have, want, "no more than expected: {sql}");
             break;
@@ -364,5 +384,49 @@ impl Drop for PrivateBigQuery {
     fn drop(&mut self) {
         self.down();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The dashboard binary on a free loopback port, once it answers.
+pub struct Served {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Served {
+    pub fn start(names: &Names, extra_env: &[(&str, String)]) -> Served {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = bin("dashboard", names);
+        cmd.args(["--addr", &format!("127.0.0.1:{port}"), "--query-timeout-secs", "20"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("dashboard starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the dashboard did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Served {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
