@@ -19,6 +19,9 @@ scripts/emulators.sh install
 scripts/emulators.sh start
 eval "$(scripts/emulators.sh env)"
 STATE=${EMULATORS_STATE_DIR:-$ROOT/.emulators/stack}
+# The seed's shop is in Santiago: its days are Santiago's (provision puts the zone into
+# the views; alerts reads it too). Override with INSTASHOP_TIME_ZONE.
+export INSTASHOP_TIME_ZONE=${INSTASHOP_TIME_ZONE:-America/Santiago}
 
 step "build"
 cargo build --quiet --bins
@@ -95,8 +98,9 @@ print(f"{'source':<10} {'revenue':>18} {'orders':>9} {'clients':>8} {'AOV':>10}"
 for s in ("batch", "streaming"):
     r = rows.get(s, [s, None, None, None, None])
     print(f"{s:<10} {money(r[1]):>18} {count(r[2]):>9} {count(r[3]):>8} {money(r[4]):>10}")
-ov = q(f"SELECT CAST(revenue AS STRING), orders, unique_clients, CAST(aov AS STRING) FROM `{p}.{ds}.v_kpi_overview`")[0]
-print(f"\noverall: revenue {money(ov[0])}, orders {count(ov[1])}, unique clients {count(ov[2])}, AOV {money(ov[3])}")
+ov = q(f"SELECT CAST(revenue AS STRING), orders, unique_clients, CAST(aov AS STRING), CAST(failed_amount AS STRING) AS f, CAST(refunded_amount AS STRING) AS r FROM `{p}.{ds}.v_kpi_overview`")[0]
+print(f"\noverall (net, completed sales; days in {os.environ['INSTASHOP_TIME_ZONE']}): revenue {money(ov[0])}, orders {count(ov[1])}, unique clients {count(ov[2])}, AOV {money(ov[3])}")
+print(f"not revenue: failed payments {money(ov[4])}, refunded {money(ov[5])} (docs/metrics.md)")
 g = q(f"SELECT CAST(revenue_30d AS STRING), CAST(revenue_prev_30d AS STRING), CAST(growth_pct AS STRING) FROM `{p}.{ds}.v_revenue_30d`")[0]
 print(f"last 30 days: {money(g[0])} against {money(g[1])} the 30 before ({pct(g[2])} growth)")
 print("top categories:", ", ".join(f"{c} {money(r)}" for c, r in q(f"SELECT category, CAST(revenue AS STRING) AS revenue_text FROM `{p}.{ds}.v_revenue_by_category` ORDER BY revenue DESC LIMIT 3")))

@@ -9,9 +9,10 @@ locals {
     "v_event_conflicts",
     "v_fact_sales_batch",
     "v_fact_sales_streaming",
-    "v_inventory_by_warehouse",
+    "v_inventory_latest",
     "v_alert_failed_payments",
     "v_fact_sales_all",
+    "v_inventory_by_warehouse",
     "v_inventory_status",
     "v_streaming_per_minute",
     "v_active_customers",
@@ -134,24 +135,24 @@ moved {
   to   = google_bigquery_table.v_fact_sales_streaming
 }
 
-resource "google_bigquery_table" "v_inventory_by_warehouse" {
+resource "google_bigquery_table" "v_inventory_latest" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = "v_inventory_by_warehouse"
-  description         = "InstaShop: stock status per warehouse, from the latest snapshot of each product-warehouse pair (by snapshot_ts), with v_inventory_status's thresholds applied to each pair. It cannot subtract the live sales as v_inventory_status does: a sale event names no warehouse, so which warehouse shipped it is unknown; these are the counted units as of each snapshot. Grain: warehouse. Columns: warehouse, products, units, critical, low, optimal, snapshot_ts (the newest snapshot of the warehouse)."
+  table_id            = "v_inventory_latest"
+  description         = "InstaShop: the stock as last counted, one row per product and warehouse: the inventory row with the latest snapshot_ts (an appended snapshot supersedes the one before; rows loaded before snapshot_ts existed are NULL and lose to any dated one). Grain: product x warehouse. Columns: product_id, warehouse, stock, reorder_point, snapshot_ts."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
-    query          = templatefile("${local.model_dir}/views/v_inventory_by_warehouse.sql", local.view_vars)
+    query          = templatefile("${local.model_dir}/views/v_inventory_latest.sql", local.view_vars)
     use_legacy_sql = false
   }
   depends_on = [google_bigquery_table.tables]
 }
 
 moved {
-  from = google_bigquery_table.views_tier1["v_inventory_by_warehouse"]
-  to   = google_bigquery_table.v_inventory_by_warehouse
+  from = google_bigquery_table.views_tier1["v_inventory_latest"]
+  to   = google_bigquery_table.v_inventory_latest
 }
 
 resource "google_bigquery_table" "v_alert_failed_payments" {
@@ -194,19 +195,39 @@ moved {
   to   = google_bigquery_table.v_fact_sales_all
 }
 
+resource "google_bigquery_table" "v_inventory_by_warehouse" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_inventory_by_warehouse"
+  description         = "InstaShop: stock status per warehouse, from the latest snapshot of each product-warehouse pair (v_inventory_latest), with v_inventory_status's thresholds applied to each pair. It cannot subtract the live sales as v_inventory_status does: a sale event names no warehouse, so which warehouse shipped it is unknown; these are the counted units as of each snapshot. Grain: warehouse. Columns: warehouse, products, units, critical, low, optimal, snapshot_ts (the newest snapshot of the warehouse)."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_inventory_by_warehouse.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_latest]
+}
+
+moved {
+  from = google_bigquery_table.views_tier2["v_inventory_by_warehouse"]
+  to   = google_bigquery_table.v_inventory_by_warehouse
+}
+
 resource "google_bigquery_table" "v_inventory_status" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_inventory_status"
-  description         = "InstaShop: stock status per product over all warehouses, live. The stock is the latest inventory snapshot of each product-warehouse pair (by snapshot_ts; an appended snapshot supersedes the one before) minus the units of the live sales after it (event_ts > the product's snapshot_ts) whose payment did not fail; the sales the snapshot already reflects are not subtracted again. critical: stock at or under the reorder point (the critical-stock alert); low: under twice the reorder point; optimal: the rest. Grain: product. Columns: product_id, product_name, category, warehouses, snapshot_ts, snapshot_stock, sold_live, stock, reorder_point, status."
+  description         = "InstaShop: stock status per product over all warehouses, live. The stock is the latest inventory snapshot of each product-warehouse pair (v_inventory_latest) minus the units of the live sales after it (event_ts > the product's snapshot_ts) whose payment did not fail; the sales the snapshot already reflects are not subtracted again. critical: stock at or under the reorder point (the critical-stock alert); low: under twice the reorder point; optimal: the rest. Grain: product. Columns: product_id, product_name, category, warehouses, snapshot_ts, snapshot_stock, sold_live, stock, reorder_point, status."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
     query          = templatefile("${local.model_dir}/views/v_inventory_status.sql", local.view_vars)
     use_legacy_sql = false
   }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_streaming]
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_streaming, google_bigquery_table.v_inventory_latest]
 }
 
 moved {

@@ -104,7 +104,10 @@ fn expected(history: &Path, events: &[Value]) -> Expected {
         order_ids.insert(item["order_id"].clone());
         clients.insert(customer.clone());
     }
-    assert!(completed.len() < orders.len(), "the history has failed or refunded orders");
+    assert!(
+        completed.len() < orders.len(),
+        "the history has failed or refunded orders"
+    );
     let mut streaming_revenue = Decimal::ZERO;
     for e in events {
         if e["payment_status"].as_str().unwrap_or("completed") != "completed" {

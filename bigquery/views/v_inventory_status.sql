@@ -1,27 +1,19 @@
 -- InstaShop: stock status per product over all warehouses, live. The stock is the
--- latest inventory snapshot of each product-warehouse pair (by snapshot_ts; an appended
--- snapshot supersedes the one before) minus the units of the live sales after it
--- (event_ts > the product's snapshot_ts) whose payment did not fail; the sales the
--- snapshot already reflects are not subtracted again. critical: stock at or under the
--- reorder point (the critical-stock alert); low: under twice the reorder point;
--- optimal: the rest. Grain: product. Columns: product_id, product_name, category,
--- warehouses, snapshot_ts, snapshot_stock, sold_live, stock, reorder_point, status.
-WITH latest AS (
-  SELECT product_id, warehouse, stock, reorder_point, snapshot_ts
-  FROM `${project_id}.${dataset_id}.inventory`
-  WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY product_id, warehouse ORDER BY snapshot_ts DESC NULLS LAST
-  ) = 1
-),
-snapshot AS (
+-- latest inventory snapshot of each product-warehouse pair (v_inventory_latest) minus
+-- the units of the live sales after it (event_ts > the product's snapshot_ts) whose
+-- payment did not fail; the sales the snapshot already reflects are not subtracted
+-- again. critical: stock at or under the reorder point (the critical-stock alert); low:
+-- under twice the reorder point; optimal: the rest. Grain: product. Columns:
+-- product_id, product_name, category, warehouses, snapshot_ts, snapshot_stock,
+-- sold_live, stock, reorder_point, status.
+WITH snapshot AS (
   SELECT
     product_id,
     COUNT(*) AS warehouses,
     MAX(snapshot_ts) AS snapshot_ts,
     SUM(stock) AS snapshot_stock,
     SUM(reorder_point) AS reorder_point
-  FROM latest
+  FROM `${project_id}.${dataset_id}.v_inventory_latest`
   GROUP BY product_id
 ),
 sold AS (
