@@ -390,16 +390,8 @@ async fn keys_stay_true_across_loads_and_appends() {
     // replace its old line.
     let more = tmp("keys-more");
     for f in ["customers.csv", "products.csv"] {
-        write(
-            &more,
-            f,
-            &std::fs::read_to_string(dir.join(f))
-                .unwrap()
-                .lines()
-                .next()
-                .unwrap()
-                .to_string(),
-        );
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        write(&more, f, text.lines().next().unwrap());
     }
     write(
         &more,
