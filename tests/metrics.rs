@@ -481,6 +481,8 @@ enum V {
 }
 
 type Row = BTreeMap<&'static str, V>;
+/// A named cell of a reference row.
+type Cell = (&'static str, V);
 
 fn text(s: &str) -> V {
     V::Text(s.to_string())
@@ -970,7 +972,7 @@ impl Reference<'_> {
 
     /// Completed sales grouped by `key`: revenue and distinct orders.
     fn revenue_by(&self, key: impl Fn(&Fact) -> Vec<(&'static str, V)>) -> Vec<Row> {
-        let mut by: BTreeMap<Vec<(&'static str, V)>, (Decimal, HashSet<String>)> = BTreeMap::new();
+        let mut by: BTreeMap<Vec<Cell>, (Decimal, HashSet<String>)> = BTreeMap::new();
         for f in self.completed() {
             let e = by.entry(key(&f)).or_default();
             e.0 += f.amount;
