@@ -441,3 +441,46 @@ async fn keys_stay_true_across_loads_and_appends() {
     std::fs::remove_dir_all(&more).unwrap();
     cleanup(&gcp, &names).await;
 }
+
+/// Every page of a query's answer is read: with one row a page, the loader's key reads
+/// and every caller of `BigQuery::query` still get all rows (BigQuery pages an answer at
+/// about 10 MB; the emulator honours `maxResults`, so small pages are real pages here).
+#[tokio::test]
+async fn every_page_of_a_query_answer_is_read() {
+    let (names, gcp) = provision_fresh("pages");
+    let dir = tmp("pages");
+    seed_files(&dir);
+    assert!(load(&names, &dir, &[]).status.success());
+    let bq = bigquery(&gcp).await;
+    let sql = format!(
+        "SELECT order_id FROM `{}.{}.order_items` UNION ALL SELECT customer_id FROM `{}.{}.customers` \
+         UNION ALL SELECT product_id FROM `{}.{}.products`",
+        gcp.project, names.dataset, gcp.project, names.dataset, gcp.project, names.dataset
+    );
+    // The emulator really pages: its first answer holds one row and a token.
+    let first = bq
+        .rest
+        .post(
+            "query",
+            &format!("/projects/{}/queries", gcp.project),
+            &serde_json::json!({"query": sql, "useLegacySql": false, "maxResults": 1}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first["rows"].as_array().map(Vec::len), Some(1), "{first}");
+    assert!(first["pageToken"].as_str().is_some_and(|t| !t.is_empty()), "{first}");
+    let one = bq
+        .query_paged(&gcp.project, &sql, std::time::Duration::from_secs(60), Some(1))
+        .await
+        .unwrap();
+    let mut got: Vec<String> = one.rows.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        ["C054", "C055", "O1234", "O1235", "P002", "P003"],
+        "six pages of one row"
+    );
+    assert_eq!(one.names, ["order_id"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    cleanup(&gcp, &names).await;
+}
