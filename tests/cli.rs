@@ -20,7 +20,7 @@ fn run(bin: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     "--project",
     "--pubsub-emulator-host",
     "--bigquery-emulator-host",
@@ -30,6 +30,7 @@ const ALL: [&str; 9] = [
     "--bucket",
     "--topic",
     "--subscription",
+    "--time-zone",
 ];
 
 #[test]
@@ -59,7 +60,7 @@ fn each_help_lists_only_the_settings_its_binary_uses() {
                 "--bucket",
             ],
         ),
-        ("datagen", &[]),
+        ("datagen", &["--time-zone"]),
         (
             "replay",
             &[
@@ -96,7 +97,7 @@ fn each_help_lists_only_the_settings_its_binary_uses() {
 
 #[test]
 fn a_bad_name_is_refused_with_its_rule_by_every_binary_that_takes_it() {
-    let cases: [(&str, &[&str], &str); 7] = [
+    let cases: [(&str, &[&str], &str); 9] = [
         (
             "publisher",
             &["--topic", "9orders", "--dry-run"],
@@ -123,6 +124,16 @@ fn a_bad_name_is_refused_with_its_rule_by_every_binary_that_takes_it() {
             "BigQuery dataset id",
         ),
         ("provision", &["--topic", "goog-orders"], "not with \"goog\""),
+        (
+            "provision",
+            &["--time-zone", "america/santiago"],
+            "is not a time zone: use an IANA name",
+        ),
+        (
+            "datagen",
+            &["--time-zone", "UTC-3"],
+            "is not a time zone: use an IANA name",
+        ),
         (
             "replay",
             &["--kind", "bad_mood"],

@@ -31,9 +31,11 @@ struct Args {
     /// First order date (default: two years before --end).
     #[arg(long)]
     start: Option<NaiveDate>,
-    /// Last order date (default: today).
+    /// Last order date (default: today in the reporting time zone).
     #[arg(long)]
     end: Option<NaiveDate>,
+    #[command(flatten)]
+    time_zone: instashop::settings::TimeZoneArg,
     #[command(flatten)]
     log: instashop::cli::LogArgs,
 }
@@ -41,7 +43,10 @@ struct Args {
 fn main() -> ExitCode {
     let a = Args::parse();
     instashop::cli::run("datagen", &a.log, async move {
-        let end = a.end.unwrap_or_else(|| Utc::now().date_naive());
+        // Order dates are days of the shop's calendar: "today" is today there.
+        let end = a
+            .end
+            .unwrap_or_else(|| Utc::now().with_timezone(&a.time_zone.time_zone.tz()).date_naive());
         let start = a.start.unwrap_or(end - Duration::days(730));
         anyhow::ensure!(start <= end, "--start {start} is after --end {end}");
         anyhow::ensure!(
