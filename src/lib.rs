@@ -8,8 +8,8 @@
 //!
 //! Shared by every binary:
 //! - [`settings`]: flags and environment variables, each declared once (project,
-//!   `*_EMULATOR_HOST`, resource names with their naming rules); the one place that picks
-//!   emulator or cloud.
+//!   `*_EMULATOR_HOST`, resource names with their naming rules, the reporting time zone);
+//!   the one place that picks emulator or cloud.
 //! - [`gcp`]: builds the Pub/Sub, BigQuery and Cloud Storage clients from the settings,
 //!   checking within seconds that each can be reached.
 //! - [`rest`]: the JSON REST client for what the typed clients cannot reach, and object
@@ -21,13 +21,14 @@
 //!   exit codes, the HTTP servers' bind and serve).
 //! - [`progress`]: a progress bar on a terminal, plain periodic lines otherwise.
 //! - [`model`]: the data model read from `bigquery/` (table schemas, table options, view
-//!   SQL), shared with Terraform.
+//!   SQL and its template variables), shared with Terraform.
 //! - [`provision`]: creates every resource of the data model, idempotently.
 //!
 //! Batch:
 //! - [`catalog`]: seeded master data shared by batch and streaming.
 //! - [`datagen`]: historical CSVs and their manifest.
-//! - [`batch`]: checks CSVs against the schemas and loads them with load jobs.
+//! - [`batch`]: checks CSVs against the schemas and the keys, and loads them with load
+//!   jobs (`--append` replaces by key).
 //!
 //! Streaming:
 //! - [`publisher`]: simulated live sales to Pub/Sub.
