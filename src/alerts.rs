@@ -359,7 +359,7 @@ fn decimal(cell: &Option<String>) -> Option<Decimal> {
         .and_then(|s| Decimal::from_str(s).or_else(|_| Decimal::from_scientific(s)).ok())
         .map(|d| {
             d.round_dp_with_strategy(
-                crate::transform::MAX_PRICE_SCALE,
+                crate::model::NUMERIC_SCALE,
                 rust_decimal::RoundingStrategy::MidpointAwayFromZero,
             )
             .normalize()

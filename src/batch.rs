@@ -108,20 +108,9 @@ pub struct Checked {
     pub keys: HashSet<String>,
 }
 
-/// A TIMESTAMP as the loader accepts it: RFC 3339 with an offset, or
-/// `YYYY-MM-DD HH:MM:SS[.fraction]` in UTC; written back as UTC
-/// `YYYY-MM-DD HH:MM:SS.ffffff`, which BigQuery's CSV load reads.
-pub fn parse_timestamp(v: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
-}
-
+/// A TIMESTAMP as the normalised CSV writes it: UTC `YYYY-MM-DD HH:MM:SS.ffffff`, which
+/// BigQuery's CSV load reads. The loader reads one as events do
+/// ([`crate::transform::parse_utc_ts`]).
 fn timestamp_text(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
@@ -133,16 +122,16 @@ fn check_value(ty: &str, v: &str) -> std::result::Result<(), String> {
             .map(|_| ())
             .map_err(|_| format!("{v:?} is not an integer")),
         "NUMERIC" | "BIGNUMERIC" => match Decimal::from_str_exact(v) {
-            Ok(d) if d.scale() <= 9 => Ok(()),
-            Ok(_) => Err(format!("{v:?} has more than 9 decimal places")),
+            Ok(d) if d.scale() <= crate::model::NUMERIC_SCALE => Ok(()),
+            Ok(_) => Err(format!(
+                "{v:?} has more than {} decimal places",
+                crate::model::NUMERIC_SCALE
+            )),
             Err(_) => Err(format!("{v:?} is not a decimal number")),
         },
         "DATE" => NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .map(|_| ())
             .map_err(|_| format!("{v:?} is not a date (YYYY-MM-DD)")),
-        "TIMESTAMP" => parse_timestamp(v)
-            .map(|_| ())
-            .ok_or_else(|| format!("{v:?} is not a timestamp (RFC 3339, or YYYY-MM-DD HH:MM:SS in UTC)")),
         "BOOL" | "BOOLEAN" => match v.to_ascii_lowercase().as_str() {
             "true" | "false" => Ok(()),
             _ => Err(format!("{v:?} is not true or false")),
@@ -255,16 +244,26 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8], ctx: &CheckContext)
                     reason = Some(format!("{} is required", col.name));
                     break;
                 }
+            } else if col.r#type == "TIMESTAMP" {
+                // Read once, written back in UTC.
+                match crate::transform::parse_utc_ts(v) {
+                    Some(t) => {
+                        row.push(timestamp_text(t).into());
+                        continue;
+                    }
+                    None => {
+                        reason = Some(format!(
+                            "{}: {v:?} is not a timestamp (RFC 3339, or YYYY-MM-DD HH:MM:SS in UTC)",
+                            col.name
+                        ));
+                        break;
+                    }
+                }
             } else if let Err(why) = check_value(&col.r#type, v) {
                 reason = Some(format!("{}: {why}", col.name));
                 break;
             }
-            if col.r#type == "TIMESTAMP" && !v.is_empty() {
-                // Checked just above.
-                row.push(parse_timestamp(v).map(timestamp_text).unwrap_or_default().into());
-            } else {
-                row.push(v.into());
-            }
+            row.push(v.into());
         }
         if reason.is_none() {
             reason = references.iter().find_map(|(c, parent, known)| {

@@ -50,6 +50,9 @@ const TYPES: &[&str] = &[
     "GEOGRAPHY",
 ];
 const MODES: &[&str] = &["NULLABLE", "REQUIRED", "REPEATED"];
+/// Fraction digits of BigQuery NUMERIC: a value with more is refused (or rounded) by
+/// BigQuery, so every money amount and measure the project writes has at most these.
+pub const NUMERIC_SCALE: u32 = 9;
 /// BigQuery accepts at most four clustering columns.
 const MAX_CLUSTERING: usize = 4;
 /// The template variables a view may use, as Terraform's `templatefile()` spells them.

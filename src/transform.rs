@@ -48,7 +48,7 @@ pub const MAX_QTY: i64 = 10_000;
 /// Largest unit price: 10 million, in the shop's currency.
 pub const MAX_UNIT_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
 /// Fraction digits of BigQuery NUMERIC.
-pub const MAX_PRICE_SCALE: u32 = 9;
+pub const MAX_PRICE_SCALE: u32 = crate::model::NUMERIC_SCALE;
 /// Events from before this year are refused as corrupt.
 pub const MIN_EVENT_YEAR: i32 = 2000;
 /// How far ahead of the worker's clock an event may be (clock skew between producers).
@@ -464,18 +464,25 @@ fn parse_seed_ts(s: &str) -> chrono::ParseResult<NaiveDateTime> {
     parsed.to_naive_datetime_with_offset(0)
 }
 
+/// A moment as the project's inputs write it: the seed's `YYYY-MM-DD HH:MM:SS[.f]` in
+/// UTC, or RFC 3339 with an offset (converted to UTC). Events' `event_ts` and the
+/// loader's TIMESTAMP columns (`inventory.snapshot_ts`) both read it.
+pub fn parse_utc_ts(s: &str) -> Option<DateTime<Utc>> {
+    parse_seed_ts(s)
+        .map(|n| n.and_utc())
+        .or_else(|_| DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)))
+        .ok()
+}
+
 fn ts_field(raw: Option<&RawValue>, now: DateTime<Utc>) -> Result<DateTime<Utc>, Reject> {
     let s = string_field("event_ts", raw)?;
     let bad = |why: String| reject(RejectKind::BadEventTs, why);
-    let ts = parse_seed_ts(&s)
-        .map(|n| n.and_utc())
-        .or_else(|_| DateTime::parse_from_rfc3339(&s).map(|d| d.with_timezone(&Utc)))
-        .map_err(|_| {
-            bad(format!(
-                "event_ts {:?} is neither \"YYYY-MM-DD HH:MM:SS\" (UTC) nor RFC 3339 with an offset",
-                truncate(&s)
-            ))
-        })?;
+    let ts = parse_utc_ts(&s).ok_or_else(|| {
+        bad(format!(
+            "event_ts {:?} is neither \"YYYY-MM-DD HH:MM:SS\" (UTC) nor RFC 3339 with an offset",
+            truncate(&s)
+        ))
+    })?;
     if chrono::Datelike::year(&ts) < MIN_EVENT_YEAR {
         return Err(bad(format!("event_ts {s} is before {MIN_EVENT_YEAR}")));
     }

@@ -100,7 +100,7 @@ resource "google_bigquery_table" "v_fact_sales_batch" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_fact_sales_batch"
-  description         = "Historical sales, one row per order line: the seed's v_fact_sales_batch, in the shop's calendar. Grain: order line. Columns: the seed's order_id, ts (the order date's midnight in the reporting time zone), customer_id, product_id, gross_amount (qty * unit_price, NUMERIC); then sale_date (the order date: a date in the reporting time zone), qty, unit_price, payment_method, payment_status (orders.status; an order without one, like the seed's four-column files, is completed), and the slicing columns country, plan (the customer's) and category (the product's), 'Unknown' when the master row is missing."
+  description         = "Historical sales, one row per order line: the seed's v_fact_sales_batch, in the shop's calendar. Grain: order line. Columns: the seed's order_id, ts (the order date's first instant in the reporting time zone), customer_id, product_id, gross_amount (qty * unit_price, NUMERIC); then sale_date (the order date: a day of the reporting time zone), qty, unit_price, payment_method and payment_status (orders.status; an order without one, like the seed's four-column files, is completed)."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {

@@ -319,6 +319,13 @@ async fn loads_from_a_gs_prefix_too() {
     // A first run from the folder uploads the files to gs://BUCKET/datasets/.
     assert!(load(&names, &dir, &[]).status.success());
     let gcs_source = PathBuf::from(format!("gs://{}/datasets/", names.bucket));
+    // One order goes missing in BigQuery: the append from gs:// must bring it back (so
+    // it really loaded) and leave the other one once (so it replaced by key).
+    let (p, d) = (&gcp.project, &names.dataset);
+    for t in ["orders", "order_items"] {
+        query(&gcp, &format!("DELETE FROM `{p}.{d}.{t}` WHERE order_id = 'O1235'")).await;
+        assert_eq!(count(&gcp, &names, t).await, 1, "{t}: O1235 deleted");
+    }
     assert!(load(&names, &gcs_source, &["--append"]).status.success());
     for t in ["customers", "products", "orders", "order_items"] {
         assert_eq!(
@@ -418,8 +425,24 @@ async fn keys_stay_true_across_loads_and_appends() {
     );
     // 120.50 + 15.999999999 (O1234) + 3 x 15.999999999 (O1235) + 2 x 15.999999999 (O1300)
     assert_eq!(revenue().await, "216.499999994");
-    // The same append again changes nothing.
+    // The same orders again, O1300 now dated a day later: the date shows the append
+    // landed, the counts and revenue that nothing doubled.
+    let orders = std::fs::read_to_string(more.join("orders.csv")).unwrap();
+    write(
+        &more,
+        "orders.csv",
+        &orders.replace("O1300,C054,2025-10-01", "O1300,C054,2025-10-02"),
+    );
     assert!(load(&names, &more, &["--append"]).status.success());
+    let date = query(
+        &gcp,
+        &format!(
+            "SELECT CAST(order_date AS STRING) AS d FROM `{}.{}.orders` WHERE order_id = 'O1300'",
+            gcp.project, names.dataset
+        ),
+    )
+    .await;
+    assert_eq!(date, [[Some("2025-10-02".to_string())]], "the second append landed");
     assert_eq!(count(&gcp, &names, "orders").await, 3);
     assert_eq!(count(&gcp, &names, "order_items").await, 4);
     assert_eq!(

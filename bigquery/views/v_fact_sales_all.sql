@@ -9,45 +9,48 @@
 -- without one is completed), country, category, plan. Revenue counts completed sales
 -- only (docs/metrics.md).
 
--- Historical (batch)
-SELECT
-  order_id,
-  ts,
-  customer_id,
-  product_id,
-  gross_amount,
-  'batch' AS source,
-  sale_date,
-  qty,
-  unit_price,
-  payment_method,
-  payment_status,
-  country,
-  category,
-  plan
-FROM `${project_id}.${dataset_id}.v_fact_sales_batch`
+WITH sales AS (
+  -- Historical (batch)
+  SELECT
+    order_id,
+    ts,
+    customer_id,
+    product_id,
+    gross_amount,
+    'batch' AS source,
+    sale_date,
+    qty,
+    unit_price,
+    payment_method,
+    payment_status
+  FROM `${project_id}.${dataset_id}.v_fact_sales_batch`
 
-UNION ALL
+  UNION ALL
 
--- Streaming (real time), less the orders batch already holds
+  -- Streaming (real time), less the orders batch already holds
+  SELECT
+    s.order_id,
+    s.event_ts AS ts,
+    s.customer_id,
+    s.product_id,
+    s.gross_amount,
+    'streaming' AS source,
+    DATE(s.event_ts, '${time_zone}') AS sale_date,
+    s.qty,
+    s.unit_price,
+    s.payment_method,
+    COALESCE(s.payment_status, 'completed') AS payment_status
+  FROM `${project_id}.${dataset_id}.v_fact_sales_streaming` s
+  WHERE NOT EXISTS (
+    SELECT 1 FROM `${project_id}.${dataset_id}.orders` o WHERE o.order_id = s.order_id
+  )
+)
+-- The slicing columns, one definition for both sources.
 SELECT
-  s.order_id,
-  s.event_ts AS ts,
-  s.customer_id,
-  s.product_id,
-  s.gross_amount,
-  'streaming' AS source,
-  DATE(s.event_ts, '${time_zone}') AS sale_date,
-  s.qty,
-  s.unit_price,
-  s.payment_method,
-  COALESCE(s.payment_status, 'completed') AS payment_status,
+  f.*,
   COALESCE(c.country, 'Unknown') AS country,
   COALESCE(p.category, 'Unknown') AS category,
   COALESCE(c.plan, 'Unknown') AS plan
-FROM `${project_id}.${dataset_id}.v_fact_sales_streaming` s
-LEFT JOIN `${project_id}.${dataset_id}.customers` c ON c.customer_id = s.customer_id
-LEFT JOIN `${project_id}.${dataset_id}.products` p ON p.product_id = s.product_id
-WHERE NOT EXISTS (
-  SELECT 1 FROM `${project_id}.${dataset_id}.orders` o WHERE o.order_id = s.order_id
-)
+FROM sales f
+LEFT JOIN `${project_id}.${dataset_id}.customers` c ON c.customer_id = f.customer_id
+LEFT JOIN `${project_id}.${dataset_id}.products` p ON p.product_id = f.product_id

@@ -1,11 +1,9 @@
 -- Historical sales, one row per order line: the seed's v_fact_sales_batch, in the shop's
 -- calendar. Grain: order line. Columns: the seed's order_id, ts (the order date's
--- midnight in the reporting time zone), customer_id, product_id, gross_amount
--- (qty * unit_price, NUMERIC); then sale_date (the order date: a date in the reporting
--- time zone), qty, unit_price, payment_method, payment_status (orders.status; an order
--- without one, like the seed's four-column files, is completed), and the slicing
--- columns country, plan (the customer's) and category (the product's), 'Unknown' when
--- the master row is missing.
+-- first instant in the reporting time zone), customer_id, product_id, gross_amount
+-- (qty * unit_price, NUMERIC); then sale_date (the order date: a day of the reporting
+-- time zone), qty, unit_price, payment_method and payment_status (orders.status; an
+-- order without one, like the seed's four-column files, is completed).
 SELECT
   o.order_id,
   TIMESTAMP(o.order_date, '${time_zone}') AS ts,
@@ -16,11 +14,6 @@ SELECT
   oi.qty,
   oi.unit_price,
   o.payment_method,
-  COALESCE(o.status, 'completed') AS payment_status,
-  COALESCE(c.country, 'Unknown') AS country,
-  COALESCE(p.category, 'Unknown') AS category,
-  COALESCE(c.plan, 'Unknown') AS plan
+  COALESCE(o.status, 'completed') AS payment_status
 FROM `${project_id}.${dataset_id}.orders` o
 JOIN `${project_id}.${dataset_id}.order_items` oi ON oi.order_id = o.order_id
-LEFT JOIN `${project_id}.${dataset_id}.customers` c ON c.customer_id = o.customer_id
-LEFT JOIN `${project_id}.${dataset_id}.products` p ON p.product_id = oi.product_id
