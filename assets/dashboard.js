@@ -1,14 +1,31 @@
 // InstaShop Analytics: draws one page of the report definition (looker/report.json).
-// The page's definition is in #page-definition; each chart's data comes from
-// /api/pages/<page>/charts/<chart>, all fetched at once. Every number a person reads is
-// the server's exact text (`t`); `v` only positions marks. A chart whose query failed
-// shows the error on its tile; when BigQuery does not answer at all, one banner says so.
+// The page's definition and the server's reading of its URL are in #page-definition;
+// each chart's data comes from /api/pages/<page>/charts/<chart>?<the page's query>, all
+// fetched at once. The period, comparison and filters live in the URL (the server
+// parses it strictly: src/selection.rs), so a view can be shared and reloaded. Every
+// number a person reads is the server's exact text (`t`); `v` only positions marks.
+// Data reaches the document only as text: tooltips are built from escaped strings.
+// A chart whose query failed shows the error on its tile; when BigQuery does not answer
+// at all, one banner says so. A live page refreshes only while it is shown.
 (function () {
   "use strict";
 
-  const page = JSON.parse(document.getElementById("page-definition").textContent);
+  const boot = JSON.parse(document.getElementById("page-definition").textContent);
+  const page = boot.page;
   const charts = {}; // chart id -> ECharts instance
-  const dashboard = { page, charts, loads: 0, errors: {} };
+  const dashboard = { page, boot, charts, loads: 0, errors: {} };
+  const FILTERS = boot.filters;
+  const PRESET_LABELS = {
+    today: "Today",
+    last_7_days: "Last 7 days",
+    last_28_days: "Last 28 days",
+    last_90_days: "Last 90 days",
+    this_month: "This month",
+    last_month: "Last month",
+    this_year: "This year",
+    all_time: "All time",
+  };
+  let refreshTimer = null;
   window.dashboard = dashboard;
   const FETCH_TIMEOUT_MS = 60000;
   // Country names of the map that differ from the data's.
@@ -18,6 +35,58 @@
   const tileOf = (id) => document.querySelector(`[data-chart="${id}"]`);
   const label = (name) => name.replace(/_/g, " ");
   const compact = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
+
+  // Text for HTML that ECharts' tooltips build: every data value goes through here.
+  const esc = (s) =>
+    String(s === undefined || s === null ? "" : s).replace(
+      /[&<>"']/g,
+      (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+    );
+
+  // ---- The URL: the page's period, comparison and filters -------------------------
+  const params = () => new URLSearchParams(window.location.search);
+  const query = () => {
+    const q = params().toString();
+    return q ? `?${q}` : "";
+  };
+
+  function go(next) {
+    const q = next.toString();
+    history.pushState(null, "", q ? `?${q}` : window.location.pathname);
+    return reload();
+  }
+
+  function setRange(from, to) {
+    const next = params();
+    next.delete("from");
+    next.delete("to");
+    if (from) next.set("from", from);
+    if (to) next.set("to", to);
+    // A range with no first day has nothing to compare with.
+    if (!from) next.delete("compare");
+    return go(next);
+  }
+
+  // Adds `value` to filter `field`, or removes it when it is there (a click on a bar).
+  function toggleFilter(field, value) {
+    const next = params();
+    const values = next.getAll(field);
+    next.delete(field);
+    const kept = values.includes(value) ? values.filter((v) => v !== value) : values.concat([value]);
+    kept.forEach((v) => next.append(field, v));
+    keepRange(next);
+    return go(next);
+  }
+
+  // Writes the shown range into the URL, so that a later default cannot change it.
+  function keepRange(next) {
+    const sel = dashboard.boot.selection;
+    if (!next.has("from") && !next.has("to")) {
+      if (sel.range.from) next.set("from", sel.range.from);
+      next.set("to", sel.range.to);
+      if (sel.compare && !next.has("compare")) next.set("compare", sel.compare);
+    }
+  }
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -43,7 +112,7 @@
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS);
     try {
-      const r = await fetch(`/api/pages/${page.id}/charts/${c.id}`, { signal: ctrl.signal, cache: "no-store" });
+      const r = await fetch(`/api/pages/${page.id}/charts/${c.id}${query()}`, { signal: ctrl.signal, cache: "no-store" });
       const body = await r.json().catch(() => ({ error: `the dashboard answered HTTP ${r.status}` }));
       if (!r.ok) {
         const e = new Error(body.error || `HTTP ${r.status}`);
@@ -81,24 +150,45 @@
     }
   }
 
+  // ECharts renders a tooltip's string as HTML: every part from data is escaped.
   const textTooltip = (p) => {
     const items = Array.isArray(p) ? p : [p];
     const head = items[0].axisValueLabel || items[0].name || "";
-    return [head]
-      .concat(items.map((i) => `${i.marker}${i.seriesName}: ${(i.data && i.data.t) || "–"}`))
+    return [esc(head)]
+      .concat(
+        items.map(
+          (i) => `${i.marker}${esc(i.seriesName)}: ${esc((i.data && i.data.day) ? `${i.data.t} (${i.data.day})` : (i.data && i.data.t) || "–")}`,
+        ),
+      )
       .join("<br>");
   };
+
+  // A click on a mark of a dimension that is a page filter filters the page by it.
+  function clickable(c, chart, data) {
+    const dim = data.columns.find((col) => col.role === "dimension" && col.filter);
+    chart.off("click");
+    if (!dim) return;
+    chart.on("click", (e) => {
+      const value = e.name || (e.data && e.data.name);
+      if (value) toggleFilter(dim.filter, value);
+    });
+    chart.getZr().setCursorStyle && chart.getZr().setCursorStyle("pointer");
+  }
 
   function axisOption(c, data) {
     const dim = data.columns[0];
     const time = dim.format === "date" || dim.format === "datetime";
+    const label = {
+      hideOverlap: true,
+      formatter: { year: "{yyyy}", month: "{MMM} {yyyy}", day: "{d} {MMM}", hour: "{HH}:{mm}", minute: "{HH}:{mm}", second: "{HH}:{mm}:{ss}" },
+    };
     return {
       // A time axis spans the data (the newest rows may come first: the axis orders them).
       xAxis: time
         ? data.rows.length > 1
-          ? { type: "time", min: "dataMin", max: "dataMax" }
-          : { type: "time" }
-        : { type: "category", data: [...new Set(data.rows.map((r) => r[0].t))] },
+          ? { type: "time", min: "dataMin", max: "dataMax", splitNumber: 6, axisLabel: label }
+          : { type: "time", axisLabel: label }
+        : { type: "category", data: [...new Set(data.rows.map((r) => r[0].t))], axisLabel: { hideOverlap: true } },
       yAxis: { type: "value", axisLabel: { formatter: (v) => compact.format(v) } },
       time,
     };
@@ -119,6 +209,19 @@
           const value = el("div", m.col.format === "datetime" ? "value moment" : "value", cellText);
           value.dataset.metric = m.col.name;
           box.append(value);
+          if (data.compare && data.compare.cells) {
+            const change = data.compare.change[m.i];
+            const was = data.compare.cells[m.i].t;
+            const r = data.compare.range;
+            const line = el(
+              "div",
+              `change ${change && change.startsWith("+") ? "up" : change && change.startsWith("-") ? "down" : ""}`,
+              `${change || "no change to show"} against ${was} (${r.from} – ${r.to})`,
+            );
+            line.dataset.change = change || "";
+            line.dataset.was = was;
+            box.append(line);
+          }
         }
         setBody(tile, box);
         break;
@@ -163,24 +266,44 @@
       case "time_series":
       case "bar": {
         const a = axisOption(c, data);
+        // A running total gets an axis of its own (right), so the daily line keeps its scale.
+        const dual = metrics.some((m) => m.col.cumulative) && metrics.some((m) => !m.col.cumulative);
+        const point = (r, m, day) => ({ value: a.time ? [r[0].v, r[m.i].v] : r[m.i].v, t: r[m.i].t, day });
         const series = metrics.map((m) => ({
           name: label(m.col.name),
           type: c.kind === "bar" ? "bar" : "line",
           showSymbol: rows.length < 60,
-          data: rows.map((r) => ({ value: a.time ? [r[0].v, r[m.i].v] : r[m.i].v, t: r[m.i].t })),
+          yAxisIndex: dual && m.col.cumulative ? 1 : 0,
+          data: rows.map((r) => point(r, m)),
         }));
-        canvas(tile, c.id).setOption(
+        if (data.compare && data.compare.rows && a.time) {
+          const before = data.compare.range;
+          for (const m of metrics) {
+            series.push({
+              name: `${label(m.col.name)} (${before.from} – ${before.to})`,
+              type: "line",
+              showSymbol: false,
+              lineStyle: { type: "dashed", opacity: 0.7 },
+              yAxisIndex: dual && m.col.cumulative ? 1 : 0,
+              data: data.compare.rows.map((r) => point(r, m, r[0].t)),
+            });
+          }
+        }
+        const yAxis = dual ? [a.yAxis, { ...a.yAxis, splitLine: { show: false } }] : a.yAxis;
+        const chart = canvas(tile, c.id);
+        chart.setOption(
           {
             animation: false,
-            grid: { left: 60, right: 20, top: 30, bottom: 30 },
-            legend: { show: series.length > 1, top: 0 },
+            grid: { left: 60, right: dual ? 60 : 20, top: 30, bottom: 30 },
+            legend: { show: series.length > 1, top: 0, type: "scroll" },
             tooltip: { trigger: "axis", formatter: textTooltip },
             xAxis: a.xAxis,
-            yAxis: a.yAxis,
+            yAxis,
             series,
           },
           true,
         );
+        if (c.kind === "bar") clickable(c, chart, data);
         break;
       }
       case "stacked_bar": {
@@ -207,26 +330,29 @@
             data: rows.map((r) => ({ value: r[m.i].v, t: r[m.i].t })),
           }));
         }
-        canvas(tile, c.id).setOption(
+        const stacked = canvas(tile, c.id);
+        stacked.setOption(
           {
             animation: false,
             grid: { left: 60, right: 20, top: 40, bottom: 30 },
             legend: { top: 0, type: "scroll" },
             tooltip: { trigger: "axis", formatter: textTooltip },
-            xAxis: { type: "category", data: categories },
+            xAxis: { type: "category", data: categories, axisLabel: { hideOverlap: true } },
             yAxis: { type: "value", axisLabel: { formatter: (v) => compact.format(v) } },
             series,
           },
           true,
         );
+        clickable(c, stacked, data);
         break;
       }
       case "pie": {
         const m = metrics[0];
-        canvas(tile, c.id).setOption(
+        const pie = canvas(tile, c.id);
+        pie.setOption(
           {
             animation: false,
-            tooltip: { trigger: "item", formatter: (p) => `${p.name}: ${p.data.t} (${p.percent}%)` },
+            tooltip: { trigger: "item", formatter: (p) => `${esc(p.name)}: ${esc(p.data.t)} (${esc(p.percent)}%)` },
             legend: { bottom: 0, type: "scroll" },
             series: [
               {
@@ -240,15 +366,17 @@
           },
           true,
         );
+        clickable(c, pie, data);
         break;
       }
       case "geo": {
         const m = metrics[0];
         const values = rows.map((r) => r[m.i].v || 0);
-        canvas(tile, c.id).setOption(
+        const map = canvas(tile, c.id);
+        map.setOption(
           {
             animation: false,
-            tooltip: { trigger: "item", formatter: (p) => `${p.name}: ${(p.data && p.data.t) || "no sales"}` },
+            tooltip: { trigger: "item", formatter: (p) => `${esc(p.name)}: ${esc((p.data && p.data.t) || "no sales")}` },
             visualMap: {
               min: 0,
               max: Math.max(1, ...values),
@@ -272,6 +400,7 @@
           },
           true,
         );
+        clickable(c, map, data);
         break;
       }
       default:
@@ -290,14 +419,149 @@
     dashboard.errors[c.id] = e.message;
   }
 
+  // ---- The controls: period, comparison, filters -----------------------------------
+  const form = document.querySelector("form.controls");
+  const field = (name) => form.querySelector(`[name="${name}"]`);
+  let filterValues = null;
+
+  // The selection the URL states now (the server resolved the page's default into the
+  // first one; every control writes both ends, so later ones are explicit).
+  function currentSelection() {
+    const q = params();
+    const sel = dashboard.boot.selection;
+    const range = q.has("from") || q.has("to") ? { from: q.get("from"), to: q.get("to") || boot.today } : sel.range;
+    const compare = q.has("from") || q.has("to") || q.has("compare") ? q.get("compare") : sel.compare;
+    const filters = {};
+    for (const f of FILTERS) if (q.getAll(f).length) filters[f] = q.getAll(f);
+    return { range, compare, filters };
+  }
+
+  function showControls() {
+    const sel = currentSelection();
+    const preset = field("preset");
+    if (!preset.options.length) {
+      for (const p of boot.presets) preset.append(new Option(PRESET_LABELS[p.id] || p.id, p.id));
+      preset.append(new Option("Custom", "custom"));
+    }
+    const match = boot.presets.find((p) => p.from === sel.range.from && p.to === sel.range.to);
+    preset.value = match ? match.id : "custom";
+    field("from").value = sel.range.from || "";
+    field("to").value = sel.range.to || "";
+    field("compare").value = sel.compare || "";
+    field("compare").disabled = !sel.range.from;
+    const chips = document.querySelector(".chips");
+    chips.replaceChildren();
+    for (const f of FILTERS) {
+      for (const v of sel.filters[f] || []) {
+        const chip = el("button", "chip", `${f}: ${v} ×`);
+        chip.type = "button";
+        chip.dataset.filter = f;
+        chip.dataset.value = v;
+        chip.title = "Remove this filter";
+        chip.addEventListener("click", () => toggleFilter(f, v));
+        chips.append(chip);
+      }
+    }
+    for (const box of form.querySelectorAll("details.filter")) {
+      const f = box.dataset.filter;
+      const chosen = sel.filters[f] || [];
+      box.querySelector("summary").textContent = chosen.length ? `${f} (${chosen.length})` : f;
+      box.querySelectorAll("input[type=checkbox]").forEach((i) => (i.checked = chosen.includes(i.value)));
+    }
+    for (const a of document.querySelectorAll("a.csv")) {
+      a.href = a.getAttribute("href").split("?")[0] + query();
+    }
+  }
+
+  async function loadFilterValues() {
+    if (filterValues) return filterValues;
+    const r = await fetch("/api/filters", { cache: "no-store" });
+    if (!r.ok) throw new Error(`filters: HTTP ${r.status}`);
+    filterValues = await r.json();
+    for (const box of form.querySelectorAll("details.filter")) {
+      const f = box.dataset.filter;
+      const list = box.querySelector(".values");
+      list.replaceChildren();
+      for (const v of filterValues[f] || []) {
+        const row = el("label", "value");
+        const input = el("input");
+        input.type = "checkbox";
+        input.value = v;
+        input.addEventListener("change", () => {
+          const next = params();
+          next.delete(f);
+          list.querySelectorAll("input:checked").forEach((i) => next.append(f, i.value));
+          keepRange(next);
+          go(next);
+        });
+        row.append(input, document.createTextNode(` ${v}`));
+        list.append(row);
+      }
+    }
+    showControls();
+    return filterValues;
+  }
+
+  field("preset").addEventListener("change", (e) => {
+    const p = boot.presets.find((x) => x.id === e.target.value);
+    if (p) setRange(p.from, p.to);
+  });
+  for (const name of ["from", "to"]) {
+    field(name).addEventListener("change", () => {
+      const from = field("from").value;
+      const to = field("to").value;
+      if (to && (!from || from <= to)) setRange(from || null, to);
+    });
+  }
+  field("compare").addEventListener("change", (e) => {
+    const next = params();
+    keepRange(next);
+    next.delete("compare");
+    if (e.target.value) next.set("compare", e.target.value);
+    go(next);
+  });
+  form.addEventListener("submit", (e) => e.preventDefault());
+  window.addEventListener("popstate", () => reload());
+
+  async function freshness() {
+    const line = document.querySelector(".freshness");
+    try {
+      const r = await fetch(`/api/pages/${page.id}/freshness${query()}`, { cache: "no-store" });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
+      const sel = currentSelection();
+      line.textContent =
+        `Newest sale in ${sel.range.from || "all time"} – ${sel.range.to} (${boot.time_zone}): ${body.newest_sale.t}. ` +
+        `Figures computed ${body.computed_at.replace("T", " ").replace("Z", " UTC")} from ${body.source}.`;
+      line.dataset.newest = body.newest_sale.t;
+    } catch (e) {
+      line.textContent = `Freshness unknown: ${e.message}`;
+    }
+  }
+
+  function reload() {
+    clearTimeout(refreshTimer);
+    showControls();
+    return load();
+  }
+
   async function load() {
+    clearTimeout(refreshTimer);
     if (page.charts.some((c) => c.kind === "geo")) {
       await loadWorld().catch((e) => console.warn("world map", e));
     }
     const outcomes = await Promise.all(
       page.charts.map(async (c) => {
         try {
-          render(c, await fetchChart(c));
+          const data = await fetchChart(c);
+          render(c, data);
+          const note = tileOf(c.id).querySelector(".ignored");
+          const ignored = data.ignored_filters || [];
+          if (ignored.length) {
+            const text = `ignores the ${ignored.join(", ")} filter${ignored.length > 1 ? "s" : ""}`;
+            if (note) note.textContent = text;
+            else tileOf(c.id).querySelector("footer").append(el("span", "ignored", text));
+          } else if (note) note.remove();
           return null;
         } catch (e) {
           showError(c, e);
@@ -305,6 +569,7 @@
         }
       }),
     );
+    freshness();
     const failed = outcomes.filter((e) => e);
     const banner = document.querySelector(".banner");
     if (failed.length && failed.every((e) => e.unreachable)) {
@@ -315,15 +580,29 @@
     }
     const when = new Date().toLocaleTimeString("en-GB", { hour12: false });
     document.querySelector(".updated").textContent = page.refresh_seconds
-      ? `Updated ${when}; refreshes every ${page.refresh_seconds} s.`
+      ? `Updated ${when}; refreshes every ${page.refresh_seconds} s while shown.`
       : `Updated ${when}.`;
     dashboard.loads += 1;
     document.body.dataset.loads = String(dashboard.loads);
-    if (page.refresh_seconds) {
-      setTimeout(load, page.refresh_seconds * 1000);
-    }
+    schedule();
   }
 
+  // A live page refreshes while it is shown; a hidden tab queries nothing, and catches
+  // up as soon as it is shown again.
+  function schedule() {
+    clearTimeout(refreshTimer);
+    if (page.refresh_seconds && document.visibilityState === "visible") {
+      refreshTimer = setTimeout(load, page.refresh_seconds * 1000);
+    }
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!page.refresh_seconds) return;
+    if (document.visibilityState === "visible") load();
+    else clearTimeout(refreshTimer);
+  });
+
   window.addEventListener("resize", () => Object.values(charts).forEach((ch) => ch.resize()));
+  showControls();
+  loadFilterValues().catch((e) => console.warn("filter values", e));
   load();
 })();

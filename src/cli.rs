@@ -101,6 +101,17 @@ pub async fn serve_http(
     name: &'static str,
     app: axum::Router,
 ) -> crate::error::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_http_with(addr, flag, name, |_| app).await
+}
+
+/// [`serve_http`] with the app made once the address is bound (a server that checks
+/// the `Host` of each request needs its port).
+pub async fn serve_http_with(
+    addr: SocketAddr,
+    flag: &'static str,
+    name: &'static str,
+    make: impl FnOnce(SocketAddr) -> axum::Router,
+) -> crate::error::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let bind_err = |source| crate::error::Error::Bind {
         addr: addr.to_string(),
         flag,
@@ -108,6 +119,7 @@ pub async fn serve_http(
     };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
     let bound = listener.local_addr().map_err(bind_err)?;
+    let app = make(bound);
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(message = "server stopped", server = name, %error);

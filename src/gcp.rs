@@ -134,6 +134,12 @@ impl BigQuery {
         self.query_paged(project, sql, timeout, None).await
     }
 
+    /// [`BigQuery::query`] for a [`QueryJob`]: its named parameters and its cap on the
+    /// bytes billed travel with the request.
+    pub async fn query_job(&self, project: &str, job: &QueryJob, timeout: Duration) -> Result<QueryRows> {
+        self.run_query(project, job, timeout, None).await
+    }
+
     /// [`BigQuery::query`], asking for at most `page_rows` rows a page (BigQuery itself
     /// caps a page at about 10 MB). An answer with `jobComplete: false` is polled with
     /// `jobs.getQueryResults` until done or past `timeout`; the next pages are read with
@@ -146,18 +152,23 @@ impl BigQuery {
         timeout: Duration,
         page_rows: Option<u32>,
     ) -> Result<QueryRows> {
+        let job = QueryJob {
+            sql: sql.to_string(),
+            ..QueryJob::default()
+        };
+        self.run_query(project, &job, timeout, page_rows).await
+    }
+
+    async fn run_query(
+        &self,
+        project: &str,
+        query: &QueryJob,
+        timeout: Duration,
+        page_rows: Option<u32>,
+    ) -> Result<QueryRows> {
         let started = std::time::Instant::now();
         let path = format!("/projects/{project}/queries");
-        let mut body = serde_json::json!({
-            "query": sql,
-            "useLegacySql": false,
-            "timeoutMs": timeout.as_millis() as u64,
-            // Timestamps as whole microseconds, exact (the default is float seconds).
-            "formatOptions": {"useInt64Timestamp": true},
-        });
-        if let Some(n) = page_rows {
-            body["maxResults"] = n.into();
-        }
+        let body = query.request(timeout, page_rows);
         let failed = |message: String| Error::remote(BIGQUERY, "query", project, crate::error::Status::Other, message);
         let check = |resp: &serde_json::Value| match resp["errors"].as_array().and_then(|e| e.first()) {
             Some(first) => Err(failed(
@@ -236,6 +247,76 @@ impl BigQuery {
             check(&resp)?;
             last_token = token;
         }
+    }
+}
+
+/// One query parameter's value (GoogleSQL `@name`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ParamValue {
+    /// A `DATE`.
+    Date(chrono::NaiveDate),
+    /// A `STRING`.
+    String(String),
+    /// An `ARRAY<STRING>` (for `IN UNNEST(@name)`).
+    Strings(Vec<String>),
+}
+
+/// A query as one `jobs.query` request: the SQL, its named parameters (values never
+/// enter the SQL text) and the most bytes it may bill (`maximumBytesBilled`: a query
+/// that would bill more fails, and bills nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct QueryJob {
+    /// The GoogleSQL text.
+    pub sql: String,
+    /// Named parameters, `@name` in the SQL.
+    pub params: Vec<(String, ParamValue)>,
+    /// The cap on bytes billed, if any.
+    pub max_bytes_billed: Option<u64>,
+}
+
+impl QueryJob {
+    /// The `jobs.query` request body.
+    pub fn request(&self, timeout: Duration, page_rows: Option<u32>) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "query": self.sql,
+            "useLegacySql": false,
+            "timeoutMs": timeout.as_millis() as u64,
+            // Timestamps as whole microseconds, exact (the default is float seconds).
+            "formatOptions": {"useInt64Timestamp": true},
+        });
+        if let Some(n) = page_rows {
+            body["maxResults"] = n.into();
+        }
+        if let Some(cap) = self.max_bytes_billed {
+            // An int64 in JSON is a string.
+            body["maximumBytesBilled"] = cap.to_string().into();
+        }
+        if !self.params.is_empty() {
+            body["parameterMode"] = "NAMED".into();
+            body["queryParameters"] = self
+                .params
+                .iter()
+                .map(|(name, value)| {
+                    let (kind, value) = match value {
+                        ParamValue::Date(d) => (
+                            serde_json::json!({"type": "DATE"}),
+                            serde_json::json!({"value": d.to_string()}),
+                        ),
+                        ParamValue::String(s) => (
+                            serde_json::json!({"type": "STRING"}),
+                            serde_json::json!({"value": s}),
+                        ),
+                        ParamValue::Strings(v) => (
+                            serde_json::json!({"type": "ARRAY", "arrayType": {"type": "STRING"}}),
+                            serde_json::json!({"arrayValues": v.iter().map(|s| serde_json::json!({"value": s})).collect::<Vec<_>>()}),
+                        ),
+                    };
+                    serde_json::json!({"name": name, "parameterType": kind, "parameterValue": value})
+                })
+                .collect::<Vec<_>>()
+                .into();
+        }
+        body
     }
 }
 

@@ -48,7 +48,11 @@
 //!
 //! Dashboards:
 //! - [`report`]: the report definition (`looker/report.json`): pages, charts, the one
-//!   query each chart implies, number formats, the Looker Studio link.
+//!   query each chart implies for a period and a slice, number formats, the Looker
+//!   Studio link.
+//! - [`selection`]: the URL contract of a page and of the chart API (`from`, `to`,
+//!   `compare`, `source`, `country`, `category`, `plan`), parsed strictly; presets and
+//!   compared periods.
 //! - [`dashboard`]: the local dashboard server (axum): the pages, their data, vendored
 //!   charting assets.
 //!
@@ -71,6 +75,7 @@ pub mod replay;
 pub mod report;
 pub mod rest;
 pub mod retry;
+pub mod selection;
 pub mod settings;
 pub mod sink;
 pub mod source;

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::gcp::{ParamValue, QueryJob};
 use crate::model::DataModel;
+use crate::selection::{Compare, FILTERS, Preset, Range, Selection};
 
 /// The Looker Studio Linking API's entry point.
 pub const LOOKER_CREATE_URL: &str = "https://lookerstudio.google.com/reporting/create";
@@ -60,6 +62,12 @@ pub struct Page {
     /// Reload the page's data every this many seconds (live pages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_seconds: Option<u32>,
+    /// The date range a page opens with when its URL names none.
+    #[serde(default = "default_range")]
+    pub default_range: Preset,
+    /// The comparison a page opens with when its URL names no range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_compare: Option<Compare>,
     /// Its charts, in reading order.
     pub charts: Vec<Chart>,
 }
@@ -125,7 +133,7 @@ pub enum Format {
 }
 
 /// One metric of a chart.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metric {
     /// The view's column.
@@ -134,6 +142,42 @@ pub struct Metric {
     pub agg: Agg,
     /// How it reads.
     pub format: Format,
+    /// Its name in the chart's answer (default: the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A ratio: the aggregation above divided by this one (`SAFE_DIVIDE`, so no rows
+    /// read as no value), computed over the same rows: average order value is revenue
+    /// divided by distinct completed orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divide_by: Option<Operand>,
+    /// A running total over the chart's one dimension, in its order, within the range.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cumulative: bool,
+}
+
+/// The denominator of a ratio metric.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operand {
+    /// The view's column.
+    pub field: String,
+    /// Its aggregation.
+    pub agg: Agg,
+}
+
+impl Metric {
+    /// Its name in the chart's answer.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.field)
+    }
+
+    /// Whether `other` computes the same values (scorecards share a query).
+    fn same(&self, other: &Metric) -> bool {
+        self.field == other.field
+            && self.agg == other.agg
+            && self.divide_by == other.divide_by
+            && self.cumulative == other.cumulative
+    }
 }
 
 /// Sort order.
@@ -196,6 +240,19 @@ pub struct Chart {
     /// Fixed filters.
     #[serde(default)]
     pub filters: Vec<Filter>,
+    /// The view's DATE column the page's date range filters (in the reporting time
+    /// zone's days); none: the chart reads its view whatever the range (stock now,
+    /// lifetime value, cohorts), and says so on its tile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// The page filters ([`FILTERS`]) this chart does not apply (its view has no such
+    /// column); every other filter is a column of its view.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignores: Vec<String>,
+}
+
+fn default_range() -> Preset {
+    Preset::Last28Days
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -256,12 +313,24 @@ impl Report {
                 if model.view(&c.view).is_none() {
                     return fail(at, format!("reads view {}, which is not in bigquery/views/", c.view));
                 }
-                let fields = c
-                    .dimensions
-                    .iter()
-                    .chain(c.metrics.iter().map(|m| &m.field))
-                    .chain(c.filters.iter().map(|f| &f.field));
-                for f in fields {
+                for f in &c.ignores {
+                    if !FILTERS.contains(&f.as_str()) {
+                        return fail(at, format!("ignores {f:?}, which is not a page filter ({})", FILTERS.join(", ")));
+                    }
+                }
+                for m in &c.metrics {
+                    if m.name.as_deref().is_some_and(|n| !is_identifier(n)) {
+                        return fail(at, format!("metric name {:?} is not an identifier", m.name()));
+                    }
+                    if m.cumulative && !(c.dimensions.len() == 1 && matches!(c.kind, Kind::TimeSeries | Kind::Bar)) {
+                        return fail(at, "a cumulative metric needs a time series or bar chart of one dimension".into());
+                    }
+                }
+                let names: BTreeSet<&str> = c.metrics.iter().map(Metric::name).collect();
+                if names.len() != c.metrics.len() {
+                    return fail(at, "two metrics have one name: give one a \"name\"".into());
+                }
+                for f in c.fields() {
                     if !is_identifier(f) {
                         return fail(at, format!("{f:?} is not a column name"));
                     }
@@ -270,7 +339,7 @@ impl Report {
                     return fail(at, why);
                 }
                 for s in &c.sort {
-                    if !c.dimensions.contains(&s.field) && !c.metrics.iter().any(|m| m.field == s.field) {
+                    if !c.dimensions.contains(&s.field) && !c.metrics.iter().any(|m| m.name() == s.field) {
                         return fail(
                             at,
                             format!(
@@ -388,32 +457,40 @@ impl Report {
 /// (`m0..`) are the chart's, in the chart's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
-    /// The SELECT.
-    pub sql: String,
+    /// The request: SQL and parameters.
+    pub job: QueryJob,
     /// For each metric of the chart, the index of its column among the query's metrics.
     pub metrics: Vec<usize>,
 }
 
 impl Page {
-    /// The query behind `chart`. Scorecards of one view with the same filters share one
-    /// query computing all their metrics (four scorecards on one view are one query, not
-    /// four); every other chart has a query of its own ([`Chart::sql`]).
-    pub fn query_for(&self, chart: &Chart, project: &str, dataset: &str) -> Query {
+    /// The query behind `chart` for `selection` over `range`. Scorecards of one view
+    /// with the same filters, date column and ignored filters share one query computing
+    /// all their metrics (four scorecards on one view are one query, not four); every
+    /// other chart has a query of its own ([`Chart::query`]).
+    pub fn query_for(&self, chart: &Chart, project: &str, dataset: &str, selection: &Selection, range: Range) -> Query {
         if chart.kind != Kind::Scorecard {
             return Query {
-                sql: chart.sql(project, dataset),
+                job: chart.query(project, dataset, selection, range),
                 metrics: (0..chart.metrics.len()).collect(),
             };
         }
-        let filters = |c: &Chart| serde_json::to_string(&c.filters).unwrap_or_default();
+        let group = |c: &Chart| {
+            (
+                serde_json::to_string(&c.filters).unwrap_or_default(),
+                c.view.clone(),
+                c.date.clone(),
+                c.ignores.clone(),
+            )
+        };
         let mut union: Vec<Metric> = Vec::new();
         for c in self
             .charts
             .iter()
-            .filter(|c| c.kind == Kind::Scorecard && c.view == chart.view && filters(c) == filters(chart))
+            .filter(|c| c.kind == Kind::Scorecard && group(c) == group(chart))
         {
             for m in &c.metrics {
-                if !union.iter().any(|u| u.field == m.field && u.agg == m.agg) {
+                if !union.iter().any(|u| u.same(m)) {
                     union.push(m.clone());
                 }
             }
@@ -424,8 +501,17 @@ impl Page {
             .map(|m| {
                 union
                     .iter()
-                    .position(|u| u.field == m.field && u.agg == m.agg)
+                    .position(|u| u.same(m))
                     .expect("the chart is in its own group")
+            })
+            .collect();
+        // Each metric of the shared query under a name of its own.
+        let union = union
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| Metric {
+                name: Some(format!("u{i}")),
+                ..m
             })
             .collect();
         let combined = Chart {
@@ -435,7 +521,7 @@ impl Page {
             ..chart.clone()
         };
         Query {
-            sql: combined.sql(project, dataset),
+            job: combined.query(project, dataset, selection, range),
             metrics,
         }
     }
@@ -452,8 +538,13 @@ impl Report {
                 p.title, p.id, p.description
             ));
             if let Some(r) = p.refresh_seconds {
-                out.push_str(&format!(" Refreshes every {r} s."));
+                out.push_str(&format!(" Refreshes every {r} s while shown."));
             }
+            out.push_str(&format!(" Opens on `{}`", p.default_range.id()));
+            if let Some(c) = p.default_compare {
+                out.push_str(&format!(", compared with the `{}` period", spelling(&c)));
+            }
+            out.push('.');
             out.push_str(
                 "\n\n| chart | kind | view | dimensions | metrics | sort, limit |\n|---|---|---|---|---|---|\n",
             );
@@ -474,7 +565,15 @@ impl Report {
                     .map(|m| {
                         let agg = spelling(&m.agg);
                         let format = spelling(&m.format);
-                        format!("{agg}(`{}`) as {format}", m.field)
+                        let mut e = format!("{agg}(`{}`)", m.field);
+                        if let Some(d) = &m.divide_by {
+                            e = format!("{e} / {}(`{}`)", spelling(&d.agg), d.field);
+                        }
+                        if m.cumulative {
+                            e = format!("running total of {e}");
+                        }
+                        let name = m.name.as_ref().map(|n| format!(" `{n}`")).unwrap_or_default();
+                        format!("{e}{name} as {format}")
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
@@ -492,6 +591,15 @@ impl Report {
                         (None, Some(v)) => sort.push(format!("`{}` = {v}", f.field)),
                         _ => {}
                     }
+                }
+                match &c.date {
+                    Some(d) => sort.push(format!("period on `{d}`")),
+                    None => sort.push("all time".into()),
+                }
+                if c.ignores.len() == FILTERS.len() {
+                    sort.push("no filters".into());
+                } else if !c.ignores.is_empty() {
+                    sort.push(format!("ignores {}", c.ignores.join(", ")));
                 }
                 out.push_str(&format!(
                     "| {} | {kind} | `{}` | {dims} | {metrics} | {} |\n",
@@ -535,11 +643,23 @@ pub fn url_encode(s: &str) -> String {
 
 impl Chart {
     /// Every column the chart reads.
-    pub fn fields(&self) -> impl Iterator<Item = &String> {
+    pub fn fields(&self) -> Vec<&String> {
         self.dimensions
             .iter()
             .chain(self.metrics.iter().map(|m| &m.field))
+            .chain(self.metrics.iter().filter_map(|m| m.divide_by.as_ref().map(|d| &d.field)))
             .chain(self.filters.iter().map(|f| &f.field))
+            .chain(self.date.iter())
+            .chain(self.applied_filters())
+            .collect()
+    }
+
+    /// The page filters this chart applies: [`FILTERS`] less what it ignores.
+    pub fn applied_filters(&self) -> impl Iterator<Item = &String> + '_ {
+        static NAMES: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| FILTERS.iter().map(|f| f.to_string()).collect());
+        let names: &'static [String] = &NAMES;
+        names.iter().filter(move |f| !self.ignores.contains(f))
     }
 
     /// Whether the dimensions and metrics fit the kind.
@@ -571,9 +691,35 @@ impl Chart {
         }
     }
 
-    /// The one query this chart implies, on `project.dataset.view`. Columns come out as
-    /// `d0..` (dimensions) and `m0..` (metrics), in the definition's order.
+    /// The one query this chart implies over all time, with no page filter: the
+    /// chart's [`Chart::query`] for no selection.
     pub fn sql(&self, project: &str, dataset: &str) -> String {
+        self.build(project, dataset, None).sql
+    }
+
+    /// The one query this chart implies for `selection` over the days of `range` (the
+    /// selection's own, or the compared ones), on `project.dataset.view`. Columns come
+    /// out as `d0..` (dimensions) and `m0..` (metrics), in the definition's order. The
+    /// range filters the chart's [`Chart::date`] column and each filter it applies keeps
+    /// its values (`IN UNNEST(@country)`); every value is a named query parameter, so
+    /// nothing from a request is in the SQL text, and on a view over a date-partitioned
+    /// table the range prunes partitions.
+    pub fn query(&self, project: &str, dataset: &str, selection: &Selection, range: Range) -> QueryJob {
+        self.build(project, dataset, Some((selection, range)))
+    }
+
+    fn aggregate(agg: Agg, f: &str) -> String {
+        match agg {
+            Agg::Sum => format!("SUM(`{f}`)"),
+            Agg::Max => format!("MAX(`{f}`)"),
+            Agg::Min => format!("MIN(`{f}`)"),
+            Agg::Avg => format!("AVG(`{f}`)"),
+            Agg::Count => format!("COUNT(`{f}`)"),
+            Agg::CountDistinct => format!("COUNT(DISTINCT `{f}`)"),
+        }
+    }
+
+    fn build(&self, project: &str, dataset: &str, selection: Option<(&Selection, Range)>) -> QueryJob {
         let mut select: Vec<String> = self
             .dimensions
             .iter()
@@ -581,19 +727,17 @@ impl Chart {
             .map(|(i, d)| format!("`{d}` AS d{i}"))
             .collect();
         for (i, m) in self.metrics.iter().enumerate() {
-            let f = &m.field;
-            let e = match m.agg {
-                Agg::Sum => format!("SUM(`{f}`)"),
-                Agg::Max => format!("MAX(`{f}`)"),
-                Agg::Min => format!("MIN(`{f}`)"),
-                Agg::Avg => format!("AVG(`{f}`)"),
-                Agg::Count => format!("COUNT(`{f}`)"),
-                Agg::CountDistinct => format!("COUNT(DISTINCT `{f}`)"),
-            };
+            let mut e = Chart::aggregate(m.agg, &m.field);
+            if let Some(d) = &m.divide_by {
+                e = format!("SAFE_DIVIDE({e}, {})", Chart::aggregate(d.agg, &d.field));
+            }
+            if m.cumulative {
+                e = format!("SUM({e}) OVER (ORDER BY d0 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)");
+            }
             select.push(format!("{e} AS m{i}"));
         }
         let mut sql = format!("SELECT {} FROM `{project}.{dataset}.{}`", select.join(", "), self.view);
-        let filters: Vec<String> = self
+        let mut filters: Vec<String> = self
             .filters
             .iter()
             .map(|f| match (&f.within_last_seconds, &f.equals) {
@@ -605,6 +749,25 @@ impl Chart {
                 (None, None) => "TRUE".into(),
             })
             .collect();
+        let mut params = Vec::new();
+        if let Some((sel, range)) = selection {
+            if let Some(d) = &self.date {
+                params.push(("to".to_string(), ParamValue::Date(range.to)));
+                match range.from {
+                    Some(from) => {
+                        filters.push(format!("`{d}` BETWEEN @from AND @to"));
+                        params.insert(0, ("from".to_string(), ParamValue::Date(from)));
+                    }
+                    None => filters.push(format!("`{d}` <= @to")),
+                }
+            }
+            for f in self.applied_filters() {
+                if let Some(values) = sel.filters.get(f) {
+                    filters.push(format!("`{f}` IN UNNEST(@{f})"));
+                    params.push((f.clone(), ParamValue::Strings(values.clone())));
+                }
+            }
+        }
         if !filters.is_empty() {
             sql.push_str(&format!(" WHERE {}", filters.join(" AND ")));
         }
@@ -618,7 +781,7 @@ impl Chart {
             .filter_map(|s| {
                 let col = match self.dimensions.iter().position(|d| *d == s.field) {
                     Some(i) => format!("d{i}"),
-                    None => format!("m{}", self.metrics.iter().position(|m| m.field == s.field)?),
+                    None => format!("m{}", self.metrics.iter().position(|m| m.name() == s.field)?),
                 };
                 Some(format!("{col} {}", if s.order == Order::Asc { "ASC" } else { "DESC" }))
             })
@@ -629,7 +792,11 @@ impl Chart {
         if let Some(l) = self.limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        sql
+        QueryJob {
+            sql,
+            params,
+            max_bytes_billed: None,
+        }
     }
 }
 
@@ -674,6 +841,34 @@ impl Format {
             Format::Date => raw.get(..10).unwrap_or(raw).into(),
             Format::Datetime => timestamp(raw)
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_else(|| raw.into()),
+            Format::Text => raw.into(),
+        }
+    }
+
+    /// The value as a CSV download holds it: what the page shows, as plain data. Money
+    /// and decimals with two decimals and no separators (`1234.50`), counts whole,
+    /// percents as their number (`12.35`), dates `YYYY-MM-DD`, moments RFC 3339 UTC;
+    /// NULL is empty.
+    pub fn plain(self, raw: Option<&str>) -> String {
+        let Some(raw) = raw else {
+            return String::new();
+        };
+        let number = || raw.parse::<Decimal>().or_else(|_| Decimal::from_scientific(raw));
+        let fixed = |dp: u32| {
+            number()
+                .map(|d| {
+                    let d = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+                    format!("{:.*}", dp as usize, d)
+                })
+                .unwrap_or_else(|_| raw.into())
+        };
+        match self {
+            Format::Money | Format::Decimal | Format::Percent => fixed(2),
+            Format::Count => fixed(0),
+            Format::Date => raw.get(..10).unwrap_or(raw).into(),
+            Format::Datetime => timestamp(raw)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
                 .unwrap_or_else(|| raw.into()),
             Format::Text => raw.into(),
         }
@@ -725,7 +920,9 @@ mod tests {
         let r = Report::load(&file(), &model()).unwrap();
         let ids: Vec<&str> = r.pages.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["batch", "streaming", "instashop"]);
-        assert!(r.views().contains(&"v_kpi_overview".to_string()));
+        assert!(r.views().contains(&"v_sales_facts".to_string()));
+        assert_eq!(r.page("instashop").unwrap().default_compare, Some(Compare::Previous));
+        assert_eq!(r.page("streaming").unwrap().default_range, Preset::Today);
         assert_eq!(r.page("streaming").unwrap().refresh_seconds, Some(5));
     }
 
@@ -748,16 +945,21 @@ mod tests {
         let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for page in &r.pages {
             for c in &page.charts {
-                columns.entry(c.view.clone()).or_default().extend(c.fields().cloned());
+                columns.entry(c.view.clone()).or_default().extend(c.fields().into_iter().cloned());
             }
         }
         r.check_columns(&columns).unwrap();
-        columns.get_mut("v_kpi_overview").unwrap().remove("aov");
+        columns.get_mut("v_sales_facts").unwrap().remove("completed_order_id");
         let err = r.check_columns(&columns).unwrap_err().to_string();
         assert!(
-            err.contains("page batch, chart average_order_value: aov is not a column of v_kpi_overview"),
+            err.contains("page batch, chart total_orders: completed_order_id is not a column of v_sales_facts"),
             "{err}"
         );
+        // A filter the chart applies is a column it needs.
+        columns.get_mut("v_sales_facts").unwrap().insert("completed_order_id".into());
+        columns.get_mut("v_sales_facts").unwrap().remove("plan");
+        let err = r.check_columns(&columns).unwrap_err().to_string();
+        assert!(err.contains("plan is not a column of v_sales_facts"), "{err}");
     }
 
     #[test]
@@ -796,6 +998,11 @@ mod tests {
         }
     }
 
+    fn selection(pairs: &[(&str, &str)]) -> Selection {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Selection::parse(&pairs, Preset::Last28Days, None, "2026-12-02".parse().unwrap()).unwrap()
+    }
+
     #[test]
     fn a_chart_implies_one_select_on_its_view() {
         let r = Report::load(&file(), &model()).unwrap();
@@ -816,8 +1023,8 @@ mod tests {
         assert_eq!(
             c.sql("p", "d"),
             "SELECT `customer_id` AS d0, `customer_name` AS d1, `country` AS d2, `category` AS d3, \
-             SUM(`revenue`) AS m0, SUM(`orders`) AS m1 FROM `p.d.v_sales_detail` GROUP BY d0, d1, d2, d3 \
-             ORDER BY m0 DESC LIMIT 50"
+             SUM(`revenue`) AS m0, COUNT(DISTINCT `completed_order_id`) AS m1 FROM `p.d.v_sales_facts` \
+             GROUP BY d0, d1, d2, d3 ORDER BY m0 DESC, d0 ASC, d3 ASC LIMIT 50"
         );
         let quoted = Chart {
             filters: vec![Filter {
@@ -828,6 +1035,81 @@ mod tests {
             ..c.clone()
         };
         assert!(quoted.sql("p", "d").contains(r"WHERE `source` = 'it\'s \\'"));
+    }
+
+    #[test]
+    fn a_period_and_filters_reach_bigquery_as_parameters_only() {
+        let r = Report::load(&file(), &model()).unwrap();
+        let batch = r.page("batch").unwrap();
+        let chart = batch.charts.iter().find(|c| c.id == "revenue_by_category").unwrap();
+        let hostile = "' OR 1=1 --";
+        let accents = "O'Brien \"Ñandú\"";
+        let sel = selection(&[
+            ("from", "2026-11-01"),
+            ("to", "2026-11-30"),
+            ("country", hostile),
+            ("country", accents),
+            ("plan", "Premium"),
+        ]);
+        let q = batch.query_for(chart, "p", "d", &sel, sel.range);
+        assert_eq!(
+            q.job.sql,
+            "SELECT `category` AS d0, SUM(`revenue`) AS m0 FROM `p.d.v_sales_facts` \
+             WHERE `sale_date` BETWEEN @from AND @to AND `country` IN UNNEST(@country) AND `plan` IN UNNEST(@plan) \
+             GROUP BY d0 ORDER BY m0 DESC LIMIT 20"
+        );
+        assert!(!q.job.sql.contains("1=1") && !q.job.sql.contains("Ñandú"));
+        assert_eq!(
+            q.job.params,
+            vec![
+                ("from".to_string(), ParamValue::Date("2026-11-01".parse().unwrap())),
+                ("to".to_string(), ParamValue::Date("2026-11-30".parse().unwrap())),
+                ("country".to_string(), ParamValue::Strings(vec![hostile.into(), accents.into()])),
+                ("plan".to_string(), ParamValue::Strings(vec!["Premium".into()])),
+            ]
+        );
+        // The request body carries them as named parameters, typed.
+        let body = q.job.request(std::time::Duration::from_secs(5), None);
+        assert_eq!(body["parameterMode"], "NAMED");
+        assert_eq!(body["queryParameters"][2]["parameterType"]["arrayType"]["type"], "STRING");
+        assert_eq!(body["queryParameters"][2]["parameterValue"]["arrayValues"][0]["value"], hostile);
+        assert_eq!(body["queryParameters"][0]["parameterType"]["type"], "DATE");
+        // A range with no first day reads up to its last; a chart that ignores a filter
+        // or the period does not apply it.
+        let open = selection(&[("to", "2026-11-30"), ("source", "batch")]);
+        let q = batch.query_for(chart, "p", "d", &open, open.range);
+        assert!(q.job.sql.contains("WHERE `sale_date` <= @to AND `source` IN UNNEST(@source)"), "{}", q.job.sql);
+        let insta = r.page("instashop").unwrap();
+        let stock = insta.charts.iter().find(|c| c.id == "inventory_status").unwrap();
+        let q = insta.query_for(stock, "p", "d", &sel, sel.range);
+        assert!(q.job.params.is_empty() && !q.job.sql.contains('@'), "{}", q.job.sql);
+        let ltv = insta.charts.iter().find(|c| c.id == "lifetime_value").unwrap();
+        let q = insta.query_for(ltv, "p", "d", &sel, sel.range);
+        assert!(q.job.sql.contains("WHERE `country` IN UNNEST(@country) AND `plan` IN UNNEST(@plan)"), "{}", q.job.sql);
+        assert!(!q.job.sql.contains("@from"), "lifetime value ignores the period");
+    }
+
+    #[test]
+    fn ratios_and_running_totals_are_computed_in_the_query() {
+        let r = Report::load(&file(), &model()).unwrap();
+        let batch = r.page("batch").unwrap();
+        let sel = selection(&[("from", "2026-11-01"), ("to", "2026-11-30")]);
+        let over = batch.charts.iter().find(|c| c.id == "revenue_over_time").unwrap();
+        let q = batch.query_for(over, "p", "d", &sel, sel.range);
+        assert!(
+            q.job.sql.contains(
+                "SUM(SUM(`revenue`)) OVER (ORDER BY d0 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS m1"
+            ),
+            "{}",
+            q.job.sql
+        );
+        let aov = batch.charts.iter().find(|c| c.id == "average_order_value").unwrap();
+        let q = batch.query_for(aov, "p", "d", &sel, sel.range);
+        assert!(
+            q.job.sql.contains("SAFE_DIVIDE(SUM(`revenue`), COUNT(DISTINCT `completed_order_id`))"),
+            "{}",
+            q.job.sql
+        );
     }
 
     /// looker/README.md explains the report; its tables of charts are generated from the
@@ -860,30 +1142,33 @@ mod tests {
     fn scorecards_of_one_view_share_one_query() {
         let r = Report::load(&file(), &model()).unwrap();
         let batch = r.page("batch").unwrap();
+        let sel = selection(&[("from", "2026-11-01"), ("to", "2026-11-30")]);
         let queries: Vec<Query> = batch
             .charts
             .iter()
             .filter(|c| c.kind == Kind::Scorecard)
-            .map(|c| batch.query_for(c, "p", "d"))
+            .map(|c| batch.query_for(c, "p", "d", &sel, sel.range))
             .collect();
         assert_eq!(queries.len(), 6);
-        assert!(queries.iter().all(|q| q.sql == queries[0].sql), "{queries:?}");
+        assert!(queries.iter().all(|q| q.job == queries[0].job), "{queries:?}");
         assert_eq!(
-            queries[0].sql,
-            "SELECT SUM(`revenue`) AS m0, SUM(`orders`) AS m1, SUM(`unique_clients`) AS m2, SUM(`aov`) AS m3, \
-             SUM(`failed_amount`) AS m4, SUM(`refunded_amount`) AS m5 FROM `p.d.v_kpi_overview`"
+            queries[0].job.sql,
+            "SELECT SUM(`revenue`) AS m0, COUNT(DISTINCT `completed_order_id`) AS m1, \
+             COUNT(DISTINCT `completed_customer_id`) AS m2, \
+             SAFE_DIVIDE(SUM(`revenue`), COUNT(DISTINCT `completed_order_id`)) AS m3, \
+             SUM(`failed_amount`) AS m4, SUM(`refunded_amount`) AS m5 FROM `p.d.v_sales_facts` \
+             WHERE `sale_date` BETWEEN @from AND @to"
         );
         let metrics: Vec<Vec<usize>> = queries.iter().map(|q| q.metrics.clone()).collect();
         assert_eq!(metrics, [vec![0], vec![1], vec![2], vec![3], vec![4], vec![5]]);
         // A filter makes another group; a chart that is not a scorecard keeps its own query.
         let streaming = r.page("streaming").unwrap();
         let by_id = |id: &str| streaming.charts.iter().find(|c| c.id == id).unwrap();
-        let recent = streaming.query_for(by_id("sales_last_minute"), "p", "d");
-        let all = streaming.query_for(by_id("streaming_sales"), "p", "d");
-        assert_ne!(recent.sql, all.sql);
-        assert_eq!(all.sql, streaming.query_for(by_id("newest_sale"), "p", "d").sql);
+        let q = |id: &str| streaming.query_for(by_id(id), "p", "d", &sel, sel.range).job;
+        assert_ne!(q("sales_last_minute"), q("streaming_sales"));
+        assert_eq!(q("streaming_sales"), q("newest_sale"));
         let table = by_id("batch_against_streaming");
-        assert_eq!(streaming.query_for(table, "p", "d").sql, table.sql("p", "d"));
+        assert_eq!(q("batch_against_streaming"), table.query("p", "d", &sel, sel.range));
     }
 
     #[test]

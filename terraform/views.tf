@@ -9,6 +9,7 @@ locals {
     "v_event_conflicts",
     "v_fact_sales_batch",
     "v_fact_sales_streaming",
+    "v_filter_values",
     "v_inventory_latest",
     "v_alert_failed_payments",
     "v_fact_sales_all",
@@ -30,6 +31,7 @@ locals {
     "v_revenue_by_country",
     "v_revenue_daily",
     "v_sales_detail",
+    "v_sales_facts",
     "v_top_products",
     "v_alerts",
   ]
@@ -133,6 +135,26 @@ resource "google_bigquery_table" "v_fact_sales_streaming" {
 moved {
   from = google_bigquery_table.views_tier1["v_fact_sales_streaming"]
   to   = google_bigquery_table.v_fact_sales_streaming
+}
+
+resource "google_bigquery_table" "v_filter_values" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_filter_values"
+  description         = "The values the dashboard's filters offer, and the only ones a request may name: every source, and every country, category and plan of the master tables, with 'Unknown' (what v_fact_sales_all shows when a sale's customer or product is missing). Grain: field x value. Columns: field (source, country, category or plan), value."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_filter_values.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables]
+}
+
+moved {
+  from = google_bigquery_table.views_tier1["v_filter_values"]
+  to   = google_bigquery_table.v_filter_values
 }
 
 resource "google_bigquery_table" "v_inventory_latest" {
@@ -553,6 +575,26 @@ resource "google_bigquery_table" "v_sales_detail" {
 moved {
   from = google_bigquery_table.views_tier3["v_sales_detail"]
   to   = google_bigquery_table.v_sales_detail
+}
+
+resource "google_bigquery_table" "v_sales_facts" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_sales_facts"
+  description         = "The facts every dashboard chart slices by period and by source, country, category and plan: one row per sale of v_fact_sales_all (each sale once, batch and live), with the names beside the ids and each measure's input as a column of its own, so that any aggregation over any range of days and any filter gives the measure by its definition (docs/metrics.md). Distinct counts stay exact: orders and clients are counted from the ids, never added up from daily totals. Grain: order line (batch) or sale event (streaming). Columns: sale_date (DATE in the reporting time zone), sale_month (its first day), ts, source, order_id, customer_id, customer_name, product_id, product_name, country, category, plan, payment_method, payment_status, qty, gross_amount; then revenue (gross_amount of a completed sale, else 0), failed_amount, refunded_amount (likewise), completed_order_id and completed_customer_id (the id on a completed sale, else NULL; COUNT(DISTINCT) of them is orders and unique clients)."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_sales_facts.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_all]
+}
+
+moved {
+  from = google_bigquery_table.views_tier3["v_sales_facts"]
+  to   = google_bigquery_table.v_sales_facts
 }
 
 resource "google_bigquery_table" "v_top_products" {

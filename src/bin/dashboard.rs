@@ -37,9 +37,20 @@ struct Args {
     #[arg(long, env = "INSTASHOP_QUERY_TIMEOUT_SECS", default_value_t = 30)]
     query_timeout_secs: u64,
     /// Seconds an answer is kept for ordinary pages (0: every load queries BigQuery);
-    /// live pages keep theirs at most half their refresh period.
+    /// live pages keep theirs one refresh period.
     #[arg(long, env = "INSTASHOP_CACHE_SECS", default_value_t = 30)]
     cache_secs: u64,
+    #[command(flatten)]
+    time_zone: settings::TimeZoneArg,
+    /// The most bytes one chart's query may bill on BigQuery (maximumBytesBilled); a
+    /// query over it fails on its tile, billing nothing. 0: no cap.
+    #[arg(long, env = "INSTASHOP_MAX_BYTES_BILLED", default_value_t = dashboard::DEFAULT_MAX_BYTES_BILLED)]
+    max_bytes_billed: u64,
+    /// A `Host` the dashboard answers for beside 127.0.0.1:PORT and localhost:PORT
+    /// (the name a reverse proxy serves it under, with its port); repeatable. Requests
+    /// for any other host get a 421 (DNS rebinding).
+    #[arg(long = "allowed-host", env = "INSTASHOP_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
     /// Print the Looker Studio link that creates the report with every view it reads as
     /// a data source, and exit (needs no BigQuery).
     #[arg(long)]
@@ -73,6 +84,9 @@ fn main() -> ExitCode {
         let options = dashboard::QueryOptions {
             timeout: Duration::from_secs(args.query_timeout_secs.max(1)),
             cache: Duration::from_secs(args.cache_secs),
+            time_zone: args.time_zone.time_zone.clone(),
+            max_bytes_billed: (args.max_bytes_billed > 0).then_some(args.max_bytes_billed),
+            allowed_hosts: args.allowed_hosts.clone(),
         };
         let (bound, task) = dashboard::serve(&gcp, &args.dataset.dataset, report, args.addr, options).await?;
         println!("dashboard: http://{bound}/ (Ctrl-C stops it)");
