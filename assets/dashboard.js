@@ -169,7 +169,9 @@
     chart.off("click");
     if (!dim) return;
     chart.on("click", (e) => {
-      const value = e.name || (e.data && e.data.name);
+      // Only a mark with data: a map region with no sales is no value of the filter.
+      if (!e.data || e.data.t === undefined) return;
+      const value = e.name || e.data.name;
       if (value) toggleFilter(dim.filter, value);
     });
     chart.getZr().setCursorStyle && chart.getZr().setCursorStyle("pointer");

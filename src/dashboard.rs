@@ -208,8 +208,8 @@ impl Dashboard {
     /// The selection a request's query pairs state for `page`, its filter values
     /// checked against the data.
     async fn selection(&self, page: &Page, pairs: &[(String, String)]) -> std::result::Result<Selection, ChartError> {
-        let sel = Selection::parse(pairs, page.default_range, page.default_compare, self.today())
-            .map_err(ChartError::Bad)?;
+        let sel =
+            Selection::parse(pairs, page.default_range, page.default_compare, self.today()).map_err(ChartError::Bad)?;
         if !sel.filters.is_empty() {
             let known = self.filter_values().await?;
             sel.check_values(&known).map_err(ChartError::Bad)?;
@@ -242,8 +242,10 @@ impl Dashboard {
         }
         for m in &chart.metrics {
             formats.push(m.format);
-            columns.push(json!({"name": m.name(), "role": "metric", "format": m.format, "agg": m.agg,
-                "cumulative": m.cumulative}));
+            columns.push(
+                json!({"name": m.name(), "role": "metric", "format": m.format, "agg": m.agg,
+                "cumulative": m.cumulative}),
+            );
         }
         let rows = result
             .rows
@@ -288,7 +290,9 @@ impl Dashboard {
                 compare["change"] = formats
                     .iter()
                     .enumerate()
-                    .map(|(i, _)| change(value(now, i).as_deref(), value(then, i).as_deref()).map_or(Value::Null, Value::from))
+                    .map(|(i, _)| {
+                        change(value(now, i).as_deref(), value(then, i).as_deref()).map_or(Value::Null, Value::from)
+                    })
                     .collect();
             } else {
                 let shift = |raw: &str| -> Option<String> {
@@ -306,7 +310,8 @@ impl Dashboard {
                     .iter()
                     .filter_map(|r| {
                         let at = shift(r.first()?.as_deref()?)?;
-                        let mut cells: Vec<Value> = formats.iter().zip(r).map(|(f, raw)| cell(*f, raw.as_deref())).collect();
+                        let mut cells: Vec<Value> =
+                            formats.iter().zip(r).map(|(f, raw)| cell(*f, raw.as_deref())).collect();
                         // Drawn at the range's day; read as its own.
                         cells[0]["v"] = Value::from(at);
                         Some(Value::Array(cells))
@@ -332,7 +337,8 @@ impl Dashboard {
             let record: Vec<String> = formats.iter().zip(r).map(|(f, raw)| f.plain(raw.as_deref())).collect();
             w.write_record(&record).map_err(fail)?;
         }
-        w.into_inner().map_err(|e| (format!("the CSV could not be written: {e}"), false))
+        w.into_inner()
+            .map_err(|e| (format!("the CSV could not be written: {e}"), false))
     }
 }
 
@@ -532,7 +538,10 @@ async fn guard(
     let mut resp = match host {
         Some(h) if hosts.contains(&h) => next.run(req).await,
         other => {
-            tracing::warn!(message = "request for another host refused", host = other.as_deref().unwrap_or(""));
+            tracing::warn!(
+                message = "request for another host refused",
+                host = other.as_deref().unwrap_or("")
+            );
             (
                 StatusCode::MISDIRECTED_REQUEST,
                 format!(

@@ -315,7 +315,10 @@ impl Report {
                 }
                 for f in &c.ignores {
                     if !FILTERS.contains(&f.as_str()) {
-                        return fail(at, format!("ignores {f:?}, which is not a page filter ({})", FILTERS.join(", ")));
+                        return fail(
+                            at,
+                            format!("ignores {f:?}, which is not a page filter ({})", FILTERS.join(", ")),
+                        );
                     }
                 }
                 for m in &c.metrics {
@@ -323,7 +326,10 @@ impl Report {
                         return fail(at, format!("metric name {:?} is not an identifier", m.name()));
                     }
                     if m.cumulative && !(c.dimensions.len() == 1 && matches!(c.kind, Kind::TimeSeries | Kind::Bar)) {
-                        return fail(at, "a cumulative metric needs a time series or bar chart of one dimension".into());
+                        return fail(
+                            at,
+                            "a cumulative metric needs a time series or bar chart of one dimension".into(),
+                        );
                     }
                 }
                 let names: BTreeSet<&str> = c.metrics.iter().map(Metric::name).collect();
@@ -647,7 +653,11 @@ impl Chart {
         self.dimensions
             .iter()
             .chain(self.metrics.iter().map(|m| &m.field))
-            .chain(self.metrics.iter().filter_map(|m| m.divide_by.as_ref().map(|d| &d.field)))
+            .chain(
+                self.metrics
+                    .iter()
+                    .filter_map(|m| m.divide_by.as_ref().map(|d| &d.field)),
+            )
             .chain(self.filters.iter().map(|f| &f.field))
             .chain(self.date.iter())
             .chain(self.applied_filters())
@@ -945,7 +955,10 @@ mod tests {
         let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for page in &r.pages {
             for c in &page.charts {
-                columns.entry(c.view.clone()).or_default().extend(c.fields().into_iter().cloned());
+                columns
+                    .entry(c.view.clone())
+                    .or_default()
+                    .extend(c.fields().into_iter().cloned());
             }
         }
         r.check_columns(&columns).unwrap();
@@ -956,7 +969,10 @@ mod tests {
             "{err}"
         );
         // A filter the chart applies is a column it needs.
-        columns.get_mut("v_sales_facts").unwrap().insert("completed_order_id".into());
+        columns
+            .get_mut("v_sales_facts")
+            .unwrap()
+            .insert("completed_order_id".into());
         columns.get_mut("v_sales_facts").unwrap().remove("plan");
         let err = r.check_columns(&columns).unwrap_err().to_string();
         assert!(err.contains("plan is not a column of v_sales_facts"), "{err}");
@@ -1064,28 +1080,49 @@ mod tests {
             vec![
                 ("from".to_string(), ParamValue::Date("2026-11-01".parse().unwrap())),
                 ("to".to_string(), ParamValue::Date("2026-11-30".parse().unwrap())),
-                ("country".to_string(), ParamValue::Strings(vec![hostile.into(), accents.into()])),
+                (
+                    "country".to_string(),
+                    ParamValue::Strings(vec![hostile.into(), accents.into()])
+                ),
                 ("plan".to_string(), ParamValue::Strings(vec!["Premium".into()])),
             ]
         );
         // The request body carries them as named parameters, typed.
         let body = q.job.request(std::time::Duration::from_secs(5), None);
         assert_eq!(body["parameterMode"], "NAMED");
-        assert_eq!(body["queryParameters"][2]["parameterType"]["arrayType"]["type"], "STRING");
-        assert_eq!(body["queryParameters"][2]["parameterValue"]["arrayValues"][0]["value"], hostile);
+        assert_eq!(
+            body["queryParameters"][2]["parameterType"]["arrayType"]["type"],
+            "STRING"
+        );
+        assert_eq!(
+            body["queryParameters"][2]["parameterValue"]["arrayValues"][0]["value"],
+            hostile
+        );
         assert_eq!(body["queryParameters"][0]["parameterType"]["type"], "DATE");
         // A range with no first day reads up to its last; a chart that ignores a filter
         // or the period does not apply it.
         let open = selection(&[("to", "2026-11-30"), ("source", "batch")]);
         let q = batch.query_for(chart, "p", "d", &open, open.range);
-        assert!(q.job.sql.contains("WHERE `sale_date` <= @to AND `source` IN UNNEST(@source)"), "{}", q.job.sql);
+        assert!(
+            q.job
+                .sql
+                .contains("WHERE `sale_date` <= @to AND `source` IN UNNEST(@source)"),
+            "{}",
+            q.job.sql
+        );
         let insta = r.page("instashop").unwrap();
         let stock = insta.charts.iter().find(|c| c.id == "inventory_status").unwrap();
         let q = insta.query_for(stock, "p", "d", &sel, sel.range);
         assert!(q.job.params.is_empty() && !q.job.sql.contains('@'), "{}", q.job.sql);
         let ltv = insta.charts.iter().find(|c| c.id == "lifetime_value").unwrap();
         let q = insta.query_for(ltv, "p", "d", &sel, sel.range);
-        assert!(q.job.sql.contains("WHERE `country` IN UNNEST(@country) AND `plan` IN UNNEST(@plan)"), "{}", q.job.sql);
+        assert!(
+            q.job
+                .sql
+                .contains("WHERE `country` IN UNNEST(@country) AND `plan` IN UNNEST(@plan)"),
+            "{}",
+            q.job.sql
+        );
         assert!(!q.job.sql.contains("@from"), "lifetime value ignores the period");
     }
 
@@ -1106,7 +1143,9 @@ mod tests {
         let aov = batch.charts.iter().find(|c| c.id == "average_order_value").unwrap();
         let q = batch.query_for(aov, "p", "d", &sel, sel.range);
         assert!(
-            q.job.sql.contains("SAFE_DIVIDE(SUM(`revenue`), COUNT(DISTINCT `completed_order_id`))"),
+            q.job
+                .sql
+                .contains("SAFE_DIVIDE(SUM(`revenue`), COUNT(DISTINCT `completed_order_id`))"),
             "{}",
             q.job.sql
         );

@@ -67,7 +67,11 @@ impl Preset {
 
     /// Its days when today is `today`: `from` (`None`: from the first sale) and `to`.
     pub fn range(self, today: NaiveDate) -> (Option<NaiveDate>, NaiveDate) {
-        let days_back = |n: u64| today.checked_sub_days(chrono::Days::new(n - 1)).unwrap_or(NaiveDate::MIN);
+        let days_back = |n: u64| {
+            today
+                .checked_sub_days(chrono::Days::new(n - 1))
+                .unwrap_or(NaiveDate::MIN)
+        };
         let first_of_month = today.with_day(1).expect("every month has a day 1");
         match self {
             Preset::Today => (Some(today), today),
@@ -79,7 +83,10 @@ impl Preset {
                 let last = first_of_month.pred_opt().unwrap_or(NaiveDate::MIN);
                 (Some(last.with_day(1).expect("day 1")), last)
             }
-            Preset::ThisYear => (Some(NaiveDate::from_ymd_opt(today.year(), 1, 1).expect("1 January")), today),
+            Preset::ThisYear => (
+                Some(NaiveDate::from_ymd_opt(today.year(), 1, 1).expect("1 January")),
+                today,
+            ),
             Preset::AllTime => (None, today),
         }
     }
@@ -237,7 +244,10 @@ impl Selection {
         {
             return Err(BadParameter {
                 name: "from".into(),
-                reason: format!("{f} is after to ({}): the range runs from its first day to its last", range.to),
+                reason: format!(
+                    "{f} is after to ({}): the range runs from its first day to its last",
+                    range.to
+                ),
             });
         }
         let compare = if pairs.iter().any(|(n, _)| n == "compare") || from.is_some() || to.is_some() {
@@ -251,7 +261,11 @@ impl Selection {
                 reason: "needs a range with a first day (from): all time has no period before it".into(),
             });
         }
-        Ok(Selection { range, compare, filters })
+        Ok(Selection {
+            range,
+            compare,
+            filters,
+        })
     }
 
     /// The days compared with: [`Compare::Previous`] the same number of days just before
@@ -349,17 +363,41 @@ mod tests {
             ("plan", "O'Brien \"Ñ\""),
         ])
         .unwrap();
-        assert_eq!(s.range, Range { from: Some(d("2026-10-01")), to: d("2026-10-31") });
+        assert_eq!(
+            s.range,
+            Range {
+                from: Some(d("2026-10-01")),
+                to: d("2026-10-31")
+            }
+        );
         assert_eq!(s.filters["country"], ["Chile", "Perú"]);
         assert_eq!(s.filters["plan"], ["O'Brien \"Ñ\""]);
         assert_eq!(
             s.compared(),
-            Some(Range { from: Some(d("2026-08-31")), to: d("2026-09-30") })
+            Some(Range {
+                from: Some(d("2026-08-31")),
+                to: d("2026-09-30")
+            })
         );
-        let year = Selection { compare: Some(Compare::Year), ..s.clone() };
-        assert_eq!(year.compared(), Some(Range { from: Some(d("2025-10-01")), to: d("2025-10-31") }));
+        let year = Selection {
+            compare: Some(Compare::Year),
+            ..s.clone()
+        };
+        assert_eq!(
+            year.compared(),
+            Some(Range {
+                from: Some(d("2025-10-01")),
+                to: d("2025-10-31")
+            })
+        );
         let leap = parse(&[("from", "2028-02-29"), ("to", "2028-02-29"), ("compare", "year")]).unwrap();
-        assert_eq!(leap.compared(), Some(Range { from: Some(d("2027-02-28")), to: d("2027-02-28") }));
+        assert_eq!(
+            leap.compared(),
+            Some(Range {
+                from: Some(d("2027-02-28")),
+                to: d("2027-02-28")
+            })
+        );
         // The pairs state the same selection again.
         let again: Vec<(String, String)> = s.to_pairs();
         let pairs: Vec<(&str, &str)> = again.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -369,15 +407,30 @@ mod tests {
     #[test]
     fn without_dates_the_page_default_applies_and_one_end_opens_the_range() {
         let s = parse(&[]).unwrap();
-        assert_eq!(s.range, Range { from: Some(d("2026-11-05")), to: d("2026-12-02") });
+        assert_eq!(
+            s.range,
+            Range {
+                from: Some(d("2026-11-05")),
+                to: d("2026-12-02")
+            }
+        );
         assert_eq!(s.compare, None);
         let pairs: Vec<(String, String)> = vec![];
         let with = Selection::parse(&pairs, Preset::Today, Some(Compare::Previous), d("2026-12-02")).unwrap();
         assert_eq!(with.compare, Some(Compare::Previous), "the page's default comparison");
-        assert_eq!(parse(&[("to", "2026-01-31")]).unwrap().range, Range { from: None, to: d("2026-01-31") });
+        assert_eq!(
+            parse(&[("to", "2026-01-31")]).unwrap().range,
+            Range {
+                from: None,
+                to: d("2026-01-31")
+            }
+        );
         assert_eq!(
             parse(&[("from", "2026-11-20")]).unwrap().range,
-            Range { from: Some(d("2026-11-20")), to: d("2026-12-02") }
+            Range {
+                from: Some(d("2026-11-20")),
+                to: d("2026-12-02")
+            }
         );
     }
 
@@ -388,10 +441,22 @@ mod tests {
             (vec![("from", "2026-13-01")], "from", "is not a date: write YYYY-MM-DD"),
             (vec![("from", "2026-1-1")], "from", "is not a date"),
             (vec![("to", "' OR 1=1 --")], "to", "is not a date"),
-            (vec![("from", "2026-02-01"), ("to", "2026-01-01")], "from", "is after to (2026-01-01)"),
-            (vec![("from", "2026-01-01"), ("from", "2026-01-02")], "from", "is given twice"),
+            (
+                vec![("from", "2026-02-01"), ("to", "2026-01-01")],
+                "from",
+                "is after to (2026-01-01)",
+            ),
+            (
+                vec![("from", "2026-01-01"), ("from", "2026-01-02")],
+                "from",
+                "is given twice",
+            ),
             (vec![("compare", "lastweek")], "compare", "use previous or year"),
-            (vec![("to", "2026-01-01"), ("compare", "previous")], "compare", "needs a range with a first day"),
+            (
+                vec![("to", "2026-01-01"), ("compare", "previous")],
+                "compare",
+                "needs a range with a first day",
+            ),
             (vec![("country", "")], "country", "is empty"),
         ] {
             let err = parse(&q).unwrap_err();
@@ -405,7 +470,10 @@ mod tests {
         let known: BTreeMap<String, Vec<String>> =
             [("country".to_string(), vec!["Chile".to_string(), "Perú".to_string()])].into();
         parse(&[("country", "Perú")]).unwrap().check_values(&known).unwrap();
-        let err = parse(&[("country", "' OR 1=1 --")]).unwrap().check_values(&known).unwrap_err();
+        let err = parse(&[("country", "' OR 1=1 --")])
+            .unwrap()
+            .check_values(&known)
+            .unwrap_err();
         assert_eq!(err.name, "country");
         assert!(err.reason.contains(r#"no country is named "' OR 1=1 --""#), "{err}");
         let err = parse(&[("plan", "Gold")]).unwrap().check_values(&known).unwrap_err();

@@ -362,7 +362,10 @@ async fn every_page_renders_every_chart_with_the_exact_figures() {
     assert_eq!(links, ["/pages/batch", "/pages/streaming", "/pages/instashop"]);
 
     for name in ["batch", "streaming", "instashop"] {
-        let page = chromium.open(&format!("{}/pages/{name}", served.url)).await;
+        // Batch and Streaming over all time (the figures are all-time); InstaShop on its
+        // default period (the last 28 days, against the 28 before).
+        let range = if name == "instashop" { "" } else { "?to=2999-12-31" };
+        let page = chromium.open(&format!("{}/pages/{name}{range}", served.url)).await;
         loaded(&page, 1).await;
         let tiles = tiles(&page).await;
         for (id, kind) in chart_ids(name) {
@@ -425,6 +428,24 @@ async fn the_streaming_page_shows_new_sales_without_a_reload() {
     let page = chromium.open(&format!("{}/pages/streaming", served.url)).await;
     loaded(&page, 1).await;
     assert_eq!(scorecard(&page, "streaming_sales").await, count(first.len()));
+    // The page refreshes only while it is shown: hidden, it queries nothing.
+    let hidden_loads: u32 = eval(
+        &page,
+        "Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});          document.dispatchEvent(new Event('visibilitychange')); window.dashboard.loads",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let still: u32 = eval(&page, "window.dashboard.loads").await;
+    assert_eq!(
+        still, hidden_loads,
+        "a hidden page did not refresh in 12 s (every 5 s when shown)"
+    );
+    let _: u32 = eval(
+        &page,
+        "Object.defineProperty(document, 'visibilityState', {value: 'visible', configurable: true});          document.dispatchEvent(new Event('visibilitychange')); window.dashboard.loads",
+    )
+    .await;
+    loaded(&page, still + 1).await;
     // A mark that a reload would wipe.
     let _: bool = eval(&page, "window.__same_document = true").await;
     let loads_before: u32 = eval(&page, "window.dashboard.loads").await;
@@ -461,7 +482,7 @@ async fn the_streaming_page_shows_new_sales_without_a_reload() {
         "it refreshed itself: {loads_before} -> {loads_after}"
     );
     let updated: String = eval(&page, "document.querySelector('.updated').textContent").await;
-    assert!(updated.contains("refreshes every 5 s"), "{updated}");
+    assert!(updated.contains("refreshes every 5 s while shown"), "{updated}");
     assert!(chromium.errors().is_empty(), "{:?}", chromium.errors());
     cleanup(&gcp, &names).await;
 }
@@ -475,7 +496,7 @@ async fn a_failed_query_shows_its_error_on_its_tile_and_the_others_render() {
     // The view is dropped after the dashboard checked its columns.
     let bq = bigquery(&gcp).await;
     let path = format!(
-        "/projects/{}/datasets/{}/tables/v_top_products",
+        "/projects/{}/datasets/{}/tables/v_cohort_retention",
         gcp.project, names.dataset
     );
     bq.rest.delete("drop view", &path).await.unwrap();
@@ -483,11 +504,11 @@ async fn a_failed_query_shows_its_error_on_its_tile_and_the_others_render() {
     let page = chromium.open(&format!("{}/pages/instashop", served.url)).await;
     loaded(&page, 1).await;
     let tiles = tiles(&page).await;
-    let (state, _, text) = &tiles["top_products"];
+    let (state, _, text) = &tiles["cohort_retention"];
     assert_eq!(state, "error");
-    assert!(text.contains("v_top_products"), "the error names the view: {text}");
+    assert!(text.contains("v_cohort_retention"), "the error names the view: {text}");
     for (id, (state, _, text)) in &tiles {
-        if id != "top_products" {
+        if id != "cohort_retention" {
             assert_eq!(state, "ok", "{id}: {text}");
         }
     }
@@ -515,7 +536,9 @@ async fn bigquery_down_is_one_clear_banner_and_the_page_recovers() {
     ];
     let served = Served::start(&names, &env);
     let chromium = Chromium::launch().await;
-    let page = chromium.open(&format!("{}/pages/streaming", served.url)).await;
+    let page = chromium
+        .open(&format!("{}/pages/streaming?to=2999-12-31", served.url))
+        .await;
     loaded(&page, 1).await;
     assert_eq!(scorecard(&page, "streaming_sales").await, count(40));
 
@@ -559,7 +582,7 @@ async fn a_view_missing_from_the_dataset_stops_the_dashboard_at_start() {
     let (names, gcp) = provision_fresh("dashmissing");
     let bq = bigquery(&gcp).await;
     let path = format!(
-        "/projects/{}/datasets/{}/tables/v_payment_methods",
+        "/projects/{}/datasets/{}/tables/v_customer_lifetime_value",
         gcp.project, names.dataset
     );
     assert!(
@@ -570,8 +593,546 @@ async fn a_view_missing_from_the_dataset_stops_the_dashboard_at_start() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains("page instashop, chart payment_methods: view v_payment_methods was not found in the dataset"),
+        err.contains(
+            "page instashop, chart lifetime_value: view v_customer_lifetime_value was not found in the dataset"
+        ),
         "{err}"
     );
+    cleanup(&gcp, &names).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 17: a period, a comparison and filters from the URL.
+
+/// One sale line of the test's data: its day, country, category, customer, order,
+/// amount, and whether its payment completed (only those are revenue).
+struct Line {
+    day: chrono::NaiveDate,
+    country: String,
+    category: String,
+    customer: String,
+    name: String,
+    order: String,
+    amount: Decimal,
+    completed: bool,
+}
+
+/// The sale lines of the history and of the live events (sold today, in UTC,
+/// the dashboard's default zone), by the definitions of docs/metrics.md.
+fn completed_lines(history: &Path, events: &[Value], today: chrono::NaiveDate) -> Vec<Line> {
+    let customers: HashMap<String, (String, String)> = csv_rows(&history.join("customers.csv"))
+        .into_iter()
+        .map(|c| (c["customer_id"].clone(), (c["country"].clone(), c["name"].clone())))
+        .collect();
+    let categories: HashMap<String, String> = csv_rows(&history.join("products.csv"))
+        .into_iter()
+        .map(|p| (p["product_id"].clone(), p["category"].clone()))
+        .collect();
+    let orders: HashMap<String, (String, chrono::NaiveDate, bool)> = csv_rows(&history.join("orders.csv"))
+        .into_iter()
+        .map(|o| {
+            let completed = o["status"].is_empty() || o["status"] == "completed";
+            (
+                o["order_id"].clone(),
+                (o["customer_id"].clone(), o["order_date"].parse().unwrap(), completed),
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut line = |customer: &str, product: &str, order: &str, day, amount, completed| {
+        let (country, name) = customers[customer].clone();
+        out.push(Line {
+            day,
+            country,
+            category: categories[product].clone(),
+            customer: customer.to_string(),
+            name,
+            order: order.to_string(),
+            amount,
+            completed,
+        });
+    };
+    for item in csv_rows(&history.join("order_items.csv")) {
+        let (customer, day, completed) = &orders[&item["order_id"]];
+        let amount = Decimal::from_str(&item["qty"]).unwrap() * Decimal::from_str(&item["unit_price"]).unwrap();
+        line(
+            customer,
+            &item["product_id"],
+            &item["order_id"],
+            *day,
+            amount,
+            *completed,
+        );
+    }
+    for e in events {
+        let completed = e["payment_status"].as_str().unwrap_or("completed") == "completed";
+        let amount =
+            Decimal::from(e["qty"].as_i64().unwrap()) * Decimal::from_str(&e["unit_price"].to_string()).unwrap();
+        line(
+            s(&e["customer_id"]),
+            s(&e["product_id"]),
+            s(&e["order_id"]),
+            today,
+            amount,
+            completed,
+        );
+    }
+    out
+}
+
+/// Revenue, orders and clients of `lines` (their completed ones).
+fn totals<'a>(lines: impl Iterator<Item = &'a Line>) -> (Decimal, usize, usize) {
+    let mut revenue = Decimal::ZERO;
+    let mut orders = BTreeSet::new();
+    let mut clients = BTreeSet::new();
+    for l in lines.filter(|l| l.completed) {
+        revenue += l.amount;
+        orders.insert(l.order.clone());
+        clients.insert(l.customer.clone());
+    }
+    (revenue, orders.len(), clients.len())
+}
+
+/// Percent change, as the page writes it: `+12.34%`, `-5.00%`.
+fn change(now: Decimal, then: Decimal) -> String {
+    let pct = ((now - then) / then.abs() * Decimal::from(100))
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    let text = format!("{}%", grouped(&format!("{:.2}", pct.abs())));
+    if pct.is_sign_negative() && !pct.is_zero() {
+        format!("-{text}")
+    } else if pct.is_zero() {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+fn encode(s: &str) -> String {
+    instashop::report::url_encode(s)
+}
+
+/// A category whose name carries quotes and accents, and one that is HTML.
+const QUOTED: &str = "Juguetes d'Ñandú \"Kids\"";
+const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\">";
+
+/// A history whose categories include [`QUOTED`] (for Toys) and [`HOSTILE`] (for Books).
+fn with_hostile_history(label: &str, orders: u32) -> (Names, Gcp, PathBuf) {
+    let (names, gcp) = provision_fresh(label);
+    let dir = std::env::temp_dir().join(format!("history-{}", names.dataset));
+    let out = run(Command::new(exe("datagen")).arg("--out").arg(&dir).args([
+        "--seed",
+        "21",
+        "--orders",
+        &orders.to_string(),
+    ]));
+    assert!(out.status.success());
+    let products = dir.join("products.csv");
+    let mut r = csv::Reader::from_path(&products).unwrap();
+    let headers = r.headers().unwrap().clone();
+    let at = headers.iter().position(|h| h == "category").unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    let mut w = csv::Writer::from_path(&products).unwrap();
+    w.write_record(&headers).unwrap();
+    let mut renamed = (0, 0);
+    for row in rows {
+        let mut fields: Vec<String> = row.iter().map(str::to_string).collect();
+        match fields[at].as_str() {
+            "Toys" => {
+                fields[at] = QUOTED.into();
+                renamed.0 += 1;
+            }
+            "Books" => {
+                fields[at] = HOSTILE.into();
+                renamed.1 += 1;
+            }
+            _ => {}
+        }
+        w.write_record(&fields).unwrap();
+    }
+    w.flush().unwrap();
+    assert!(
+        renamed.0 > 0 && renamed.1 > 0,
+        "the catalogue has Toys and Books: {renamed:?}"
+    );
+    let out = run(bin("batch-loader", &names).arg("--source").arg(&dir));
+    assert!(out.status.success(), "{}", stderr(&out));
+    (names, gcp, dir)
+}
+
+/// A page opened with `from`, `to`, `country` and `compare=previous` shows exactly the
+/// figures computed here from the CSVs and the events for that range and filter: its
+/// scorecards with their change, a time series, a bar, a map, a pie and a table; the CSV
+/// download holds the same values; a click on a bar filters the page and its URL; a
+/// category named with quotes and accents filters exactly; bad parameters are 400s that
+/// name them; and a category that is HTML stays text in the tooltip.
+#[tokio::test]
+async fn a_period_a_comparison_and_filters_from_the_url_give_exact_figures() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (names, gcp, history) = with_hostile_history("dashrange", 1500);
+    let sent = events(&names, 150, 91);
+    stream(&names, &gcp, &emulators, 150, 91, 150).await;
+    let served = Served::start(&names, &[]);
+    let chromium = Chromium::launch().await;
+
+    // Today as the dashboard sees it (UTC), then the last 28 days against the 28 before.
+    let probe = chromium.open(&format!("{}/pages/batch", served.url)).await;
+    loaded(&probe, 1).await;
+    let today: String = eval(&probe, "window.dashboard.boot.today").await;
+    let today: chrono::NaiveDate = today.parse().unwrap();
+    let from = today - chrono::Duration::days(27);
+    let (before_from, before_to) = (from - chrono::Duration::days(28), from - chrono::Duration::days(1));
+    let lines = completed_lines(&history, &sent, today);
+    let chile = |l: &&Line| l.country == "Chile";
+    let within = |a: chrono::NaiveDate, b: chrono::NaiveDate| move |l: &&Line| l.day >= a && l.day <= b;
+    let now: Vec<&Line> = lines.iter().filter(chile).filter(within(from, today)).collect();
+    let then: Vec<&Line> = lines
+        .iter()
+        .filter(chile)
+        .filter(within(before_from, before_to))
+        .collect();
+    assert!(
+        now.len() > 20 && then.len() > 20,
+        "the data has Chilean sales in both periods: {} and {}",
+        now.len(),
+        then.len()
+    );
+    assert!(
+        lines.iter().any(|l| l.country != "Chile" && l.day >= from) && lines.iter().any(|l| l.day < before_from),
+        "the filter and the range each leave sales out"
+    );
+    let (revenue, orders, clients) = totals(now.iter().copied());
+    let (revenue_before, orders_before, _) = totals(then.iter().copied());
+
+    let query = format!("from={from}&to={today}&compare=previous&country=Chile");
+    let page = chromium.open(&format!("{}/pages/batch?{query}", served.url)).await;
+    loaded(&page, 1).await;
+    let tiles_now = tiles(&page).await;
+    for (id, (state, _, text)) in &tiles_now {
+        assert_eq!(state, "ok", "{id}: {text}");
+    }
+    // Scorecards, with the change against the previous 28 days.
+    assert_eq!(scorecard(&page, "total_revenue").await, money(revenue));
+    assert_eq!(scorecard(&page, "total_orders").await, count(orders));
+    assert_eq!(scorecard(&page, "unique_clients").await, count(clients));
+    assert_eq!(
+        scorecard(&page, "average_order_value").await,
+        money(revenue / Decimal::from(orders))
+    );
+    let (changed, was): (String, String) = eval(
+        &page,
+        "(() => { const c = document.querySelector('[data-chart=total_revenue] .change'); return [c.dataset.change, c.dataset.was]; })()",
+    )
+    .await;
+    assert_eq!(was, money(revenue_before));
+    assert_eq!(changed, change(revenue, revenue_before));
+    let (orders_change, _): (String, String) = eval(
+        &page,
+        "(() => { const c = document.querySelector('[data-chart=total_orders] .change'); return [c.dataset.change, c.dataset.was]; })()",
+    )
+    .await;
+    assert_eq!(
+        orders_change,
+        change(Decimal::from(orders), Decimal::from(orders_before))
+    );
+
+    // The bar: revenue by category, largest first.
+    // Every category, day, client and plan with a sale line in the slice has its row;
+    // only completed lines add revenue (a day of failed payments shows 0.00).
+    let revenue_of = |l: &Line| if l.completed { l.amount } else { Decimal::ZERO };
+    let mut by_category: HashMap<&str, Decimal> = HashMap::new();
+    for l in &now {
+        *by_category.entry(&l.category).or_default() += revenue_of(l);
+    }
+    let mut want_bars: Vec<(&str, Decimal)> = by_category.into_iter().collect();
+    want_bars.sort_by_key(|b| std::cmp::Reverse(b.1));
+    let bars: Vec<(String, String)> = eval(
+        &page,
+        "(() => { const o = window.dashboard.charts['revenue_by_category'].getOption(); \
+         return o.xAxis[0].data.map((name, i) => [name, o.series[0].data[i].t]); })()",
+    )
+    .await;
+    let want: Vec<(String, String)> = want_bars.iter().map(|(c, r)| (c.to_string(), money(*r))).collect();
+    assert_eq!(bars, want);
+
+    // The time series: each day's revenue, and the running total at the end.
+    let mut by_day: std::collections::BTreeMap<chrono::NaiveDate, Decimal> = Default::default();
+    for l in &now {
+        *by_day.entry(l.day).or_default() += revenue_of(l);
+    }
+    let daily: Vec<(String, String)> = eval(
+        &page,
+        "window.dashboard.charts['revenue_over_time'].getOption().series[0].data.map(d => [d.value[0], d.t])",
+    )
+    .await;
+    let want: Vec<(String, String)> = by_day.iter().map(|(d, r)| (d.to_string(), money(*r))).collect();
+    assert_eq!(daily, want);
+    let running: Vec<String> = eval(
+        &page,
+        "window.dashboard.charts['revenue_over_time'].getOption().series[1].data.map(d => d.t)",
+    )
+    .await;
+    assert_eq!(
+        running.last(),
+        Some(&money(revenue)),
+        "the running total ends at the period's revenue"
+    );
+    let axes: usize = eval(
+        &page,
+        "window.dashboard.charts['revenue_over_time'].getOption().yAxis.length",
+    )
+    .await;
+    assert_eq!(axes, 2, "the running total has its own axis");
+    let overlay: String = eval(
+        &page,
+        "window.dashboard.charts['revenue_over_time'].getOption().series[2].name",
+    )
+    .await;
+    assert!(
+        overlay.contains(&before_from.to_string()),
+        "the previous period is drawn over: {overlay}"
+    );
+
+    // The map: Chile only.
+    let map: Vec<(String, String)> = eval(
+        &page,
+        "window.dashboard.charts['revenue_by_country'].getOption().series[0].data.filter(d => d.t !== undefined).map(d => [d.name, d.t])",
+    )
+    .await;
+    assert_eq!(map, [("Chile".to_string(), money(revenue))]);
+
+    // The table: revenue by client and category, the first rows.
+    let mut by_client: HashMap<(&str, &str, &str), (Decimal, BTreeSet<&str>)> = HashMap::new();
+    for l in &now {
+        let e = by_client.entry((&l.customer, &l.name, &l.category)).or_default();
+        e.0 += revenue_of(l);
+        if l.completed {
+            e.1.insert(&l.order);
+        }
+    }
+    let mut want_rows: Vec<_> = by_client.into_iter().collect();
+    want_rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.0.cmp(b.0.0)).then(a.0.2.cmp(b.0.2)));
+    let want_rows: Vec<Vec<String>> = want_rows
+        .iter()
+        .take(50)
+        .map(|((id, name, cat), (r, o))| {
+            vec![
+                id.to_string(),
+                name.to_string(),
+                "Chile".into(),
+                cat.to_string(),
+                money(*r),
+                count(o.len()),
+            ]
+        })
+        .collect();
+    let table: Vec<Vec<String>> = eval(
+        &page,
+        "[...document.querySelectorAll('[data-chart=revenue_by_client] tr')].slice(1).map(tr => [...tr.children].map(td => td.textContent))",
+    )
+    .await;
+    assert_eq!(table, want_rows);
+
+    // The CSV download holds the same values, as plain decimals.
+    let client = reqwest::Client::new();
+    let csv_url = format!("{}/api/pages/batch/charts/revenue_by_category.csv?{query}", served.url);
+    let resp = client.get(&csv_url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let body = resp.text().await.unwrap();
+    let mut r = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), ["category", "revenue"]);
+    let rows: Vec<(String, String)> = r
+        .records()
+        .map(|x| {
+            let x = x.unwrap();
+            (x[0].to_string(), x[1].to_string())
+        })
+        .collect();
+    let want: Vec<(String, String)> = want_bars
+        .iter()
+        .map(|(c, r)| {
+            (
+                c.to_string(),
+                format!(
+                    "{:.2}",
+                    r.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(rows, want);
+    assert!(
+        body.contains(&format!("\"{}\"", QUOTED.replace('"', "\"\""))),
+        "RFC 4180 quoting: {body}"
+    );
+
+    // The pie on the InstaShop page: revenue by plan, for the same URL.
+    let plans: HashMap<String, String> = csv_rows(&history.join("customers.csv"))
+        .into_iter()
+        .map(|c| (c["customer_id"].clone(), c["plan"].clone()))
+        .collect();
+    let mut by_plan: HashMap<String, Decimal> = HashMap::new();
+    for l in &now {
+        *by_plan.entry(plans[&l.customer].clone()).or_default() += revenue_of(l);
+    }
+    let insta = chromium.open(&format!("{}/pages/instashop?{query}", served.url)).await;
+    loaded(&insta, 1).await;
+    let pie: Vec<(String, String)> = eval(
+        &insta,
+        "window.dashboard.charts['revenue_by_plan'].getOption().series[0].data.map(d => [d.name, d.t])",
+    )
+    .await;
+    let pie: HashMap<String, String> = pie.into_iter().collect();
+    let want: HashMap<String, String> = by_plan.iter().map(|(p, r)| (p.clone(), money(*r))).collect();
+    assert_eq!(pie, want);
+    assert_eq!(scorecard(&insta, "revenue_period").await, money(revenue));
+
+    // A name with quotes and accents filters exactly (through the chart API).
+    let quoted_url = format!(
+        "{}/api/pages/batch/charts/revenue_by_category?from={from}&to={today}&category={}",
+        served.url,
+        encode(QUOTED)
+    );
+    let data: Value = client.get(&quoted_url).send().await.unwrap().json().await.unwrap();
+    let quoted_revenue: Decimal = lines
+        .iter()
+        .filter(within(from, today))
+        .filter(|l| l.category == QUOTED)
+        .map(revenue_of)
+        .sum();
+    assert_eq!(data["rows"].as_array().unwrap().len(), 1, "{data}");
+    assert_eq!(data["rows"][0][0]["t"], QUOTED);
+    assert_eq!(data["rows"][0][1]["t"], money(quoted_revenue).as_str());
+
+    // A click on a bar filters the page by its category, and the URL says so.
+    let loads: u32 = eval(&page, "window.dashboard.loads").await;
+    let target = &want_bars[0].0;
+    let (x, y): (f64, f64) = eval(
+        &page,
+        &format!(
+            "(() => {{ const ch = window.dashboard.charts['revenue_by_category']; const o = ch.getOption(); \
+             const i = o.xAxis[0].data.indexOf({}); const v = o.series[0].data[i].value; \
+             const p = ch.convertToPixel({{seriesIndex: 0}}, [i, v / 2]); \
+             ch.getDom().scrollIntoView({{block: 'center'}}); const box = ch.getDom().getBoundingClientRect(); return [box.left + p[0], box.top + p[1]]; }})()",
+            serde_json::to_string(target).unwrap()
+        ),
+    )
+    .await;
+    page.click(chromiumoxide::layout::Point { x, y }).await.unwrap();
+    loaded(&page, loads + 1).await;
+    let search: String = eval(&page, "window.location.search").await;
+    assert!(
+        search.contains(&format!("category={}", encode(target).replace('+', "%20")))
+            || search.contains(&format!("category={}", encode(target))),
+        "{search}"
+    );
+    let chips: Vec<String> = eval(
+        &page,
+        "[...document.querySelectorAll('.chip')].map(c => c.dataset.value)",
+    )
+    .await;
+    assert_eq!(
+        chips,
+        ["Chile".to_string(), target.to_string()],
+        "the click adds to the URL's filters"
+    );
+    let (r, _, _) = totals(now.iter().copied().filter(|l| &l.category == target));
+    assert_eq!(scorecard(&page, "total_revenue").await, money(r));
+
+    // The HTML category stays text: its tooltip shows the markup, and no element or
+    // script came of it.
+    let hostile = chromium
+        .open(&format!("{}/pages/batch?from={from}&to={today}", served.url))
+        .await;
+    loaded(&hostile, 1).await;
+    let shown: String = eval(
+        &hostile,
+        &format!(
+            "(async () => {{ const ch = window.dashboard.charts['revenue_by_category']; \
+             const i = ch.getOption().xAxis[0].data.indexOf({}); \
+             ch.dispatchAction({{type: 'showTip', seriesIndex: 0, dataIndex: i}}); \
+             await new Promise(r => setTimeout(r, 500)); \
+             const tip = [...ch.getDom().querySelectorAll('div')].find(d => d.textContent.includes('onerror')); \
+             return tip ? tip.textContent : ''; }})()",
+            serde_json::to_string(HOSTILE).unwrap()
+        ),
+    )
+    .await;
+    assert!(shown.contains(HOSTILE), "the tooltip shows the name as text: {shown:?}");
+    let (xss, images): (bool, usize) = eval(
+        &hostile,
+        "[window.__xss === 1, document.querySelectorAll('img[src=x]').length]",
+    )
+    .await;
+    assert!(
+        !xss && images == 0,
+        "no script ran ({xss}) and no element was made ({images})"
+    );
+
+    // Bad parameters: a 400 that names them, for the chart API and the page.
+    for (q, name, says) in [
+        ("from=2026-13-01".to_string(), "from", "is not a date"),
+        (format!("from={today}&to={from}"), "from", "is after to"),
+        ("bogus=1".to_string(), "bogus", "is not a parameter"),
+        (
+            format!("country={}", encode("' OR 1=1 --")),
+            "country",
+            "no country is named",
+        ),
+        ("compare=lastweek".to_string(), "compare", "previous or year"),
+    ] {
+        let resp = client
+            .get(format!("{}/api/pages/batch/charts/total_revenue?{q}", served.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{q}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["parameter"], name, "{q}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(says), "{q}: {body}");
+        let resp = client
+            .get(format!("{}/pages/batch?{q}", served.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "page ?{q}");
+        assert!(
+            resp.text().await.unwrap().contains(&format!("parameter {name}")),
+            "page ?{q}"
+        );
+    }
+
+    // Every answer carries the security headers; another Host is refused.
+    let resp = client.get(format!("{}/pages/batch", served.url)).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert!(resp.headers().contains_key("referrer-policy"));
+    let port = served.url.rsplit(':').next().unwrap();
+    let resp = client
+        .get(format!("{}/api/pages/batch/charts/revenue_by_client", served.url))
+        .header("host", format!("rebind.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 421, "a request for another host is refused");
+    let resp = client
+        .get(format!("{}/pages/batch", served.url))
+        .header("host", format!("localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "localhost is the dashboard's own name");
+
+    screenshot(&page, "batch-filtered").await;
+    assert!(
+        chromium.errors().is_empty(),
+        "the pages logged errors: {:?}",
+        chromium.errors()
+    );
+    let _ = std::fs::remove_dir_all(history);
     cleanup(&gcp, &names).await;
 }

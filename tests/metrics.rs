@@ -838,6 +838,52 @@ impl Reference<'_> {
                     ])
                 })
                 .collect(),
+            "v_sales_facts" => self
+                .facts()
+                .into_iter()
+                .map(|f| {
+                    let counts = !self.rules.net || f.status == "completed";
+                    let amount_if = |status: &str| V::Num(if f.status == status { f.amount } else { Decimal::ZERO });
+                    let live_payment = self.rules.live_payments || f.source == "batch";
+                    let mut r = Row::from([
+                        ("sale_date", V::Date(f.sale_date)),
+                        ("sale_month", V::Date(first_of_month(f.sale_date))),
+                        ("ts", V::Ts(f.ts)),
+                        ("source", text(f.source)),
+                        ("order_id", text(&f.order_id)),
+                        ("product_id", text(&f.product_id)),
+                        (
+                            "product_name",
+                            self.product(&f.product_id).map_or(V::Null, |p| text(&p.name)),
+                        ),
+                        ("country", text(&f.country)),
+                        ("category", text(&f.category)),
+                        ("plan", text(&f.plan)),
+                        (
+                            "payment_method",
+                            match (&f.method, live_payment) {
+                                (Some(m), true) => text(m),
+                                _ => V::Null,
+                            },
+                        ),
+                        (
+                            "payment_status",
+                            text(if live_payment { &f.status } else { "completed" }),
+                        ),
+                        ("gross_amount", V::Num(f.amount)),
+                        ("revenue", V::Num(if counts { f.amount } else { Decimal::ZERO })),
+                        ("failed_amount", amount_if("failed")),
+                        ("refunded_amount", amount_if("refunded")),
+                        ("completed_order_id", if counts { text(&f.order_id) } else { V::Null }),
+                        (
+                            "completed_customer_id",
+                            if counts { text(&f.customer_id) } else { V::Null },
+                        ),
+                    ]);
+                    r.extend(self.customer_key(&f.customer_id));
+                    r
+                })
+                .collect(),
             "v_fact_sales_all" => self
                 .facts()
                 .into_iter()
@@ -1152,7 +1198,7 @@ fn reads(v: &V, format: Option<&str>) -> (String, bool) {
 
 /// The chart's rows from the reference view: filters, groups, aggregates. Each row is
 /// its dimensions then its metrics, typed.
-fn apply(chart: &Value, rows: &[Row], now: DateTime<Utc>) -> Vec<Vec<V>> {
+fn apply(chart: &Value, rows: &[Row], now: DateTime<Utc>, range: Option<(NaiveDate, NaiveDate)>) -> Vec<Vec<V>> {
     let strs = |k: &str| -> Vec<String> {
         chart[k]
             .as_array()
@@ -1167,6 +1213,10 @@ fn apply(chart: &Value, rows: &[Row], now: DateTime<Utc>) -> Vec<Vec<V>> {
     };
     let kept: Vec<&Row> = rows
         .iter()
+        .filter(|r| match (chart["date"].as_str(), range) {
+            (Some(d), Some((from, to))) => matches!(get(r, d), V::Date(day) if day >= from && day <= to),
+            _ => true,
+        })
         .filter(|r| {
             chart["filters"].as_array().into_iter().flatten().all(|f| {
                 let field = f["field"].as_str().unwrap();
@@ -1190,39 +1240,72 @@ fn apply(chart: &Value, rows: &[Row], now: DateTime<Utc>) -> Vec<Vec<V>> {
     if dims.is_empty() && groups.is_empty() {
         groups.insert(Vec::new(), Vec::new());
     }
-    groups
+    let aggregate = |members: &[&Row], field: &str, agg: &str| -> V {
+        let values: Vec<V> = members
+            .iter()
+            .map(|r| get(r, field))
+            .filter(|v| *v != V::Null)
+            .collect();
+        match agg {
+            "sum" if values.is_empty() => V::Null,
+            "sum" => V::Num(
+                values
+                    .iter()
+                    .map(|v| match v {
+                        V::Num(d) => *d,
+                        V::Int(n) => Decimal::from(*n),
+                        other => panic!("sum of {other:?}"),
+                    })
+                    .sum(),
+            ),
+            "max" => values.iter().max().cloned().unwrap_or(V::Null),
+            "min" => values.iter().min().cloned().unwrap_or(V::Null),
+            "count" => V::Int(values.len() as i64),
+            "count_distinct" => V::Int(values.iter().collect::<HashSet<_>>().len() as i64),
+            other => panic!("aggregation {other} is not in the reference"),
+        }
+    };
+    let number = |v: &V| match v {
+        V::Num(d) => Some(*d),
+        V::Int(n) => Some(Decimal::from(*n)),
+        _ => None,
+    };
+    let mut out: Vec<Vec<V>> = groups
         .into_iter()
         .map(|(mut key, members)| {
             for m in chart["metrics"].as_array().unwrap() {
-                let field = m["field"].as_str().unwrap();
-                let values: Vec<V> = members
-                    .iter()
-                    .map(|r| get(r, field))
-                    .filter(|v| *v != V::Null)
-                    .collect();
-                let agg = match m["agg"].as_str().unwrap() {
-                    "sum" if values.is_empty() => V::Null,
-                    "sum" => V::Num(
-                        values
-                            .iter()
-                            .map(|v| match v {
-                                V::Num(d) => *d,
-                                V::Int(n) => Decimal::from(*n),
-                                other => panic!("sum of {other:?}"),
-                            })
-                            .sum(),
-                    ),
-                    "max" => values.iter().max().cloned().unwrap_or(V::Null),
-                    "min" => values.iter().min().cloned().unwrap_or(V::Null),
-                    "count" => V::Int(values.len() as i64),
-                    "count_distinct" => V::Int(values.iter().collect::<HashSet<_>>().len() as i64),
-                    other => panic!("aggregation {other} is not in the reference"),
+                let value = aggregate(&members, m["field"].as_str().unwrap(), m["agg"].as_str().unwrap());
+                // A ratio is SAFE_DIVIDE: NULL over no rows or a zero denominator.
+                let value = match m.get("divide_by") {
+                    Some(d) => {
+                        let by = aggregate(&members, d["field"].as_str().unwrap(), d["agg"].as_str().unwrap());
+                        match (number(&value), number(&by)) {
+                            (Some(a), Some(b)) if !b.is_zero() => V::Num(div9(a, b)),
+                            _ => V::Null,
+                        }
+                    }
+                    None => value,
                 };
-                key.push(agg);
+                key.push(value);
             }
             key
         })
-        .collect()
+        .collect();
+    // A running total runs over the one dimension, ascending.
+    let metrics = chart["metrics"].as_array().unwrap();
+    if metrics.iter().any(|m| m["cumulative"] == true) {
+        out.sort_by(|a, b| a[0].cmp(&b[0]));
+        for (i, m) in metrics.iter().enumerate() {
+            if m["cumulative"] == true {
+                let mut total = Decimal::ZERO;
+                for row in out.iter_mut() {
+                    total += number(&row[1 + i]).unwrap_or_default();
+                    row[1 + i] = V::Num(total);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Each column's format: a dimension's from its type, a metric's from the definition.
@@ -1250,7 +1333,7 @@ fn sort_columns(chart: &Value) -> Vec<(usize, bool)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["field"].as_str().unwrap())
+        .map(|m| m["name"].as_str().or(m["field"].as_str()).unwrap())
         .collect();
     chart["sort"]
         .as_array()
@@ -1346,27 +1429,98 @@ fn compare(page: &str, chart: &Value, got: &[Vec<String>], reference: Vec<Vec<V>
     Ok(())
 }
 
-fn report() -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("looker/report.json")).unwrap(),
-    )
-    .unwrap()
+/// The report's definition, and the fixture that puts every seed view of bigquery/views/
+/// (v_kpi_overview, v_revenue_daily, ...) through a chart, over all time, as the report
+/// did before its pages took a period: those views are Looker Studio's, and stay tested.
+const REPORTS: [&str; 2] = ["looker/report.json", "tests/data/seed_views_report.json"];
+
+fn report(file: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()).unwrap()
 }
 
-/// Every chart: (page id, definition).
-fn charts(report: &Value) -> Vec<(String, Value)> {
-    report["pages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|p| {
-            p["charts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| (p["id"].as_str().unwrap().to_string(), c.clone()))
-        })
-        .collect()
+/// One chart read one way: which report (index in [`REPORTS`]), its page, its
+/// definition, the query string, and the days it reads (`None`: every day).
+struct Reading {
+    report: usize,
+    page: String,
+    chart: Value,
+    query: String,
+    range: Option<(NaiveDate, NaiveDate)>,
+    /// With a comparison: the compared days.
+    compared: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// The days of a page's default preset when today is `today` (the presets the report's
+/// pages use, by their definition in docs/metrics.md), and of its default comparison.
+fn default_days(page: &Value, today: NaiveDate) -> ((NaiveDate, NaiveDate), Option<(NaiveDate, NaiveDate)>) {
+    let days = match page["default_range"].as_str().unwrap_or("last_28_days") {
+        "today" => (today, today),
+        "last_28_days" => (today - Duration::days(27), today),
+        other => panic!("preset {other} is not in this test"),
+    };
+    let compared = match page["default_compare"].as_str() {
+        None => None,
+        Some("previous") => {
+            let n = (days.1 - days.0).num_days() + 1;
+            Some((days.0 - Duration::days(n), days.0 - Duration::days(1)))
+        }
+        Some(other) => panic!("comparison {other} is not in this test"),
+    };
+    (days, compared)
+}
+
+/// Every chart of both reports: the report's on each page's default period and over all
+/// time (`to` far ahead, no `from`), the fixture's as they are.
+fn readings(today: NaiveDate) -> Vec<Reading> {
+    let mut out = Vec::new();
+    for (i, file) in REPORTS.iter().enumerate() {
+        for p in report(file)["pages"].as_array().unwrap() {
+            let page = p["id"].as_str().unwrap().to_string();
+            for c in p["charts"].as_array().unwrap() {
+                if i == 0 {
+                    let (days, compared) = default_days(p, today);
+                    out.push(Reading {
+                        report: i,
+                        page: page.clone(),
+                        chart: c.clone(),
+                        query: String::new(),
+                        range: Some(days),
+                        compared,
+                    });
+                    out.push(Reading {
+                        report: i,
+                        page: page.clone(),
+                        chart: c.clone(),
+                        query: "?to=2999-12-31".into(),
+                        range: None,
+                        compared: None,
+                    });
+                } else {
+                    out.push(Reading {
+                        report: i,
+                        page: page.clone(),
+                        chart: c.clone(),
+                        query: String::new(),
+                        range: None,
+                        compared: None,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Reading {
+    fn key(&self) -> String {
+        format!(
+            "{}:{}/{}{}",
+            REPORTS[self.report],
+            self.page,
+            self.chart["id"].as_str().unwrap(),
+            self.query
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1402,9 +1556,24 @@ async fn every_chart_equals_an_independent_computation_and_each_rule_bites() {
     published.push(live.resend.clone());
 
     // The data makes each rule bite (checked on the reference, before any chart is read).
-    let served = Served::start(&names, &[]);
-    let report = report();
-    let charts = charts(&report);
+    // The dashboards' today is the shop's (the presets end on it).
+    let zone = ("INSTASHOP_TIME_ZONE", ZONE.to_string());
+    let served = [
+        Served::start(&names, std::slice::from_ref(&zone)),
+        Served::start(
+            &names,
+            &[
+                zone.clone(),
+                (
+                    "INSTASHOP_REPORT",
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join(REPORTS[1])
+                        .display()
+                        .to_string(),
+                ),
+            ],
+        ),
+    ];
     let now = Utc::now();
     let reference = |rules: Rules| Reference {
         h: &h,
@@ -1414,6 +1583,7 @@ async fn every_chart_equals_an_independent_computation_and_each_rule_bites() {
         rules,
     };
     let full = reference(Rules::ALL);
+    let readings = readings(full.today());
     let names_shared = {
         let mut seen = HashMap::new();
         for f in full.completed() {
@@ -1425,11 +1595,11 @@ async fn every_chart_equals_an_independent_computation_and_each_rule_bites() {
     };
     assert!(names_shared > 0, "customers who share a name bought");
     let figures = |r: &Reference| -> BTreeMap<String, Vec<Vec<(String, bool)>>> {
-        charts
+        readings
             .iter()
-            .map(|(page, c)| {
-                let rows = apply(c, &r.view(c["view"].as_str().unwrap()), now);
-                (format!("{page}/{}", c["id"].as_str().unwrap()), visible(c, rows))
+            .map(|x| {
+                let rows = apply(&x.chart, &r.view(x.chart["view"].as_str().unwrap()), now, x.range);
+                (x.key(), visible(&x.chart, rows))
             })
             .collect()
     };
@@ -1443,23 +1613,18 @@ async fn every_chart_equals_an_independent_computation_and_each_rule_bites() {
         );
         eprintln!("without '{rule}', these charts change: {changed:?}");
     }
+    // The default period leaves sales out, so that reading it is a test of the range.
+    let batch_default = &want["looker/report.json:batch/total_revenue"];
+    let batch_all = &want["looker/report.json:batch/total_revenue?to=2999-12-31"];
+    assert_ne!(batch_default, batch_all, "the last 28 days are not all the history");
 
-    // Every chart from the dashboard's API equals the reference.
+    // Every chart from the dashboard's API equals the reference; a compared period's
+    // scorecard values too.
     let http = reqwest::Client::new();
     let mut failures = Vec::new();
-    for (page, chart) in &charts {
-        let id = chart["id"].as_str().unwrap();
-        let answer: Value = http
-            .get(format!("{}/api/pages/{page}/charts/{id}", served.url))
-            .send()
-            .await
+    let texts = |rows: &Value| -> Vec<Vec<String>> {
+        rows.as_array()
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let got: Vec<Vec<String>> = answer["rows"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{page}/{id}: {answer}"))
             .iter()
             .map(|r| {
                 r.as_array()
@@ -1468,10 +1633,43 @@ async fn every_chart_equals_an_independent_computation_and_each_rule_bites() {
                     .map(|c| c["t"].as_str().unwrap().to_string())
                     .collect()
             })
-            .collect();
-        let rows = apply(chart, &full.view(chart["view"].as_str().unwrap()), now);
-        if let Err(e) = compare(page, chart, &got, rows) {
+            .collect()
+    };
+    for x in &readings {
+        let id = x.chart["id"].as_str().unwrap();
+        let answer: Value = http
+            .get(format!(
+                "{}/api/pages/{}/charts/{id}{}",
+                served[x.report].url, x.page, x.query
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if answer["rows"].as_array().is_none() {
+            failures.push(format!("{}: {answer}", x.key()));
+            continue;
+        }
+        let rows = apply(&x.chart, &full.view(x.chart["view"].as_str().unwrap()), now, x.range);
+        if let Err(e) = compare(&x.key(), &x.chart, &texts(&answer["rows"]), rows) {
             failures.push(e);
+        }
+        let comparable = x.chart["date"].is_string() && x.chart["kind"] == "scorecard";
+        if let (true, Some(days)) = (comparable, x.compared) {
+            let before = apply(&x.chart, &full.view(x.chart["view"].as_str().unwrap()), now, Some(days));
+            let got = vec![
+                answer["compare"]["cells"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{}: no comparison: {answer}", x.key()))
+                    .iter()
+                    .map(|c| c["t"].as_str().unwrap().to_string())
+                    .collect(),
+            ];
+            if let Err(e) = compare(&format!("{} (compared)", x.key()), &x.chart, &got, before) {
+                failures.push(e);
+            }
         }
     }
     assert!(
