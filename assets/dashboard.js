@@ -533,9 +533,10 @@
       if (!r.ok) throw new Error(body.error || `HTTP ${r.status}`);
       const sel = currentSelection();
       line.textContent =
-        `Newest sale in ${sel.range.from || "all time"} – ${sel.range.to} (${boot.time_zone}): ${body.newest_sale.t}. ` +
-        `Figures computed ${body.computed_at.replace("T", " ").replace("Z", " UTC")} from ${body.source}.`;
+        `Newest sale in ${sel.range.from || "all time"} – ${sel.range.to} (days in ${boot.time_zone}): ${body.newest_sale.t}. ` +
+        `Those days of ${body.source} were last refreshed ${body.refreshed_at.t}.`;
       line.dataset.newest = body.newest_sale.t;
+      line.dataset.refreshed = body.refreshed_at.t;
     } catch (e) {
       line.textContent = `Freshness unknown: ${e.message}`;
     }

@@ -75,6 +75,9 @@ echo "metrics: $(curl -s 127.0.0.1:9464/metrics | grep -E '^instashop_worker_(re
 kill -TERM $WORKER && wait $WORKER
 trap - EXIT
 
+step "refresh: sales_facts, the dashboard's date-partitioned facts (every day, after loading history)"
+target/debug/refresh --all
+
 step "KPIs from the views (batch next to streaming)"
 "$ROOT/.emulators/venv/bin/python" - <<'PY'
 import json, os, urllib.request

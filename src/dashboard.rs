@@ -97,8 +97,9 @@ struct Dashboard {
 /// The view of the values each page filter may take.
 pub const FILTER_VALUES_VIEW: &str = "v_filter_values";
 
-/// The view and column of a page's freshness line: its newest sale in the range.
-const FRESHNESS: (&str, &str, &str) = ("v_sales_facts", "ts", "sale_date");
+/// The table and columns of a page's freshness line: its newest sale in the range, when
+/// the days it reads were last refreshed, and the date column the range filters.
+const FRESHNESS: (&str, &str, &str, &str) = ("sales_facts", "ts", "refreshed_at", "sale_date");
 
 /// A query failure: the sentence for the tile, and whether BigQuery did not answer.
 type QueryError = (String, bool);
@@ -399,11 +400,19 @@ pub async fn check_columns(report: &Report, bq: &BigQuery, project: &str, datase
         )
         .await?
         .unwrap_or_default();
-    let existing: BTreeSet<&str> = listing["tables"]
+    // Each one's kind: a table's columns are in its schema (free metadata; a query of a
+    // table that requires a partition filter would be refused), a view's come from a
+    // query that reads no row.
+    let existing: BTreeMap<&str, &str> = listing["tables"]
         .as_array()
         .map(|t| {
             t.iter()
-                .filter_map(|t| t["tableReference"]["tableId"].as_str())
+                .filter_map(|t| {
+                    Some((
+                        t["tableReference"]["tableId"].as_str()?,
+                        t["type"].as_str().unwrap_or("TABLE"),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -411,18 +420,36 @@ pub async fn check_columns(report: &Report, bq: &BigQuery, project: &str, datase
     wanted.extend([FILTER_VALUES_VIEW.to_string(), FRESHNESS.0.to_string()]);
     wanted.sort();
     wanted.dedup();
-    let views: Vec<String> = wanted.into_iter().filter(|v| existing.contains(v.as_str())).collect();
-    let reads = views.iter().map(|view| async move {
-        let sql = format!("SELECT * FROM `{project}.{dataset}.{view}` LIMIT 0");
-        (view.clone(), bq.query(project, &sql, Duration::from_secs(60)).await)
+    let views: Vec<(String, bool)> = wanted
+        .into_iter()
+        .filter_map(|v| existing.get(v.as_str()).map(|kind| (v.clone(), *kind == "VIEW")))
+        .collect();
+    let reads = views.iter().map(|(view, is_view)| async move {
+        let names: Result<Vec<String>> = if *is_view {
+            let sql = format!("SELECT * FROM `{project}.{dataset}.{view}` LIMIT 0");
+            bq.query(project, &sql, Duration::from_secs(60)).await.map(|a| a.names)
+        } else {
+            let path = format!("/projects/{project}/datasets/{dataset}/tables/{view}");
+            bq.rest.get("get table", &path).await.map(|t| {
+                t.unwrap_or_default()["schema"]["fields"]
+                    .as_array()
+                    .map(|f| {
+                        f.iter()
+                            .filter_map(|f| f["name"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+        };
+        (view.clone(), names)
     });
     let mut columns: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (view, answer) in futures::future::join_all(reads).await {
-        columns.insert(view, answer?.names.into_iter().collect());
+        columns.insert(view, answer?.into_iter().collect());
     }
     for (view, needs) in [
         (FILTER_VALUES_VIEW, vec!["field", "value"]),
-        (FRESHNESS.0, vec![FRESHNESS.1, FRESHNESS.2]),
+        (FRESHNESS.0, vec![FRESHNESS.1, FRESHNESS.2, FRESHNESS.3]),
     ] {
         let have = columns.get(view);
         if let Some(missing) = needs.iter().find(|c| !have.is_some_and(|h| h.contains(**c))) {
@@ -813,7 +840,7 @@ async fn filters(State(d): State<Arc<Dashboard>>) -> Response {
 }
 
 /// How fresh the page's data is for its selection: the newest sale in the range and
-/// filters, and when the figures were computed (the views are read live: at the query).
+/// filters, and when those days of `sales_facts` were last refreshed.
 async fn freshness(
     State(d): State<Arc<Dashboard>>,
     UrlPath(page): UrlPath<String>,
@@ -827,21 +854,24 @@ async fn freshness(
         Err(ChartError::Bad(bad)) => return bad_json(&bad),
         Err(ChartError::Query(e)) => return failed_json("freshness", e),
     };
-    let (view, field, date) = FRESHNESS;
+    let (view, field, refreshed, date) = FRESHNESS;
     let probe = Chart {
         id: "freshness".into(),
         kind: Kind::Scorecard,
         title: String::new(),
         view: view.into(),
         dimensions: Vec::new(),
-        metrics: vec![crate::report::Metric {
-            field: field.into(),
-            agg: crate::report::Agg::Max,
-            format: Format::Datetime,
-            name: None,
-            divide_by: None,
-            cumulative: false,
-        }],
+        metrics: [field, refreshed]
+            .into_iter()
+            .map(|f| crate::report::Metric {
+                field: f.into(),
+                agg: crate::report::Agg::Max,
+                format: Format::Datetime,
+                name: None,
+                divide_by: None,
+                cumulative: false,
+            })
+            .collect(),
         sort: Vec::new(),
         limit: None,
         filters: Vec::new(),
@@ -851,11 +881,11 @@ async fn freshness(
     let job = probe.query(&d.project, &d.dataset, &sel, sel.range);
     match d.cached(p, &job).await {
         Ok(rows) => {
-            let newest = rows.rows.first().and_then(|r| r.first().cloned().flatten());
+            let at = |i: usize| rows.rows.first().and_then(|r| r.get(i).cloned().flatten());
             axum::Json(json!({
-                "newest_sale": cell(Format::Datetime, newest.as_deref()),
-                "computed_at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "source": format!("{view}, read live"),
+                "newest_sale": cell(Format::Datetime, at(0).as_deref()),
+                "refreshed_at": cell(Format::Datetime, at(1).as_deref()),
+                "source": view,
             }))
             .into_response()
         }

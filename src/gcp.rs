@@ -257,6 +257,8 @@ pub enum ParamValue {
     Date(chrono::NaiveDate),
     /// A `STRING`.
     String(String),
+    /// A `TIMESTAMP`.
+    Timestamp(chrono::DateTime<chrono::Utc>),
     /// An `ARRAY<STRING>` (for `IN UNNEST(@name)`).
     Strings(Vec<String>),
 }
@@ -305,6 +307,10 @@ impl QueryJob {
                         ParamValue::String(s) => (
                             serde_json::json!({"type": "STRING"}),
                             serde_json::json!({"value": s}),
+                        ),
+                        ParamValue::Timestamp(t) => (
+                            serde_json::json!({"type": "TIMESTAMP"}),
+                            serde_json::json!({"value": t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)}),
                         ),
                         ParamValue::Strings(v) => (
                             serde_json::json!({"type": "ARRAY", "arrayType": {"type": "STRING"}}),

@@ -50,6 +50,8 @@
 //! - [`report`]: the report definition (`looker/report.json`): pages, charts, the one
 //!   query each chart implies for a period and a slice, number formats, the Looker
 //!   Studio link.
+//! - [`refresh`]: brings `sales_facts`, the date-partitioned facts the charts read, up
+//!   to date (the scheduled query's SQL, run locally).
 //! - [`selection`]: the URL contract of a page and of the chart API (`from`, `to`,
 //!   `compare`, `source`, `country`, `category`, `plan`), parsed strictly; presets and
 //!   compared periods.
@@ -71,6 +73,7 @@ pub mod model;
 pub mod progress;
 pub mod provision;
 pub mod publisher;
+pub mod refresh;
 pub mod replay;
 pub mod report;
 pub mod rest;

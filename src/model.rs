@@ -86,6 +86,10 @@ pub struct TableOptions {
     /// Clustering columns, in order.
     #[serde(default)]
     pub clustering: Vec<String>,
+    /// Refuse any query that does not filter on the partitioning column (a query of
+    /// the whole history by mistake fails instead of billing it).
+    #[serde(default)]
+    pub require_partition_filter: bool,
 }
 
 /// Time partitioning of a table.
@@ -639,9 +643,12 @@ mod tests {
         }
         assert_eq!(
             m.tables.len(),
-            9,
-            "the seven of the data flow, fact_sales_replay and alert_log"
+            10,
+            "the seven of the data flow, fact_sales_replay, alert_log and sales_facts"
         );
+        let facts = m.table("sales_facts").unwrap();
+        assert!(facts.options.require_partition_filter);
+        assert_eq!(facts.options.time_partitioning.as_ref().unwrap().field, "sale_date");
     }
 
     #[test]

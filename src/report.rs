@@ -310,8 +310,30 @@ impl Report {
                 if !is_identifier(&c.id) || !chart_ids.insert(&c.id) {
                     return fail(at, "chart ids are unique identifiers within a page".into());
                 }
-                if model.view(&c.view).is_none() {
-                    return fail(at, format!("reads view {}, which is not in bigquery/views/", c.view));
+                if model.view(&c.view).is_none() && model.table(&c.view).is_none() {
+                    return fail(
+                        at,
+                        format!(
+                            "reads view {}, which is not in bigquery/views/ nor a table of bigquery/schemas/",
+                            c.view
+                        ),
+                    );
+                }
+                if let Some(t) = model.table(&c.view)
+                    && t.options.require_partition_filter
+                {
+                    let field = t.options.time_partitioning.as_ref().map(|p| p.field.as_str());
+                    if c.date.as_deref() != field || field.is_none() {
+                        return fail(
+                            at,
+                            format!(
+                                "reads table {}, which refuses a query without a filter on {}: set \"date\": {:?}",
+                                c.view,
+                                field.unwrap_or("its partitioning column"),
+                                field.unwrap_or_default()
+                            ),
+                        );
+                    }
                 }
                 for f in &c.ignores {
                     if !FILTERS.contains(&f.as_str()) {
@@ -930,7 +952,7 @@ mod tests {
         let r = Report::load(&file(), &model()).unwrap();
         let ids: Vec<&str> = r.pages.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["batch", "streaming", "instashop"]);
-        assert!(r.views().contains(&"v_sales_facts".to_string()));
+        assert!(r.views().contains(&"sales_facts".to_string()));
         assert_eq!(r.page("instashop").unwrap().default_compare, Some(Compare::Previous));
         assert_eq!(r.page("streaming").unwrap().default_range, Preset::Today);
         assert_eq!(r.page("streaming").unwrap().refresh_seconds, Some(5));
@@ -962,20 +984,20 @@ mod tests {
             }
         }
         r.check_columns(&columns).unwrap();
-        columns.get_mut("v_sales_facts").unwrap().remove("completed_order_id");
+        columns.get_mut("sales_facts").unwrap().remove("completed_order_id");
         let err = r.check_columns(&columns).unwrap_err().to_string();
         assert!(
-            err.contains("page batch, chart total_orders: completed_order_id is not a column of v_sales_facts"),
+            err.contains("page batch, chart total_orders: completed_order_id is not a column of sales_facts"),
             "{err}"
         );
         // A filter the chart applies is a column it needs.
         columns
-            .get_mut("v_sales_facts")
+            .get_mut("sales_facts")
             .unwrap()
             .insert("completed_order_id".into());
-        columns.get_mut("v_sales_facts").unwrap().remove("plan");
+        columns.get_mut("sales_facts").unwrap().remove("plan");
         let err = r.check_columns(&columns).unwrap_err().to_string();
-        assert!(err.contains("plan is not a column of v_sales_facts"), "{err}");
+        assert!(err.contains("plan is not a column of sales_facts"), "{err}");
     }
 
     #[test]
@@ -1006,6 +1028,16 @@ mod tests {
                     "metrics": [{"field": "revenue", "agg": "median", "format": "money"}]}"#,
                 "unknown variant `median`",
             ),
+            (
+                r#"{"id": "c", "kind": "scorecard", "title": "T", "view": "sales_facts",
+                    "metrics": [{"field": "revenue", "agg": "sum", "format": "money"}]}"#,
+                "reads table sales_facts, which refuses a query without a filter on sale_date",
+            ),
+            (
+                r#"{"id": "c", "kind": "scorecard", "title": "T", "view": "v_kpi_overview", "ignores": ["city"],
+                    "metrics": [{"field": "revenue", "agg": "sum", "format": "money"}]}"#,
+                "ignores \"city\", which is not a page filter",
+            ),
         ] {
             let err = Report::parse(Path::new("r.json"), &with_chart(chart), &model())
                 .unwrap_err()
@@ -1026,7 +1058,7 @@ mod tests {
         let c = charts.iter().find(|c| c.id == "sales_last_minute").unwrap();
         assert_eq!(
             c.sql("p", "d"),
-            "SELECT COUNT(`event_id`) AS m0 FROM `p.d.v_fact_sales_streaming` \
+            "SELECT COUNT(`event_id`) AS m0 FROM `p.d.v_streaming_recent` \
              WHERE `event_ts` >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 60 SECOND)"
         );
         let c = r
@@ -1039,7 +1071,7 @@ mod tests {
         assert_eq!(
             c.sql("p", "d"),
             "SELECT `customer_id` AS d0, `customer_name` AS d1, `country` AS d2, `category` AS d3, \
-             SUM(`revenue`) AS m0, COUNT(DISTINCT `completed_order_id`) AS m1 FROM `p.d.v_sales_facts` \
+             SUM(`revenue`) AS m0, COUNT(DISTINCT `completed_order_id`) AS m1 FROM `p.d.sales_facts` \
              GROUP BY d0, d1, d2, d3 ORDER BY m0 DESC, d0 ASC, d3 ASC LIMIT 50"
         );
         let quoted = Chart {
@@ -1070,7 +1102,7 @@ mod tests {
         let q = batch.query_for(chart, "p", "d", &sel, sel.range);
         assert_eq!(
             q.job.sql,
-            "SELECT `category` AS d0, SUM(`revenue`) AS m0 FROM `p.d.v_sales_facts` \
+            "SELECT `category` AS d0, SUM(`revenue`) AS m0 FROM `p.d.sales_facts` \
              WHERE `sale_date` BETWEEN @from AND @to AND `country` IN UNNEST(@country) AND `plan` IN UNNEST(@plan) \
              GROUP BY d0 ORDER BY m0 DESC LIMIT 20"
         );
@@ -1195,7 +1227,7 @@ mod tests {
             "SELECT SUM(`revenue`) AS m0, COUNT(DISTINCT `completed_order_id`) AS m1, \
              COUNT(DISTINCT `completed_customer_id`) AS m2, \
              SAFE_DIVIDE(SUM(`revenue`), COUNT(DISTINCT `completed_order_id`)) AS m3, \
-             SUM(`failed_amount`) AS m4, SUM(`refunded_amount`) AS m5 FROM `p.d.v_sales_facts` \
+             SUM(`failed_amount`) AS m4, SUM(`refunded_amount`) AS m5 FROM `p.d.sales_facts` \
              WHERE `sale_date` BETWEEN @from AND @to"
         );
         let metrics: Vec<Vec<usize>> = queries.iter().map(|q| q.metrics.clone()).collect();

@@ -38,6 +38,8 @@ resource "google_bigquery_table" "tables" {
   schema              = file("${local.model_dir}/schemas/${each.key}.json")
   clustering          = try(each.value.clustering, null)
   deletion_protection = var.deletion_protection
+  # Tables every reader filters by date refuse an unfiltered query (tables.json).
+  require_partition_filter = try(each.value.require_partition_filter, false)
   labels              = merge(var.labels, { managed_by = "instashop" })
 
   dynamic "time_partitioning" {

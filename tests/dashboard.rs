@@ -159,7 +159,7 @@ fn publisher_args(n: u64, events_seed: u64) -> Vec<String> {
 }
 
 /// Publishes the events and streams them into BigQuery, until `v_fact_sales_streaming`
-/// holds `total` events.
+/// holds `total` events; then refreshes sales_facts.
 async fn stream(names: &Names, gcp: &Gcp, point: &dyn Fn(&mut Command), n: u64, events_seed: u64, total: u64) {
     let mut publisher = bin("publisher", names);
     point(&mut publisher);
@@ -169,6 +169,11 @@ async fn stream(names: &Names, gcp: &Gcp, point: &dyn Fn(&mut Command), n: u64, 
         gcp.project, names.dataset
     );
     stream_until(names, gcp, point, &sql, total).await;
+    // The charts read sales_facts: bring it up to date, as the scheduled query would.
+    let mut refresh = bin("refresh", names);
+    point(&mut refresh);
+    let out = run(refresh.arg("--all"));
+    assert!(out.status.success(), "refresh: {}", stderr(&out));
 }
 
 fn emulators(_: &mut Command) {}

@@ -63,6 +63,7 @@ pub fn exe(name: &str) -> &'static str {
         "dashboard" => env!("CARGO_BIN_EXE_dashboard"),
         "replay" => env!("CARGO_BIN_EXE_replay"),
         "alerts" => env!("CARGO_BIN_EXE_alerts"),
+        "refresh" => env!("CARGO_BIN_EXE_refresh"),
         other => panic!("unknown binary {other}"),
     }
 }

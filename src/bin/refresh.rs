@@ -1,0 +1,74 @@
+//! `refresh`: brings the dashboard's date-partitioned facts (`sales_facts`) up to date.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use instashop::model::DataModel;
+use instashop::refresh::{self, Days};
+use instashop::{gcp::Gcp, settings};
+
+/// Re-derive the last days of sales_facts from v_sales_facts (the SQL that the
+/// scheduled query runs on BigQuery), or every day with --all (after loading history).
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    project: settings::ProjectArg,
+    #[command(flatten)]
+    bigquery: settings::BigQueryEmulatorArgs,
+    #[command(flatten)]
+    dataset: settings::DatasetArg,
+    #[command(flatten)]
+    time_zone: settings::TimeZoneArg,
+    #[command(flatten)]
+    log: instashop::cli::LogArgs,
+    /// Re-derive today and this many days before it.
+    #[arg(long, default_value_t = refresh::DEFAULT_DAYS, conflicts_with = "all")]
+    days: u32,
+    /// Re-derive every day (after loading or appending history).
+    #[arg(long)]
+    all: bool,
+    /// The data model folder; default ./bigquery.
+    #[arg(long, env = "INSTASHOP_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    instashop::cli::run("refresh", &args.log, async move {
+        let dir = args.model_dir.unwrap_or_else(DataModel::default_dir);
+        let model = DataModel::load(&dir).context("the data model in bigquery/ is invalid")?;
+        let gcp = Gcp::new(&settings::GcpArgs::from_flags(
+            &args.project,
+            None,
+            Some(&args.bigquery),
+            None,
+        ))?;
+        let bq = gcp.bigquery().await?;
+        let days = if args.all { Days::All } else { Days::Last(args.days) };
+        let started = std::time::Instant::now();
+        let done = refresh::refresh(
+            &bq,
+            &model,
+            &dir,
+            &gcp.project,
+            &args.dataset.dataset,
+            &args.time_zone.time_zone,
+            days,
+            gcp.endpoints.bigquery.is_emulator(),
+        )
+        .await?;
+        println!(
+            "refresh: {}.{}: {} rows over {} days from {} re-derived in {:.1} s",
+            args.dataset.dataset,
+            refresh::TABLE,
+            done.rows,
+            done.days,
+            done.since,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,116 @@
+//! Brings the dashboard's date-partitioned facts (`sales_facts`) up to date: runs
+//! `bigquery/scheduled/refresh_sales_facts.sql`, the same SQL that Terraform schedules
+//! on BigQuery, with the run's time as `@run_time`. It re-derives the days from
+//! `days` before today (in the reporting time zone) on, in one transaction; with
+//! [`Days::All`], every day (after loading or appending history).
+
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+
+use crate::error::{Error, Result};
+use crate::gcp::{BigQuery, ParamValue, QueryJob};
+use crate::model::{DataModel, ViewVars};
+use crate::settings::TimeZone;
+
+/// The refresh's SQL, beside the other scheduled queries.
+pub const SQL_FILE: &str = "scheduled/refresh_sales_facts.sql";
+/// The table it writes.
+pub const TABLE: &str = "sales_facts";
+/// The days a scheduled run re-derives by default: today and the three before (late
+/// live sales and re-sends land within them).
+pub const DEFAULT_DAYS: u32 = 3;
+
+/// Which days a refresh re-derives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Days {
+    /// Today and this many days before it.
+    Last(u32),
+    /// Every day.
+    All,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The first day re-derived.
+    pub since: NaiveDate,
+    /// Rows the table holds from that day on.
+    pub rows: u64,
+    /// Days (partitions) with rows from that day on.
+    pub days: u64,
+}
+
+/// The SQL of one run: the template filled with the project, dataset, zone and days.
+pub fn sql(model_dir: &std::path::Path, project: &str, dataset: &str, zone: &TimeZone, days: u32) -> Result<String> {
+    let file = model_dir.join(SQL_FILE);
+    let template = std::fs::read_to_string(&file).map_err(|e| Error::model(&file, format!("cannot be read: {e}")))?;
+    let vars = ViewVars::in_zone(zone.clone());
+    Ok(crate::model::render_with(&template, project, dataset, &vars).replace("${refresh_days}", &days.to_string()))
+}
+
+/// Runs the refresh of `days` in `project.dataset`, then counts what the table holds
+/// for them. `emulator`: BigQuery is the local emulator (see the workaround below).
+pub async fn refresh(
+    bq: &BigQuery,
+    model: &DataModel,
+    model_dir: &std::path::Path,
+    project: &str,
+    dataset: &str,
+    zone: &TimeZone,
+    days: Days,
+    emulator: bool,
+) -> Result<Refreshed> {
+    if model.table(TABLE).is_none() {
+        return Err(Error::model(model_dir, format!("the data model has no table {TABLE}")));
+    }
+    let now = Utc::now();
+    let today = now.with_timezone(&zone.tz()).date_naive();
+    let back = match days {
+        Days::Last(n) => n,
+        Days::All => {
+            let first = NaiveDate::from_ymd_opt(1, 1, 1).expect("1 January of year 1");
+            u32::try_from((today - first).num_days()).unwrap_or(u32::MAX)
+        }
+    };
+    let since = today
+        .checked_sub_days(chrono::Days::new(u64::from(back)))
+        .unwrap_or(NaiveDate::MIN);
+    let mut job = QueryJob {
+        sql: sql(model_dir, project, dataset, zone, back)?,
+        params: vec![("run_time".into(), ParamValue::Timestamp(now))],
+        max_bytes_billed: None,
+    };
+    if emulator {
+        // Emulator workaround (ARCHITECTURE.md): bqemulator binds no query parameter
+        // inside a multi-statement script, so the run's time (our own clock, never
+        // input) is written into the SQL as a TIMESTAMP literal.
+        job.sql = job.sql.replace(
+            "@run_time",
+            &format!("TIMESTAMP '{}'", now.format("%Y-%m-%d %H:%M:%S%.6f+00:00")),
+        );
+        job.params.clear();
+    }
+    let timeout = Duration::from_secs(600);
+    bq.query_job(project, &job, timeout).await?;
+    let count = QueryJob {
+        sql: format!(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT sale_date) AS d FROM `{project}.{dataset}.{TABLE}` WHERE sale_date >= @since"
+        ),
+        params: vec![("since".into(), ParamValue::Date(since))],
+        max_bytes_billed: None,
+    };
+    let rows = bq.query_job(project, &count, timeout).await?;
+    let cell = |i: usize| -> u64 {
+        rows.rows
+            .first()
+            .and_then(|r| r.get(i).cloned().flatten())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Refreshed {
+        since,
+        rows: cell(0),
+        days: cell(1),
+    })
+}
