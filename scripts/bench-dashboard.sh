@@ -1,47 +1,54 @@
 #!/usr/bin/env bash
-# Benchmark of the dashboard on the local emulators: with a history of about a million
-# order lines (and a few thousand live sales), each page's data time, as its browser
-# waits for it (every chart's request at once, the slowest one ends it), p50 and p99 over
-# repeated loads, and the dashboard process's memory; first with every load querying
-# BigQuery, then with the default answer cache. Prints two tables.
+# Benchmark of the dashboard on the local emulators, cold (every load queries BigQuery,
+# --cache-secs 0), release build: at two history sizes with the same daily volume, the
+# larger spanning five times the days (about 200 k and about 1 M order lines, plus a
+# few thousand live sales), each page's data time as its browser waits for it (every
+# chart's request at once, the slowest one ends it), p50 and p99 over repeated loads,
+# over the page's default range and over all time; the ratio between the sizes; the
+# refresh of sales_facts (every day, and the last days as the schedule runs it); and
+# the dashboard process's memory. Prints one table.
 #
-#   scripts/bench-dashboard.sh [ORDERS] [LOADS]   # default 400000 orders (~1M lines), 30 loads
+#   scripts/bench-dashboard.sh [ORDERS] [LOADS]   # default 400000 orders (~1M lines) at the larger size, 10 loads
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 ORDERS=${1:-400000}
-LOADS=${2:-30}
+LOADS=${2:-10}
 scripts/emulators.sh start >/dev/null
 eval "$(scripts/emulators.sh env)"
 cargo build --release --quiet --bins
-ID=benchd$(date +%s)
-export INSTASHOP_DATASET=$ID INSTASHOP_BUCKET=$ID-bucket INSTASHOP_TOPIC=$ID INSTASHOP_SUBSCRIPTION=$ID-worker RUST_LOG=warn
-target/release/provision >/dev/null
-OUT=$(mktemp -d)
-target/release/datagen --out "$OUT" --orders "$ORDERS" --customers 50000 --products 2000 >/dev/null
-target/release/batch-loader --source "$OUT" >/dev/null
-rm -rf "$OUT"
-target/release/publisher --count 3000 --rate 0 --invalid-ratio 0 >/dev/null
-target/release/stream-worker --idle-timeout 10 >/dev/null 2>&1
-lines=$(curl -s -X POST "http://$BIGQUERY_EMULATOR_HOST/bigquery/v2/projects/$GOOGLE_CLOUD_PROJECT/queries" \
-  -H 'content-type: application/json' \
-  -d "{\"query\": \"SELECT COUNT(*) FROM \`$GOOGLE_CLOUD_PROJECT.$ID.v_fact_sales_all\`\", \"useLegacySql\": false}" |
-  "$ROOT/.emulators/venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["rows"][0]["f"][0]["v"])')
+PY=$ROOT/.emulators/venv/bin/python
+RESULTS=$(mktemp)
+TODAY=$(date -u +%F)
 
-echo "history + live: $lines sale lines in v_fact_sales_all ($ORDERS orders); $LOADS loads per page"
-bench() { # CACHE_SECS LABEL
-  local port dash
-  port=$("$ROOT/.emulators/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  target/release/dashboard --addr "127.0.0.1:$port" --cache-secs "$1" >/dev/null 2>&1 &
+run_size() { # LABEL ORDERS DAYS
+  local label=$1 orders=$2 days=$3 id out port dash t0 t1 t2
+  id=benchd$(date +%s)$RANDOM
+  export INSTASHOP_DATASET=$id INSTASHOP_BUCKET=$id-bucket INSTASHOP_TOPIC=$id INSTASHOP_SUBSCRIPTION=$id-worker RUST_LOG=warn
+  target/release/provision >/dev/null
+  out=$(mktemp -d)
+  target/release/datagen --out "$out" --orders "$orders" --customers 50000 --products 2000 \
+    --start "$(date -u -d "$TODAY - $((days - 1)) days" +%F)" --end "$TODAY" >/dev/null
+  target/release/batch-loader --source "$out" >/dev/null
+  rm -rf "$out"
+  target/release/publisher --count 3000 --rate 0 --invalid-ratio 0 >/dev/null
+  target/release/stream-worker --idle-timeout 10 >/dev/null 2>&1
+  t0=$(date +%s%N)
+  target/release/refresh --all >/dev/null
+  t1=$(date +%s%N)
+  target/release/refresh >/dev/null
+  t2=$(date +%s%N)
+  port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  target/release/dashboard --addr "127.0.0.1:$port" --cache-secs 0 >/dev/null 2>&1 &
   dash=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
-  echo
-  echo "== $2"
-  PORT=$port LOADS=$LOADS DASH=$dash "$ROOT/.emulators/venv/bin/python" - <<'PY'
+  LABEL=$label DAYS=$days PORT=$port LOADS=$LOADS DASH=$dash ID=$id RESULTS=$RESULTS \
+    REFRESH_ALL=$(((t1 - t0) / 1000000)) REFRESH_LAST=$(((t2 - t1) / 1000000)) "$PY" - <<'PY'
 import json, os, statistics, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-port, loads, pid = os.environ["PORT"], int(os.environ["LOADS"]), os.environ["DASH"]
+env = os.environ
+port, loads, pid = env["PORT"], int(env["LOADS"]), env["DASH"]
 report = json.load(open("looker/report.json"))
 
 def get(url):
@@ -51,31 +58,59 @@ def get(url):
         assert r.status == 200, url
     return time.perf_counter() - t
 
+def q(sql):
+    req = urllib.request.Request(f"http://{env['BIGQUERY_EMULATOR_HOST']}/bigquery/v2/projects/{env['GOOGLE_CLOUD_PROJECT']}/queries",
+        data=json.dumps({"query": sql, "useLegacySql": False}).encode(), headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=120))["rows"][0]["f"][0]["v"]
+
 def rss_kib(field):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(field):
             return int(line.split()[1])
 
-print(f"{'page':<12} {'charts':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  slowest chart (p50 ms)")
+lines = int(q(f"SELECT COUNT(*) FROM `{env['GOOGLE_CLOUD_PROJECT']}.{env['ID']}.v_fact_sales_all`"))
+rows = []
 for page in report["pages"]:
-    urls = {c["id"]: f"http://127.0.0.1:{port}/api/pages/{page['id']}/charts/{c['id']}" for c in page["charts"]}
-    totals, per_chart = [], {k: [] for k in urls}
-    with ThreadPoolExecutor(len(urls)) as pool:
-        get(f"http://127.0.0.1:{port}/pages/{page['id']}")
-        for _ in range(loads):
-            t = time.perf_counter()
-            times = dict(zip(urls, pool.map(get, urls.values())))
-            totals.append(time.perf_counter() - t)
-            for k, v in times.items():
-                per_chart[k].append(v)
-    totals.sort()
-    p99 = totals[min(len(totals) - 1, int(round(0.99 * (len(totals) - 1))))]
-    slow = max(per_chart, key=lambda k: statistics.median(per_chart[k]))
-    print(f"{page['id']:<12} {len(urls):>6} {statistics.median(totals)*1000:>8.0f} {p99*1000:>8.0f} "
-          f"{totals[-1]*1000:>8.0f}  {slow} ({statistics.median(per_chart[slow])*1000:.0f})")
-print(f"dashboard memory: {rss_kib('VmRSS:')/1024:.1f} MiB resident now, {rss_kib('VmHWM:')/1024:.1f} MiB at most")
+    for rng, query in (("default", ""), ("all time", "?to=2999-12-31")):
+        urls = [f"http://127.0.0.1:{port}/api/pages/{page['id']}/charts/{c['id']}{query}" for c in page["charts"]]
+        urls.append(f"http://127.0.0.1:{port}/api/pages/{page['id']}/freshness{query}")
+        totals = []
+        with ThreadPoolExecutor(len(urls)) as pool:
+            get(f"http://127.0.0.1:{port}/pages/{page['id']}{query}")
+            for _ in range(loads):
+                t = time.perf_counter()
+                list(pool.map(get, urls))
+                totals.append(time.perf_counter() - t)
+        totals.sort()
+        p99 = totals[min(len(totals) - 1, int(round(0.99 * (len(totals) - 1))))]
+        rows.append({"size": env["LABEL"], "lines": lines, "days": int(env["DAYS"]), "page": page["id"],
+                     "range": page.get("default_range", "last_28_days") if rng == "default" else rng,
+                     "p50": statistics.median(totals) * 1000, "p99": p99 * 1000})
+with open(env["RESULTS"], "a") as f:
+    f.write(json.dumps({"size": env["LABEL"], "lines": lines, "days": int(env["DAYS"]), "rows": rows,
+                        "refresh_all": int(env["REFRESH_ALL"]) / 1000, "refresh_last": int(env["REFRESH_LAST"]) / 1000,
+                        "rss": rss_kib("VmRSS:") / 1024, "hwm": rss_kib("VmHWM:") / 1024}) + "\n")
 PY
   kill "$dash"
 }
-bench 0 "every load queries BigQuery (--cache-secs 0)"
-bench 30 "default: answers kept 30 s (live page: 2.5 s), one query in flight per SQL text"
+
+run_size small $((ORDERS / 5)) 146
+run_size large "$ORDERS" 730
+
+RESULTS=$RESULTS LOADS=$LOADS "$PY" - <<'PY'
+import json, os
+runs = [json.loads(l) for l in open(os.environ["RESULTS"])]
+small, large = runs
+print(f"cold (--cache-secs 0), release build, {os.environ['LOADS']} loads per page and range; page data time in ms")
+print(f"history: {small['lines']:,} sale lines over {small['days']} days, and {large['lines']:,} over {large['days']} days")
+print()
+print(f"| page | range | p50 small | p99 small | p50 large | p99 large | large / small (p50) |")
+print(f"|---|---|---|---|---|---|---|")
+for a, b in zip(small["rows"], large["rows"]):
+    print(f"| {a['page']} | {a['range']} | {a['p50']:.0f} | {a['p99']:.0f} | {b['p50']:.0f} | {b['p99']:.0f} | {b['p50'] / a['p50']:.2f} |")
+print()
+for r in runs:
+    print(f"{r['size']}: refresh --all {r['refresh_all']:.1f} s, refresh (last 3 days) {r['refresh_last']:.1f} s; "
+          f"dashboard memory {r['rss']:.1f} MiB resident after the loads, {r['hwm']:.1f} MiB at most")
+PY
+rm -f "$RESULTS"

@@ -40,7 +40,7 @@ resource "google_bigquery_table" "tables" {
   deletion_protection = var.deletion_protection
   # Tables every reader filters by date refuse an unfiltered query (tables.json).
   require_partition_filter = try(each.value.require_partition_filter, false)
-  labels              = merge(var.labels, { managed_by = "instashop" })
+  labels                   = merge(var.labels, { managed_by = "instashop" })
 
   dynamic "time_partitioning" {
     for_each = try([each.value.time_partitioning], [])

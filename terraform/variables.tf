@@ -228,3 +228,26 @@ variable "alerts_schedule" {
   type        = string
   default     = "every 15 minutes"
 }
+
+variable "sales_facts_scheduled_refresh" {
+  description = "Keep sales_facts (the dashboard's date-partitioned facts) current with a BigQuery scheduled query (bigquery/scheduled/refresh_sales_facts.sql). Off: run the refresh binary on your own schedule."
+  type        = bool
+  default     = true
+}
+
+variable "sales_facts_schedule" {
+  description = "How often the scheduled query refreshes sales_facts (BigQuery Data Transfer schedule syntax); the pages' figures are as fresh as its last run."
+  type        = string
+  default     = "every 15 minutes"
+}
+
+variable "sales_facts_refresh_days" {
+  description = "Days before today that each refresh re-derives (late live sales and re-sends of those days are taken in)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.sales_facts_refresh_days >= 0 && var.sales_facts_refresh_days <= 400 && floor(var.sales_facts_refresh_days) == var.sales_facts_refresh_days
+    error_message = "sales_facts_refresh_days is a whole number of days from 0 to 400."
+  }
+}

@@ -11,6 +11,7 @@ locals {
     "v_fact_sales_streaming",
     "v_filter_values",
     "v_inventory_latest",
+    "v_streaming_recent",
     "v_alert_failed_payments",
     "v_fact_sales_all",
     "v_inventory_by_warehouse",
@@ -177,6 +178,26 @@ moved {
   to   = google_bigquery_table.v_inventory_latest
 }
 
+resource "google_bigquery_table" "v_streaming_recent" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_streaming_recent"
+  description         = "The live page's sales: the last 48 hours of fact_sales_streaming, one row per event_id (the first written, as v_fact_sales_streaming keeps it), with how many distinct contents that event_id arrived with. The time filter sits before the deduplication, so BigQuery reads only the two or three newest daily partitions, whatever the history: a page that refreshes every few seconds bills kilobytes, not the table. A redelivery carries its event's own time, so it falls in the same window. Grain: sale event of the last 48 hours. Columns: event_id, order_id, customer_id, product_id, qty, unit_price, gross_amount, event_ts, ingest_ts, payment_status, versions (distinct contents of the event_id in the window), conflict_event_id (the event_id when versions > 1, else NULL)."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_streaming_recent.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables]
+}
+
+moved {
+  from = google_bigquery_table.views_tier1["v_streaming_recent"]
+  to   = google_bigquery_table.v_streaming_recent
+}
+
 resource "google_bigquery_table" "v_alert_failed_payments" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
@@ -262,14 +283,14 @@ resource "google_bigquery_table" "v_streaming_per_minute" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_streaming_per_minute"
-  description         = "Live sales per minute over the last hour: the seed's streaming dashboard. Revenue, orders and customers are net (completed sales; an event without a payment status is completed); events counts every deduplicated sale event, whatever its payment. Grain: minute of event_ts (UTC). Columns: minute, revenue (NUMERIC), orders (distinct order ids), events (deduplicated sale events), customers."
+  description         = "Live sales per minute over the last hour: the seed's streaming dashboard. Revenue, orders and customers are net (completed sales; an event without a payment status is completed); events counts every deduplicated sale event, whatever its payment. It reads v_streaming_recent, whose time filter prunes to the newest partitions. Grain: minute of event_ts (UTC). Columns: minute, revenue (NUMERIC), orders (distinct order ids), events (deduplicated sale events), customers."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
     query          = templatefile("${local.model_dir}/views/v_streaming_per_minute.sql", local.view_vars)
     use_legacy_sql = false
   }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_streaming]
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_streaming_recent]
 }
 
 moved {

@@ -768,7 +768,7 @@ fn terraform_looker_studio_url_is_the_dashboards_link() {
     let report = instashop::report::Report::load(&root.join("looker/report.json"), &model).unwrap();
     let ours = report.looker_url("my-project", "data_ecommerce_demo", None);
     assert_eq!(terraform.as_str(), Some(ours.as_str()));
-    assert!(ours.contains("ds.sales_facts.tableId=v_sales_facts"), "{ours}");
+    assert!(ours.contains("ds.sales_facts.tableId=sales_facts"), "{ours}");
 }
 
 /// Issue 9: every resource the customer-managed key encrypts waits for the key's grants
