@@ -15,13 +15,15 @@ COPY assets ./assets
 RUN cargo build --release --locked --bins \
     && mkdir /out \
     && cp target/release/stream-worker target/release/publisher target/release/batch-loader \
-          target/release/provision target/release/datagen /out/
+          target/release/provision target/release/datagen target/release/replay \
+          target/release/alerts target/release/dashboard target/release/refresh /out/
 
 # --- runtime: glibc, CA certificates and a non-root user, nothing else ---------------
 FROM gcr.io/distroless/cc-debian12:nonroot
 WORKDIR /app
 COPY --from=build /out/ /usr/local/bin/
 COPY bigquery /app/bigquery
+COPY looker /app/looker
 ENV INSTASHOP_MODEL_DIR=/app/bigquery \
     INSTASHOP_LOG_FORMAT=json
 # distroless's "nonroot" user, by number so that any runtime resolves it.

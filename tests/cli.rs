@@ -211,3 +211,24 @@ fn the_dashboard_prints_the_looker_link_and_refuses_a_definition_naming_a_missin
     );
     let _ = std::fs::remove_file(bad);
 }
+
+/// The image holds what it says: the Dockerfile copies exactly the binaries of
+/// `src/bin/`, and the report definition the dashboard reads.
+#[test]
+fn the_dockerfile_copies_every_binary_and_the_report() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docker = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let copied: std::collections::BTreeSet<String> = docker
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("target/release/"))
+        .map(str::to_string)
+        .collect();
+    let binaries: std::collections::BTreeSet<String> = std::fs::read_dir(root.join("src/bin"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(copied, binaries, "the Dockerfile's binaries against src/bin/");
+    assert!(docker.contains("COPY looker /app/looker"), "the dashboard reads looker/report.json");
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""What one load of each dashboard page would bill on BigQuery at 100 M sale lines,
+before (the pages of tests/data/seed_views_report.json: every chart over a view of
+v_fact_sales_all, all time) and after (looker/report.json: the charts of a period over
+sales_facts, the live figures over v_streaming_recent), over each page's default range.
+
+The method, as BigQuery bills on demand: a query bills the bytes of the columns it reads
+in the partitions it reads, at least 10 MB per table it references. Column sizes follow
+BigQuery's data size rules (INT64, DATE, TIMESTAMP 8 bytes; NUMERIC 16; STRING 2 bytes
+plus its UTF-8 length), with the lengths below. Scorecards of one view share one query,
+as the dashboard runs them. A view reads every column of the tables beneath it that it
+uses; a filter on a table that is not partitioned, or behind a window function, reads
+every row. Run: python3 scripts/bytes-estimate.py
+"""
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MB, GIB = 10**6, 2**30
+MIN_PER_TABLE = 10 * MB
+
+# The history: 100 M sale lines over 5 years, 60 M batch order lines (24 M orders) and
+# 40 M live sale events; 500,000 customers, 20,000 products.
+DAYS = 5 * 365
+BATCH_LINES, ORDERS, LIVE_EVENTS = 60_000_000, 24_000_000, 40_000_000
+LINES = BATCH_LINES + LIVE_EVENTS
+CUSTOMERS, PRODUCTS = 500_000, 20_000
+LIVE_PER_DAY = LIVE_EVENTS / DAYS
+LINES_PER_DAY = LINES / DAYS
+
+S = lambda n: 2 + n  # a STRING of n bytes
+SIZE = {  # bytes per value, by column name
+    "order_id": S(10), "customer_id": S(6), "product_id": S(5), "event_id": S(36), "message_id": S(16),
+    "customer_name": S(15), "product_name": S(18), "name": S(15), "country": S(7), "category": S(8),
+    "plan": S(7), "payment_method": S(11), "payment_status": S(9), "status": S(9), "source": S(8),
+    "completed_order_id": S(10), "completed_customer_id": S(6),
+    "qty": 8, "unit_price": 16, "gross_amount": 16, "revenue": 16, "failed_amount": 16, "refunded_amount": 16,
+    "sale_date": 8, "sale_month": 8, "order_date": 8, "ts": 8, "event_ts": 8, "ingest_ts": 8, "publish_ts": 8,
+    "refreshed_at": 8, "versions": 8,
+}
+
+def scan(rows, cols):
+    return rows * sum(SIZE[c] for c in cols)
+
+# What v_fact_sales_all reads beneath it, whole tables (nothing partitions orders or
+# order_items, and v_fact_sales_streaming's QUALIFY keeps its rows from pruning).
+FACTS_ALL = [
+    ("orders", ORDERS, ["order_id", "customer_id", "order_date", "payment_method", "status"]),
+    ("order_items", BATCH_LINES, ["order_id", "product_id", "qty", "unit_price"]),
+    ("fact_sales_streaming", LIVE_EVENTS, ["event_id", "order_id", "customer_id", "product_id", "qty", "unit_price",
+                                           "gross_amount", "event_ts", "ingest_ts", "message_id", "payment_method",
+                                           "payment_status"]),
+    ("customers", CUSTOMERS, ["customer_id", "country", "plan", "name"]),
+    ("products", PRODUCTS, ["product_id", "category", "name"]),
+]
+STREAMING_ALL = [FACTS_ALL[2]]
+INVENTORY = [("inventory", 60_000, ["product_id", "customer_id", "ts", "qty"]), FACTS_ALL[2], FACTS_ALL[4]]
+
+def billed(tables):
+    return sum(max(MIN_PER_TABLE, scan(rows, cols)) for _, rows, cols in tables)
+
+def before_query(view):
+    """The tables beneath a seed view, whole."""
+    if view in ("v_fact_sales_streaming", "v_streaming_per_minute", "v_event_conflicts"):
+        return billed(STREAMING_ALL)
+    if view in ("v_inventory_status", "v_inventory_by_warehouse", "v_alerts"):
+        return billed(INVENTORY + (FACTS_ALL if view == "v_alerts" else []))
+    return billed(FACTS_ALL)
+
+def preset_days(page):
+    return {"today": 1, "last_7_days": 7, "last_28_days": 28, "last_90_days": 90}.get(
+        page.get("default_range", "last_28_days"), DAYS)
+
+def after_query(chart, days, compare):
+    view = chart["view"]
+    cols = set(chart.get("dimensions", [])) | {m["field"] for m in chart["metrics"]}
+    cols |= {m["divide_by"]["field"] for m in chart["metrics"] if "divide_by" in m}
+    cols |= {f["field"] for f in chart.get("filters", [])}
+    if view == "sales_facts":
+        cols.add(chart["date"])
+        runs = 2 if compare and chart["kind"] in ("scorecard", "time_series") else 1
+        return runs * max(MIN_PER_TABLE, scan(LINES_PER_DAY * days, cols))
+    if view in ("v_streaming_recent", "v_streaming_per_minute"):
+        # 48 hours: the two or three newest daily partitions, the columns the
+        # deduplication and the view read.
+        return billed([("fact_sales_streaming", LIVE_PER_DAY * 3, FACTS_ALL[2][2])])
+    return before_query(view)
+
+def page_bytes(report, after):
+    out = {}
+    for page in report["pages"]:
+        groups, total, whole = set(), 0, 0
+        for c in page["charts"]:
+            if c["kind"] == "scorecard":
+                key = (c["view"], json.dumps(c.get("filters", [])), c.get("date"), tuple(c.get("ignores", [])))
+                if key in groups:
+                    continue
+                groups.add(key)
+            cost = after_query(c, preset_days(page), page.get("default_compare")) if after else before_query(c["view"])
+            total += cost
+            if after and "date" not in c and c["view"] not in ("v_streaming_recent", "v_streaming_per_minute"):
+                whole += cost
+        if after:  # the freshness line: MAX(ts), MAX(refreshed_at) over the range
+            total += max(MIN_PER_TABLE, scan(LINES_PER_DAY * preset_days(page), ["sale_date", "ts", "refreshed_at"]))
+        out[page["id"]] = (total, page.get("default_range", "all time") if after else "all time",
+                           page.get("refresh_seconds"), whole)
+    return out
+
+def human(b):
+    return f"{b / GIB:,.2f} GiB" if b >= GIB / 10 else f"{b / MB:,.0f} MB"
+
+before = page_bytes(json.load(open(ROOT / "tests/data/seed_views_report.json")), after=False)
+after = page_bytes(json.load(open(ROOT / "looker/report.json")), after=True)
+print(f"At {LINES / 1e6:.0f} M sale lines over {DAYS} days ({BATCH_LINES / 1e6:.0f} M batch lines, "
+      f"{LIVE_EVENTS / 1e6:.0f} M live events), one load of each page bills:")
+print()
+print("| page | before: range, bytes | after: default range, bytes | of which, tiles over the whole history | per hour, live page open (before → after) |")
+print("|---|---|---|---|---|")
+for pid in after:
+    b, a = before[pid], after[pid]
+    hour = f"{human(b[0] * 3600 / 5)} → {human(a[0] * 3600 / a[2])}" if a[2] else "-"
+    print(f"| {pid} | {b[1]}, {human(b[0])} | {a[1]}, {human(a[0])} | {human(a[3]) if a[3] else '-'} | {hour} |")
