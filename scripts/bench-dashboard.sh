@@ -21,8 +21,8 @@ PY=$ROOT/.emulators/venv/bin/python
 RESULTS=$(mktemp)
 TODAY=$(date -u +%F)
 
-run_size() { # LABEL ORDERS DAYS
-  local label=$1 orders=$2 days=$3 id out port dash t0 t1 t2
+setup() { # LABEL ORDERS DAYS: a dataset with that history, refreshed; prints its id
+  local label=$1 orders=$2 days=$3 id out t0 t1 t2
   id=benchd$(date +%s)$RANDOM
   export INSTASHOP_DATASET=$id INSTASHOP_BUCKET=$id-bucket INSTASHOP_TOPIC=$id INSTASHOP_SUBSCRIPTION=$id-worker RUST_LOG=warn
   target/release/provision >/dev/null
@@ -38,12 +38,18 @@ run_size() { # LABEL ORDERS DAYS
   t1=$(date +%s%N)
   target/release/refresh >/dev/null
   t2=$(date +%s%N)
+  echo "$id $label $days $(((t1 - t0) / 1000000)) $(((t2 - t1) / 1000000))"
+}
+
+measure() { # ID LABEL DAYS REFRESH_ALL_MS REFRESH_LAST_MS
+  local id=$1 label=$2 days=$3 port dash
+  export INSTASHOP_DATASET=$id INSTASHOP_BUCKET=$id-bucket INSTASHOP_TOPIC=$id INSTASHOP_SUBSCRIPTION=$id-worker RUST_LOG=warn
   port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   target/release/dashboard --addr "127.0.0.1:$port" --cache-secs 0 >/dev/null 2>&1 &
   dash=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
   LABEL=$label DAYS=$days PORT=$port LOADS=$LOADS DASH=$dash ID=$id RESULTS=$RESULTS \
-    REFRESH_ALL=$(((t1 - t0) / 1000000)) REFRESH_LAST=$(((t2 - t1) / 1000000)) "$PY" - <<'PY'
+    REFRESH_ALL=$4 REFRESH_LAST=$5 "$PY" - <<'PY'
 import json, os, statistics, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -94,8 +100,14 @@ PY
   kill "$dash"
 }
 
-run_size small $((ORDERS / 5)) 146
-run_size large "$ORDERS" 730
+# Both histories first, then both measured, so that the emulator holds the same data
+# while each is read (it slows down as its whole store grows).
+SMALL=$(setup small $((ORDERS / 5)) 146)
+LARGE=$(setup large "$ORDERS" 730)
+# shellcheck disable=SC2086
+measure $SMALL
+# shellcheck disable=SC2086
+measure $LARGE
 
 RESULTS=$RESULTS LOADS=$LOADS "$PY" - <<'PY'
 import json, os

@@ -135,6 +135,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 echo "dashboard: http://$DASHBOARD_ADDR/ (Batch, Streaming, InstaShop KPIs; the Streaming page refreshes itself)"
+echo "  for a period and a slice: http://$DASHBOARD_ADDR/pages/batch?from=$(date -u -d '-29 days' +%F)&to=$(date -u +%F)&compare=previous&country=Chile"
 echo "Looker Studio: target/debug/dashboard --looker-url prints the link that creates the same report"
 
 cat <<EOF
@@ -143,5 +144,7 @@ The stack and the dashboard are still running. Open http://$DASHBOARD_ADDR/ and,
 live sales arrive, publish more from this shell:
   eval "\$(scripts/emulators.sh env)"
   target/debug/stream-worker & target/debug/publisher --duration 60 --rate 50 --events-seed \$RANDOM
+The live figures show them at once; the charts of a period once sales_facts is refreshed:
+  target/debug/refresh
 Stop everything with: scripts/emulators.sh stop
 EOF

@@ -308,6 +308,23 @@ pub struct Options {
     pub vars: crate::model::ViewVars,
     /// Evaluate and report; publish and record nothing.
     pub dry_run: bool,
+    /// The most bytes one evaluation query may bill (`maximumBytesBilled`); none: no cap.
+    pub max_bytes_billed: Option<u64>,
+}
+
+/// The default cap on the bytes one alert query may bill: 20 GiB (the alert views read
+/// the trailing 28 days and eight weeks of sales through the views, which read the
+/// history: README, "What a page bills").
+pub const DEFAULT_MAX_BYTES_BILLED: u64 = 20 << 30;
+
+/// Runs `sql` with the evaluation's cap on bytes billed.
+async fn capped(bq: &BigQuery, project: &str, sql: String, opts: &Options) -> Result<crate::gcp::QueryRows> {
+    let job = crate::gcp::QueryJob {
+        sql,
+        params: Vec::new(),
+        max_bytes_billed: opts.max_bytes_billed,
+    };
+    bq.query_job(project, &job, QUERY_TIMEOUT).await
 }
 
 /// What one evaluation did.
@@ -425,16 +442,17 @@ pub async fn current(bq: &BigQuery, project: &str, model: &DataModel, opts: &Opt
             )
         })?;
         let sql = crate::model::render_with(&view.template, project, &opts.dataset, &opts.vars);
-        all.extend(alerts_of(bq.query(project, &sql, QUERY_TIMEOUT).await?, name)?);
+        all.extend(alerts_of(capped(bq, project, sql, opts).await?, name)?);
     }
     all.sort_by(|a, b| a.alert_key.cmp(&b.alert_key));
     Ok(all)
 }
 
 /// The alerts notified and not resolved.
-pub async fn open(bq: &BigQuery, project: &str, dataset: &str) -> Result<Vec<Alert>> {
+pub async fn open(bq: &BigQuery, project: &str, opts: &Options) -> Result<Vec<Alert>> {
+    let dataset = &opts.dataset;
     let sql = format!("SELECT * FROM `{project}.{dataset}.{OPEN_VIEW}` ORDER BY alert_key");
-    alerts_of(bq.query(project, &sql, QUERY_TIMEOUT).await?, OPEN_VIEW)
+    alerts_of(capped(bq, project, sql, opts).await?, OPEN_VIEW)
 }
 
 /// What every evaluation of a run shares: the BigQuery client and the publisher (which
@@ -476,7 +494,7 @@ impl<'a> Evaluator<'a> {
         let now = Utc::now();
         let run_id = uuid::Uuid::new_v4().to_string();
         let current = current(bq, &gcp.project, model, opts).await?;
-        let open = open(bq, &gcp.project, &opts.dataset).await?;
+        let open = open(bq, &gcp.project, opts).await?;
         let plan = plan(current, open);
         let mut summary = Summary {
             still_open: plan.still_open,

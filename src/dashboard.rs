@@ -507,7 +507,12 @@ pub async fn serve(
     let bq = gcp.bigquery().await?;
     check_columns(&report, &bq, &gcp.project, dataset).await?;
     let longest_refresh = report.pages.iter().filter_map(|p| p.refresh_seconds).max();
-    let live_ttl = longest_refresh.map_or(options.cache, |r| Duration::from_secs(u64::from(r)));
+    // A live page keeps an answer one refresh period, so every refresh of every open tab
+    // finds the one its first load fetched; `--cache-secs 0` keeps nothing anywhere.
+    let live_ttl = match longest_refresh {
+        Some(r) if !options.cache.is_zero() => Duration::from_secs(u64::from(r)),
+        _ => options.cache,
+    };
     let state = Arc::new(Dashboard {
         report,
         bq,

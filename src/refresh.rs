@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 
 use crate::error::{Error, Result};
-use crate::gcp::{BigQuery, ParamValue, QueryJob};
+use crate::gcp::{BigQuery, Gcp, ParamValue, QueryJob};
 use crate::model::{DataModel, ViewVars};
 use crate::settings::TimeZone;
 
@@ -49,18 +49,18 @@ pub fn sql(model_dir: &std::path::Path, project: &str, dataset: &str, zone: &Tim
     Ok(crate::model::render_with(&template, project, dataset, &vars).replace("${refresh_days}", &days.to_string()))
 }
 
-/// Runs the refresh of `days` in `project.dataset`, then counts what the table holds
-/// for them. `emulator`: BigQuery is the local emulator (see the workaround below).
+/// Runs the refresh of `days` in `dataset`, then counts what the table holds for them.
 pub async fn refresh(
-    bq: &BigQuery,
+    gcp: &Gcp,
     model: &DataModel,
     model_dir: &std::path::Path,
-    project: &str,
     dataset: &str,
     zone: &TimeZone,
     days: Days,
-    emulator: bool,
 ) -> Result<Refreshed> {
+    let bq: BigQuery = gcp.bigquery().await?;
+    let project = gcp.project.as_str();
+    let emulator = gcp.endpoints.bigquery.is_emulator();
     if model.table(TABLE).is_none() {
         return Err(Error::model(model_dir, format!("the data model has no table {TABLE}")));
     }

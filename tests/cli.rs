@@ -230,5 +230,8 @@ fn the_dockerfile_copies_every_binary_and_the_report() {
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     assert_eq!(copied, binaries, "the Dockerfile's binaries against src/bin/");
-    assert!(docker.contains("COPY looker /app/looker"), "the dashboard reads looker/report.json");
+    assert!(
+        docker.contains("COPY looker /app/looker"),
+        "the dashboard reads looker/report.json"
+    );
 }

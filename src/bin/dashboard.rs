@@ -36,8 +36,8 @@ struct Args {
     /// Seconds one chart's query may take before its tile shows an error.
     #[arg(long, env = "INSTASHOP_QUERY_TIMEOUT_SECS", default_value_t = 30)]
     query_timeout_secs: u64,
-    /// Seconds an answer is kept for ordinary pages (0: every load queries BigQuery);
-    /// live pages keep theirs one refresh period.
+    /// Seconds an answer is kept for ordinary pages (0: every load queries BigQuery,
+    /// live pages too); live pages keep theirs one refresh period.
     #[arg(long, env = "INSTASHOP_CACHE_SECS", default_value_t = 30)]
     cache_secs: u64,
     #[command(flatten)]

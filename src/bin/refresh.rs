@@ -46,18 +46,15 @@ fn main() -> ExitCode {
             Some(&args.bigquery),
             None,
         ))?;
-        let bq = gcp.bigquery().await?;
         let days = if args.all { Days::All } else { Days::Last(args.days) };
         let started = std::time::Instant::now();
         let done = refresh::refresh(
-            &bq,
+            &gcp,
             &model,
             &dir,
-            &gcp.project,
             &args.dataset.dataset,
             &args.time_zone.time_zone,
             days,
-            gcp.endpoints.bigquery.is_emulator(),
         )
         .await?;
         println!(
