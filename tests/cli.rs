@@ -35,7 +35,7 @@ const ALL: [&str; 10] = [
 
 #[test]
 fn each_help_lists_only_the_settings_its_binary_uses() {
-    let uses: [(&str, &[&str]); 7] = [
+    let uses: [(&str, &[&str]); 8] = [
         ("provision", &ALL),
         ("publisher", &["--project", "--pubsub-emulator-host", "--topic"]),
         (
@@ -79,6 +79,17 @@ fn each_help_lists_only_the_settings_its_binary_uses() {
                 "--bigquery-emulator-host",
                 "--bigquery-storage-emulator-host",
                 "--dataset",
+                "--time-zone",
+            ],
+        ),
+        (
+            "refresh",
+            &[
+                "--project",
+                "--bigquery-emulator-host",
+                "--bigquery-storage-emulator-host",
+                "--dataset",
+                "--time-zone",
             ],
         ),
     ];
@@ -193,20 +204,20 @@ fn the_dashboard_prints_the_looker_link_and_refuses_a_definition_naming_a_missin
     );
     for part in [
         "c.reportId=t-1",
-        "ds.kpi_overview.projectId=p1",
-        "ds.kpi_overview.datasetId=d1",
+        "ds.sales_facts.projectId=p1",
+        "ds.sales_facts.datasetId=d1",
     ] {
         assert!(link.contains(part), "{part}: {link}");
     }
     let bad = tmp("report-bad.json");
     let text = std::fs::read_to_string(common::model_dir().join("../looker/report.json"))
         .unwrap()
-        .replacen("\"view\": \"v_kpi_overview\"", "\"view\": \"v_kpi_overviews\"", 1);
+        .replacen("\"view\": \"v_cohort_retention\"", "\"view\": \"v_cohort_retentions\"", 1);
     std::fs::write(&bad, text).unwrap();
     let (ok, _, err) = run("dashboard", &["--looker-url", "--report", &bad]);
     assert!(!ok, "a definition naming a missing view is refused");
     assert!(
-        err.contains("report-bad.json") && err.contains("page batch, chart total_revenue: reads view v_kpi_overviews"),
+        err.contains("report-bad.json") && err.contains("page instashop, chart cohort_retention: reads view v_cohort_retentions"),
         "{err}"
     );
     let _ = std::fs::remove_file(bad);
