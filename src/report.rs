@@ -1136,7 +1136,10 @@ mod tests {
             ..q.job.clone()
         };
         let body = capped.request(std::time::Duration::from_secs(5), None);
-        assert_eq!(body["maximumBytesBilled"], "2147483648", "an int64 travels as a string");
+        assert_eq!(
+            body["maximumBytesBilled"], "21474836480",
+            "an int64 travels as a string"
+        );
         // A range with no first day reads up to its last; a chart that ignores a filter
         // or the period does not apply it.
         let open = selection(&[("to", "2026-11-30"), ("source", "batch")]);
