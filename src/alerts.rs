@@ -312,11 +312,6 @@ pub struct Options {
     pub max_bytes_billed: Option<u64>,
 }
 
-/// The default cap on the bytes one alert query may bill: 20 GiB (the alert views read
-/// the trailing 28 days and eight weeks of sales through the views, which read the
-/// history: README, "What a page bills").
-pub const DEFAULT_MAX_BYTES_BILLED: u64 = 20 << 30;
-
 /// Runs `sql` with the evaluation's cap on bytes billed.
 async fn capped(bq: &BigQuery, project: &str, sql: String, opts: &Options) -> Result<crate::gcp::QueryRows> {
     let job = crate::gcp::QueryJob {

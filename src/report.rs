@@ -671,7 +671,7 @@ pub fn url_encode(s: &str) -> String {
 
 impl Chart {
     /// Every column the chart reads.
-    pub fn fields(&self) -> Vec<&String> {
+    pub fn fields(&self) -> Vec<&str> {
         self.dimensions
             .iter()
             .chain(self.metrics.iter().map(|m| &m.field))
@@ -682,16 +682,17 @@ impl Chart {
             )
             .chain(self.filters.iter().map(|f| &f.field))
             .chain(self.date.iter())
+            .map(String::as_str)
             .chain(self.applied_filters())
             .collect()
     }
 
     /// The page filters this chart applies: [`FILTERS`] less what it ignores.
-    pub fn applied_filters(&self) -> impl Iterator<Item = &String> + '_ {
-        static NAMES: std::sync::LazyLock<Vec<String>> =
-            std::sync::LazyLock::new(|| FILTERS.iter().map(|f| f.to_string()).collect());
-        let names: &'static [String] = &NAMES;
-        names.iter().filter(move |f| !self.ignores.contains(f))
+    pub fn applied_filters<'a>(&'a self) -> impl Iterator<Item = &'a str> + 'a {
+        FILTERS
+            .into_iter()
+            .filter(move |f| !self.ignores.iter().any(|i| i == f))
+            .map(|f| -> &'a str { f })
     }
 
     /// Whether the dimensions and metrics fit the kind.
@@ -724,7 +725,8 @@ impl Chart {
     }
 
     /// The one query this chart implies over all time, with no page filter: the
-    /// chart's [`Chart::query`] for no selection.
+    /// chart's [`Chart::query`] for no selection (what the unit tests read).
+    #[cfg(test)]
     pub fn sql(&self, project: &str, dataset: &str) -> String {
         self.build(project, dataset, None).sql
     }
@@ -796,7 +798,7 @@ impl Chart {
             for f in self.applied_filters() {
                 if let Some(values) = sel.filters.get(f) {
                     filters.push(format!("`{f}` IN UNNEST(@{f})"));
-                    params.push((f.clone(), ParamValue::Strings(values.clone())));
+                    params.push((f.to_string(), ParamValue::Strings(values.clone())));
                 }
             }
         }
@@ -980,7 +982,7 @@ mod tests {
                 columns
                     .entry(c.view.clone())
                     .or_default()
-                    .extend(c.fields().into_iter().cloned());
+                    .extend(c.fields().into_iter().map(str::to_string));
             }
         }
         r.check_columns(&columns).unwrap();
@@ -1132,7 +1134,7 @@ mod tests {
         );
         assert_eq!(body["queryParameters"][0]["parameterType"]["type"], "DATE");
         let capped = QueryJob {
-            max_bytes_billed: Some(crate::dashboard::DEFAULT_MAX_BYTES_BILLED),
+            max_bytes_billed: Some(crate::settings::DEFAULT_MAX_BYTES_BILLED),
             ..q.job.clone()
         };
         let body = capped.request(std::time::Duration::from_secs(5), None);

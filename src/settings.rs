@@ -152,6 +152,28 @@ impl std::str::FromStr for TimeZone {
     }
 }
 
+/// The default cap on the bytes one query of `dashboard` or `alerts` may bill: 20 GiB,
+/// above the largest chart or alert query at 100 M sale lines (the current alerts,
+/// about 16 GiB; a chart of a period over `sales_facts` bills well under 1 GiB: README,
+/// "What a page bills"). Lower it to have any costlier query refused.
+pub const DEFAULT_MAX_BYTES_BILLED: u64 = 20 << 30;
+
+/// `--max-bytes-billed`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MaxBytesBilledArg {
+    /// The most bytes one query may bill on BigQuery (maximumBytesBilled); a query over
+    /// it fails, billing nothing. 0: no cap.
+    #[arg(long, env = "INSTASHOP_MAX_BYTES_BILLED", default_value_t = DEFAULT_MAX_BYTES_BILLED)]
+    pub max_bytes_billed: u64,
+}
+
+impl MaxBytesBilledArg {
+    /// The cap, if any.
+    pub fn cap(&self) -> Option<u64> {
+        (self.max_bytes_billed > 0).then_some(self.max_bytes_billed)
+    }
+}
+
 /// `--time-zone`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TimeZoneArg {

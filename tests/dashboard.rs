@@ -180,6 +180,11 @@ fn emulators(_: &mut Command) {}
 
 /// Fresh resources with a known history (datagen, seed 21) loaded.
 fn with_history(label: &str, orders: u32) -> (Names, Gcp, PathBuf) {
+    with_edited_history(label, orders, |_| {})
+}
+
+/// [`with_history`], with the CSVs edited by `edit` (given their folder) before loading.
+fn with_edited_history(label: &str, orders: u32, edit: impl FnOnce(&Path)) -> (Names, Gcp, PathBuf) {
     let (names, gcp) = provision_fresh(label);
     let dir = std::env::temp_dir().join(format!("history-{}", names.dataset));
     let out = run(Command::new(exe("datagen")).arg("--out").arg(&dir).args([
@@ -189,11 +194,9 @@ fn with_history(label: &str, orders: u32) -> (Names, Gcp, PathBuf) {
         &orders.to_string(),
     ]));
     assert!(out.status.success());
-    assert!(
-        run(bin("batch-loader", &names).arg("--source").arg(&dir))
-            .status
-            .success()
-    );
+    edit(&dir);
+    let out = run(bin("batch-loader", &names).arg("--source").arg(&dir));
+    assert!(out.status.success(), "{}", stderr(&out));
     (names, gcp, dir)
 }
 
@@ -722,46 +725,36 @@ const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\">";
 
 /// A history whose categories include [`QUOTED`] (for Toys) and [`HOSTILE`] (for Books).
 fn with_hostile_history(label: &str, orders: u32) -> (Names, Gcp, PathBuf) {
-    let (names, gcp) = provision_fresh(label);
-    let dir = std::env::temp_dir().join(format!("history-{}", names.dataset));
-    let out = run(Command::new(exe("datagen")).arg("--out").arg(&dir).args([
-        "--seed",
-        "21",
-        "--orders",
-        &orders.to_string(),
-    ]));
-    assert!(out.status.success());
-    let products = dir.join("products.csv");
-    let mut r = csv::Reader::from_path(&products).unwrap();
-    let headers = r.headers().unwrap().clone();
-    let at = headers.iter().position(|h| h == "category").unwrap();
-    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
-    let mut w = csv::Writer::from_path(&products).unwrap();
-    w.write_record(&headers).unwrap();
-    let mut renamed = (0, 0);
-    for row in rows {
-        let mut fields: Vec<String> = row.iter().map(str::to_string).collect();
-        match fields[at].as_str() {
-            "Toys" => {
-                fields[at] = QUOTED.into();
-                renamed.0 += 1;
+    with_edited_history(label, orders, |dir| {
+        let products = dir.join("products.csv");
+        let mut r = csv::Reader::from_path(&products).unwrap();
+        let headers = r.headers().unwrap().clone();
+        let at = headers.iter().position(|h| h == "category").unwrap();
+        let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+        let mut w = csv::Writer::from_path(&products).unwrap();
+        w.write_record(&headers).unwrap();
+        let mut renamed = (0, 0);
+        for row in rows {
+            let mut fields: Vec<String> = row.iter().map(str::to_string).collect();
+            match fields[at].as_str() {
+                "Toys" => {
+                    fields[at] = QUOTED.into();
+                    renamed.0 += 1;
+                }
+                "Books" => {
+                    fields[at] = HOSTILE.into();
+                    renamed.1 += 1;
+                }
+                _ => {}
             }
-            "Books" => {
-                fields[at] = HOSTILE.into();
-                renamed.1 += 1;
-            }
-            _ => {}
+            w.write_record(&fields).unwrap();
         }
-        w.write_record(&fields).unwrap();
-    }
-    w.flush().unwrap();
-    assert!(
-        renamed.0 > 0 && renamed.1 > 0,
-        "the catalogue has Toys and Books: {renamed:?}"
-    );
-    let out = run(bin("batch-loader", &names).arg("--source").arg(&dir));
-    assert!(out.status.success(), "{}", stderr(&out));
-    (names, gcp, dir)
+        w.flush().unwrap();
+        assert!(
+            renamed.0 > 0 && renamed.1 > 0,
+            "the catalogue has Toys and Books: {renamed:?}"
+        );
+    })
 }
 
 /// A page opened with `from`, `to`, `country` and `compare=previous` shows exactly the

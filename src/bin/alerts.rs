@@ -39,10 +39,8 @@ struct Args {
     /// Evaluate and report; publish and record nothing.
     #[arg(long)]
     dry_run: bool,
-    /// The most bytes one evaluation query may bill on BigQuery (maximumBytesBilled); a
-    /// query over it fails the evaluation, billing nothing. 0: no cap.
-    #[arg(long, env = "INSTASHOP_MAX_BYTES_BILLED", default_value_t = alerts::DEFAULT_MAX_BYTES_BILLED)]
-    max_bytes_billed: u64,
+    #[command(flatten)]
+    max_bytes_billed: settings::MaxBytesBilledArg,
     /// Failed payments: share of the last hour's live orders, in percent, at or above
     /// which the alert fires.
     #[arg(long, default_value_t = Thresholds::default().failed_payment_pct)]
@@ -103,7 +101,7 @@ fn main() -> ExitCode {
                 thresholds,
             },
             dry_run: args.dry_run,
-            max_bytes_billed: (args.max_bytes_billed > 0).then_some(args.max_bytes_billed),
+            max_bytes_billed: args.max_bytes_billed.cap(),
         };
         let evaluator = alerts::Evaluator::open(&gcp, &model, &opts).await?;
         let Some(period) = args.every else {

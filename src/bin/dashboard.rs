@@ -42,10 +42,8 @@ struct Args {
     cache_secs: u64,
     #[command(flatten)]
     time_zone: settings::TimeZoneArg,
-    /// The most bytes one chart's query may bill on BigQuery (maximumBytesBilled); a
-    /// query over it fails on its tile, billing nothing. 0: no cap.
-    #[arg(long, env = "INSTASHOP_MAX_BYTES_BILLED", default_value_t = dashboard::DEFAULT_MAX_BYTES_BILLED)]
-    max_bytes_billed: u64,
+    #[command(flatten)]
+    max_bytes_billed: settings::MaxBytesBilledArg,
     /// A `Host` the dashboard answers for beside 127.0.0.1:PORT and localhost:PORT
     /// (the name a reverse proxy serves it under, with its port); repeatable. Requests
     /// for any other host get a 421 (DNS rebinding).
@@ -85,7 +83,7 @@ fn main() -> ExitCode {
             timeout: Duration::from_secs(args.query_timeout_secs.max(1)),
             cache: Duration::from_secs(args.cache_secs),
             time_zone: args.time_zone.time_zone.clone(),
-            max_bytes_billed: (args.max_bytes_billed > 0).then_some(args.max_bytes_billed),
+            max_bytes_billed: args.max_bytes_billed.cap(),
             allowed_hosts: args.allowed_hosts.clone(),
         };
         let (bound, task) = dashboard::serve(&gcp, &args.dataset.dataset, report, args.addr, options).await?;
