@@ -37,6 +37,7 @@ SIZE = {  # bytes per value, by column name
     "qty": 8, "unit_price": 16, "gross_amount": 16, "revenue": 16, "failed_amount": 16, "refunded_amount": 16,
     "sale_date": 8, "sale_month": 8, "order_date": 8, "ts": 8, "event_ts": 8, "ingest_ts": 8, "publish_ts": 8,
     "refreshed_at": 8, "versions": 8,
+    "warehouse": S(8), "stock": 8, "reorder_point": 8, "snapshot_ts": 8,
 }
 
 def scan(rows, cols):
@@ -54,7 +55,11 @@ FACTS_ALL = [
     ("products", PRODUCTS, ["product_id", "category", "name"]),
 ]
 STREAMING_ALL = [FACTS_ALL[2]]
-INVENTORY = [("inventory", 60_000, ["product_id", "customer_id", "ts", "qty"]), FACTS_ALL[2], FACTS_ALL[4]]
+# inventory: 20,000 products in 3 warehouses, a few snapshots each.
+INVENTORY_TABLE = ("inventory", 180_000, ["product_id", "warehouse", "stock", "reorder_point", "snapshot_ts"])
+# v_inventory_status: the latest snapshots, the live sales after them (every row of the
+# deduplicated live table) and the product names.
+INVENTORY = [INVENTORY_TABLE, FACTS_ALL[2], FACTS_ALL[4]]
 
 def billed(tables):
     return sum(max(MIN_PER_TABLE, scan(rows, cols)) for _, rows, cols in tables)
@@ -63,8 +68,12 @@ def before_query(view):
     """The tables beneath a seed view, whole."""
     if view in ("v_fact_sales_streaming", "v_streaming_per_minute", "v_event_conflicts"):
         return billed(STREAMING_ALL)
-    if view in ("v_inventory_status", "v_inventory_by_warehouse", "v_alerts"):
-        return billed(INVENTORY + (FACTS_ALL if view == "v_alerts" else []))
+    if view == "v_inventory_by_warehouse":  # the latest snapshots only, no sales
+        return billed([INVENTORY_TABLE])
+    if view == "v_inventory_status":
+        return billed(INVENTORY)
+    if view == "v_alerts":  # stock, failed live payments, revenue of v_fact_sales_all
+        return billed([INVENTORY_TABLE] + FACTS_ALL)
     return billed(FACTS_ALL)
 
 def preset_days(page):
@@ -120,3 +129,15 @@ for pid in after:
     b, a = before[pid], after[pid]
     hour = f"{human(b[0] * 3600 / 5)} → {human(a[0] * 3600 / a[2])}" if a[2] else "-"
     print(f"| {pid} | {b[1]}, {human(b[0])} | {a[1]}, {human(a[0])} | {human(a[3]) if a[3] else '-'} | {hour} |")
+
+# Where the whole-history tiles' bytes go, after: one line per chart that reads no range.
+report = json.load(open(ROOT / "looker/report.json"))
+tiles = [(p["id"], c["id"], c["view"], after_query(c, preset_days(p), p.get("default_compare")))
+         for p in report["pages"] for c in p["charts"]
+         if "date" not in c and c["view"] not in ("v_streaming_recent", "v_streaming_per_minute")]
+if tiles:
+    print()
+    print("| page | tile over the whole history | reads | bytes |")
+    print("|---|---|---|---|")
+    for pid, cid, view, b in tiles:
+        print(f"| {pid} | {cid} | `{view}` | {human(b)} |")
