@@ -59,7 +59,7 @@ STREAMING_ALL = [FACTS_ALL[2]]
 INVENTORY_TABLE = ("inventory", 180_000, ["product_id", "warehouse", "stock", "reorder_point", "snapshot_ts"])
 # v_inventory_status: the latest snapshots, the live sales after them (every row of the
 # deduplicated live table) and the product names.
-INVENTORY = [INVENTORY_TABLE, FACTS_ALL[2], FACTS_ALL[4]]
+INVENTORY_STATUS = [INVENTORY_TABLE, FACTS_ALL[2], FACTS_ALL[4]]
 
 def billed(tables):
     return sum(max(MIN_PER_TABLE, scan(rows, cols)) for _, rows, cols in tables)
@@ -71,7 +71,7 @@ def before_query(view):
     if view == "v_inventory_by_warehouse":  # the latest snapshots only, no sales
         return billed([INVENTORY_TABLE])
     if view == "v_inventory_status":
-        return billed(INVENTORY)
+        return billed(INVENTORY_STATUS)
     if view == "v_alerts":  # stock, failed live payments, revenue of v_fact_sales_all
         return billed([INVENTORY_TABLE] + FACTS_ALL)
     return billed(FACTS_ALL)
@@ -98,7 +98,7 @@ def after_query(chart, days, compare):
 def page_bytes(report, after):
     out = {}
     for page in report["pages"]:
-        groups, total, whole = set(), 0, 0
+        groups, total, tiles = set(), 0, []
         for c in page["charts"]:
             if c["kind"] == "scorecard":
                 key = (c["view"], json.dumps(c.get("filters", [])), c.get("date"), tuple(c.get("ignores", [])))
@@ -108,11 +108,11 @@ def page_bytes(report, after):
             cost = after_query(c, preset_days(page), page.get("default_compare")) if after else before_query(c["view"])
             total += cost
             if after and "date" not in c and c["view"] not in ("v_streaming_recent", "v_streaming_per_minute"):
-                whole += cost
+                tiles.append((c["id"], c["view"], cost))  # a tile over the whole history
         if after:  # the freshness line: MAX(ts), MAX(refreshed_at) over the range
             total += max(MIN_PER_TABLE, scan(LINES_PER_DAY * preset_days(page), ["sale_date", "ts", "refreshed_at"]))
         out[page["id"]] = (total, page.get("default_range", "all time") if after else "all time",
-                           page.get("refresh_seconds"), whole)
+                           page.get("refresh_seconds"), sum(b for _, _, b in tiles), tiles)
     return out
 
 def human(b):
@@ -131,13 +131,10 @@ for pid in after:
     print(f"| {pid} | {b[1]}, {human(b[0])} | {a[1]}, {human(a[0])} | {human(a[3]) if a[3] else '-'} | {hour} |")
 
 # Where the whole-history tiles' bytes go, after: one line per chart that reads no range.
-report = json.load(open(ROOT / "looker/report.json"))
-tiles = [(p["id"], c["id"], c["view"], after_query(c, preset_days(p), p.get("default_compare")))
-         for p in report["pages"] for c in p["charts"]
-         if "date" not in c and c["view"] not in ("v_streaming_recent", "v_streaming_per_minute")]
-if tiles:
+if any(a[4] for a in after.values()):
     print()
     print("| page | tile over the whole history | reads | bytes |")
     print("|---|---|---|---|")
-    for pid, cid, view, b in tiles:
-        print(f"| {pid} | {cid} | `{view}` | {human(b)} |")
+    for pid, a in after.items():
+        for cid, view, b in a[4]:
+            print(f"| {pid} | {cid} | `{view}` | {human(b)} |")
