@@ -123,11 +123,26 @@ impl ApiCause for google_cloud_gax::error::Error {
 
 impl ApiCause for tonic::Status {
     fn status(&self) -> Status {
-        Status::Grpc(self.code())
+        grpc_status(self)
     }
     fn into_source(self) -> BoxError {
         Box::new(self)
     }
+}
+
+/// A gRPC status as the server gave it, or [`Status::Transport`] when tonic made it
+/// itself out of a failed connection: `UNKNOWN` with the transport or I/O error as its
+/// source (a connection cut mid-call, "broken pipe"). The server never answered that
+/// call, so it is worth retrying like any connection failure.
+fn grpc_status(status: &tonic::Status) -> Status {
+    let mut cause = std::error::Error::source(status);
+    while let Some(c) = cause {
+        if status.code() == tonic::Code::Unknown && (c.is::<tonic::transport::Error>() || c.is::<std::io::Error>()) {
+            return Status::Transport;
+        }
+        cause = c.source();
+    }
+    Status::Grpc(status.code())
 }
 
 impl ApiCause for gcp_bigquery_client::error::BQError {
@@ -136,7 +151,7 @@ impl ApiCause for gcp_bigquery_client::error::BQError {
         match self {
             BQError::RequestError(e) => ApiCause::status(e),
             BQError::ResponseError { error } => u16::try_from(error.error.code).map_or(Status::Other, Status::Http),
-            BQError::TonicStatusError(s) => Status::Grpc(s.code()),
+            BQError::TonicStatusError(s) => grpc_status(s),
             BQError::TonicTransportError(_) => Status::Transport,
             _ => Status::Other,
         }
@@ -433,6 +448,21 @@ mod tests {
         }
         assert!(Status::Http(404).is_not_found() && Status::Grpc(tonic::Code::NotFound).is_not_found());
         assert!(!Status::Http(403).is_not_found());
+    }
+
+    #[test]
+    fn a_grpc_call_cut_by_its_connection_is_a_transport_failure_not_the_servers_unknown() {
+        let cut = tonic::Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "stream closed because of a broken pipe",
+        )));
+        assert_eq!(cut.code(), tonic::Code::Unknown);
+        assert_eq!(ApiCause::status(&cut), Status::Transport);
+        assert!(ApiCause::status(&cut).is_transient());
+        // UNKNOWN that the server sent (no local cause) stays what it is: not retried.
+        let answered = tonic::Status::unknown("the server could not say");
+        assert_eq!(ApiCause::status(&answered), Status::Grpc(tonic::Code::Unknown));
+        assert!(!ApiCause::status(&answered).is_transient());
     }
 
     #[test]

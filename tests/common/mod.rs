@@ -2,8 +2,11 @@
 //! per test, running the binaries, and cleaning up.
 #![allow(dead_code)]
 
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use instashop::gcp::Gcp;
@@ -291,14 +294,104 @@ pub fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
-/// A BigQuery emulator of this test's own, to stop and start mid-run.
+/// A TCP relay on a loopback port of its own in front of one upstream port, to cut a
+/// service off mid-run and bring it back. Cut off, its port is closed (a connect is
+/// refused) and every open connection is shut, as when a service goes away; what the
+/// upstream acknowledged before stays acknowledged. Bytes pass through unchanged.
+pub struct Relay {
+    /// The port clients connect to.
+    pub port: u16,
+    upstream: u16,
+    open: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    pub fn new(upstream: u16) -> Relay {
+        let mut relay = Relay {
+            port: free_port(),
+            upstream,
+            open: Arc::new(AtomicBool::new(false)),
+            conns: Arc::new(Mutex::new(Vec::new())),
+            acceptor: None,
+        };
+        relay.up();
+        relay
+    }
+
+    /// Opens the port (again) and relays every connection to the upstream.
+    pub fn up(&mut self) {
+        if self.acceptor.is_some() {
+            return;
+        }
+        // Rust's listener sets SO_REUSEADDR, so the port binds again at once.
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("the relay's port binds again");
+        listener.set_nonblocking(true).unwrap();
+        self.open.store(true, SeqCst);
+        let (open, conns, upstream) = (self.open.clone(), self.conns.clone(), self.upstream);
+        self.acceptor = Some(std::thread::spawn(move || {
+            while open.load(SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                            continue; // the client sees its connection closed
+                        };
+                        let mut held = conns.lock().unwrap();
+                        held.push(client.try_clone().unwrap());
+                        held.push(server.try_clone().unwrap());
+                        drop(held);
+                        pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                        pipe(server, client);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }));
+    }
+
+    /// Closes the port and shuts every open connection: the service is gone.
+    pub fn down(&mut self) {
+        self.open.store(false, SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.join().unwrap(); // the listener is dropped: connects are refused
+        }
+        for conn in self.conns.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Copies `from` to `to` on a thread of its own until either side closes.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// A BigQuery emulator of this test's own, behind relays, to cut off and bring back
+/// mid-run. The emulator itself keeps running: an outage is its ports closing and its
+/// connections cut, and nothing it acknowledged is lost, as with BigQuery. (Stopping
+/// and restarting the emulator instead tests the emulator's own shutdown: rows it
+/// answered OK to in its last seconds were found missing after the restart.)
 pub struct PrivateBigQuery {
-    child: Option<Child>,
-    /// Its REST port.
+    child: Child,
+    /// Its REST port (the relay's).
     pub rest: u16,
-    /// Its Storage Write API (gRPC) port.
+    /// Its Storage Write API (gRPC) port (the relay's).
     pub grpc: u16,
-    dir: std::path::PathBuf,
+    relays: [Relay; 2],
 }
 
 pub fn free_port() -> u16 {
@@ -311,20 +404,8 @@ pub fn free_port() -> u16 {
 
 impl PrivateBigQuery {
     pub fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("bq-outage-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut bq = PrivateBigQuery {
-            child: None,
-            rest: free_port(),
-            grpc: free_port(),
-            dir,
-        };
-        bq.up();
-        bq
-    }
-
-    pub fn up(&mut self) {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (rest, grpc) = (free_port(), free_port());
         let child = Command::new(root.join(".emulators/venv/bin/python"))
             .arg(root.join("scripts/bqemulator_serialized.py"))
             .args([
@@ -333,38 +414,40 @@ impl PrivateBigQuery {
                 "127.0.0.1",
                 "--grpc-host",
                 "127.0.0.1",
-                "--persistent",
                 "--log-level",
                 "warning",
             ])
-            .args([
-                "--rest-port",
-                &self.rest.to_string(),
-                "--grpc-port",
-                &self.grpc.to_string(),
-            ])
-            .args(["--project", &gcp_args().project, "--data-dir"])
-            .arg(&self.dir)
+            .args(["--rest-port", &rest.to_string(), "--grpc-port", &grpc.to_string()])
+            .args(["--project", &gcp_args().project])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("the BigQuery emulator starts (scripts/emulators.sh install)");
-        self.child = Some(child);
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.rest)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", rest)).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "private BigQuery emulator did not start"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        let relays = [Relay::new(rest), Relay::new(grpc)];
+        PrivateBigQuery {
+            child,
+            rest: relays[0].port,
+            grpc: relays[1].port,
+            relays,
+        }
     }
 
+    /// BigQuery is back: its ports answer again.
+    pub fn up(&mut self) {
+        self.relays.iter_mut().for_each(Relay::up);
+    }
+
+    /// BigQuery is gone: its ports refuse connections and open ones are cut.
     pub fn down(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
-            wait(&mut c, Duration::from_secs(20));
-        }
+        self.relays.iter_mut().for_each(Relay::down);
     }
 
     pub fn args(&self) -> instashop::settings::GcpArgs {
@@ -384,7 +467,10 @@ impl PrivateBigQuery {
 impl Drop for PrivateBigQuery {
     fn drop(&mut self) {
         self.down();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        wait(&mut self.child, Duration::from_secs(20));
     }
 }
 
