@@ -39,7 +39,7 @@ SIZE = {  # bytes per value, by column name
     "refreshed_at": 8, "versions": 8,
     "warehouse": S(8), "stock": 8, "reorder_point": 8, "snapshot_ts": 8,
     "alert_key": S(40), "kind": S(14), "subject": S(20), "state": S(8), "value": 16, "threshold": 16,
-    "detail": S(80), "evaluated_at": 8,
+    "detail": S(80), "evaluated_at": 8, "month": 8, "orders": 8,
 }
 
 def scan(rows, cols):
@@ -68,6 +68,10 @@ INVENTORY_STATUS = [INVENTORY_TABLE, FACTS_ALL[2], FACTS_ALL[4]]
 ALERT_LOG = ("alert_log", 200_000, ["alert_key", "evaluated_at", "state", "kind", "subject", "detail", "value",
                                     "threshold"])
 
+# customer_months: a row per customer and month with a completed sale; 500,000 customers
+# active in about half of the 60 months.
+CUSTOMER_MONTHS = 15_000_000
+
 def billed(tables):
     return sum(max(MIN_PER_TABLE, scan(rows, cols)) for _, rows, cols in tables)
 
@@ -81,6 +85,11 @@ def before_query(view):
         return billed(INVENTORY_STATUS)
     if view == "v_alerts":  # stock, failed live payments, revenue of v_fact_sales_all
         return billed([INVENTORY_TABLE] + FACTS_ALL)
+    if view == "v_customer_lifetime":
+        return billed([("customer_months", CUSTOMER_MONTHS, ["customer_id", "customer_name", "plan", "country",
+                                                             "month", "orders", "revenue"])])
+    if view == "v_cohorts":
+        return billed([("customer_months", CUSTOMER_MONTHS, ["customer_id", "month"])])
     if view == "v_alerts_open":  # the alerts' own log, not the sales
         return billed([ALERT_LOG])
     return billed(FACTS_ALL)

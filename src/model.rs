@@ -643,12 +643,20 @@ mod tests {
         }
         assert_eq!(
             m.tables.len(),
-            10,
-            "the seven of the data flow, fact_sales_replay, alert_log and sales_facts"
+            11,
+            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts and customer_months"
         );
         let facts = m.table("sales_facts").unwrap();
         assert!(facts.options.require_partition_filter);
         assert_eq!(facts.options.time_partitioning.as_ref().unwrap().field, "sale_date");
+        let months = m
+            .table("customer_months")
+            .unwrap()
+            .options
+            .time_partitioning
+            .as_ref()
+            .unwrap();
+        assert_eq!((months.r#type.as_str(), months.field.as_str()), ("MONTH", "month"));
     }
 
     #[test]

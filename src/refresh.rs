@@ -1,4 +1,5 @@
-//! Brings the dashboard's date-partitioned facts (`sales_facts`) up to date: runs
+//! Brings the dashboard's date-partitioned facts (`sales_facts`, and from them the
+//! per-customer months of `customer_months`) up to date: runs
 //! `bigquery/scheduled/refresh_sales_facts.sql`, the same SQL that Terraform schedules
 //! on BigQuery, with the run's time as `@run_time`. It re-derives the days from
 //! `days` before today (in the reporting time zone) on, in one transaction; with
@@ -69,7 +70,9 @@ pub async fn refresh(
     let back = match days {
         Days::Last(n) => n,
         Days::All => {
-            let first = NaiveDate::from_ymd_opt(1, 1, 1).expect("1 January of year 1");
+            // Before any sale: the script reaches one month further back (for
+            // customer_months), and DATE arithmetic stops at year 1.
+            let first = NaiveDate::from_ymd_opt(1, 3, 1).expect("1 March of year 1");
             u32::try_from((today - first).num_days()).unwrap_or(u32::MAX)
         }
     };

@@ -2,7 +2,8 @@
 # scheduled query runs ../bigquery/scheduled/refresh_sales_facts.sql (the same SQL the
 # refresh binary runs locally) as the refresh service account. Each run re-derives the
 # last var.sales_facts_refresh_days days of sales_facts from v_sales_facts, in one
-# transaction. After loading history, run `refresh --all` once.
+# transaction, and customer_months from them. After loading history, run `refresh --all`
+# once.
 
 resource "google_service_account" "refresh" {
   project      = var.project_id
@@ -10,8 +11,8 @@ resource "google_service_account" "refresh" {
   display_name = "InstaShop refresh: rewrites the recent days of sales_facts"
 }
 
-# It reads the dataset (v_sales_facts reads the sales tables), writes sales_facts only,
-# and runs query jobs.
+# It reads the dataset (v_sales_facts reads the sales tables), writes sales_facts and
+# customer_months only, and runs query jobs.
 resource "google_bigquery_dataset_iam_member" "refresh_reads" {
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
@@ -20,9 +21,10 @@ resource "google_bigquery_dataset_iam_member" "refresh_reads" {
 }
 
 resource "google_bigquery_table_iam_member" "refresh_writes_sales_facts" {
+  for_each   = toset(["sales_facts", "customer_months"])
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
-  table_id   = google_bigquery_table.tables["sales_facts"].table_id
+  table_id   = google_bigquery_table.tables[each.key].table_id
   role       = "roles/bigquery.dataEditor"
   member     = google_service_account.refresh.member
 }

@@ -5,6 +5,8 @@
 locals {
   generated_views = [
     "v_alerts_open",
+    "v_cohorts",
+    "v_customer_lifetime",
     "v_dead_letters",
     "v_event_conflicts",
     "v_fact_sales_batch",
@@ -56,6 +58,46 @@ resource "google_bigquery_table" "v_alerts_open" {
 moved {
   from = google_bigquery_table.views_tier1["v_alerts_open"]
   to   = google_bigquery_table.v_alerts_open
+}
+
+resource "google_bigquery_table" "v_cohorts" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_cohorts"
+  description         = "InstaShop: monthly cohort retention, as v_cohort_retention defines it, read from customer_months (a row per customer and month with a completed sale, kept by the refresh) instead of every sale: the dashboard's cohort table reads this. Grain: cohort month x months since. Columns: cohort_month, months_since, active_customers, cohort_size, retention_pct."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_cohorts.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables]
+}
+
+moved {
+  from = google_bigquery_table.views_tier1["v_cohorts"]
+  to   = google_bigquery_table.v_cohorts
+}
+
+resource "google_bigquery_table" "v_customer_lifetime" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_customer_lifetime"
+  description         = "InstaShop: customer lifetime value, as v_customer_lifetime_value defines it, read from customer_months (a row per customer and month, kept by the refresh) instead of every sale: the dashboard's lifetime-value table reads this. Grain: customer. Columns: customer_id, customer_name, plan, country, first_month, last_month, orders, lifetime_value (NUMERIC), aov."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_customer_lifetime.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables]
+}
+
+moved {
+  from = google_bigquery_table.views_tier1["v_customer_lifetime"]
+  to   = google_bigquery_table.v_customer_lifetime
 }
 
 resource "google_bigquery_table" "v_dead_letters" {

@@ -212,17 +212,12 @@ fn the_dashboard_prints_the_looker_link_and_refuses_a_definition_naming_a_missin
     let bad = tmp("report-bad.json");
     let text = std::fs::read_to_string(common::model_dir().join("../looker/report.json"))
         .unwrap()
-        .replacen(
-            "\"view\": \"v_cohort_retention\"",
-            "\"view\": \"v_cohort_retentions\"",
-            1,
-        );
+        .replacen("\"view\": \"v_cohorts\"", "\"view\": \"v_cohortz\"", 1);
     std::fs::write(&bad, text).unwrap();
     let (ok, _, err) = run("dashboard", &["--looker-url", "--report", &bad]);
     assert!(!ok, "a definition naming a missing view is refused");
     assert!(
-        err.contains("report-bad.json")
-            && err.contains("page instashop, chart cohort_retention: reads view v_cohort_retentions"),
+        err.contains("report-bad.json") && err.contains("page instashop, chart cohort_retention: reads view v_cohortz"),
         "{err}"
     );
     let _ = std::fs::remove_file(bad);

@@ -159,7 +159,7 @@ fn publisher_args(n: u64, events_seed: u64) -> Vec<String> {
 }
 
 /// Publishes the events and streams them into BigQuery, until `v_fact_sales_streaming`
-/// holds `total` events; then refreshes sales_facts.
+/// holds `total` events; then refreshes sales_facts and evaluates the alerts.
 async fn stream(names: &Names, gcp: &Gcp, point: &dyn Fn(&mut Command), n: u64, events_seed: u64, total: u64) {
     let mut publisher = bin("publisher", names);
     point(&mut publisher);
@@ -174,6 +174,11 @@ async fn stream(names: &Names, gcp: &Gcp, point: &dyn Fn(&mut Command), n: u64, 
     point(&mut refresh);
     let out = run(refresh.arg("--all"));
     assert!(out.status.success(), "refresh: {}", stderr(&out));
+    // The open-alerts table reads alert_log: evaluate once, as the scheduled query would.
+    let mut alerts = bin("alerts", names);
+    point(&mut alerts);
+    let out = run(alerts.arg("--once"));
+    assert!(out.status.success(), "alerts: {}", stderr(&out));
 }
 
 fn emulators(_: &mut Command) {}
@@ -503,10 +508,7 @@ async fn a_failed_query_shows_its_error_on_its_tile_and_the_others_render() {
     let served = Served::start(&names, &[]);
     // The view is dropped after the dashboard checked its columns.
     let bq = bigquery(&gcp).await;
-    let path = format!(
-        "/projects/{}/datasets/{}/tables/v_cohort_retention",
-        gcp.project, names.dataset
-    );
+    let path = format!("/projects/{}/datasets/{}/tables/v_cohorts", gcp.project, names.dataset);
     bq.rest.delete("drop view", &path).await.unwrap();
     let chromium = Chromium::launch().await;
     let page = chromium.open(&format!("{}/pages/instashop", served.url)).await;
@@ -514,7 +516,7 @@ async fn a_failed_query_shows_its_error_on_its_tile_and_the_others_render() {
     let tiles = tiles(&page).await;
     let (state, _, text) = &tiles["cohort_retention"];
     assert_eq!(state, "error");
-    assert!(text.contains("v_cohort_retention"), "the error names the view: {text}");
+    assert!(text.contains("v_cohorts"), "the error names the view: {text}");
     for (id, (state, _, text)) in &tiles {
         if id != "cohort_retention" {
             assert_eq!(state, "ok", "{id}: {text}");
@@ -590,7 +592,7 @@ async fn a_view_missing_from_the_dataset_stops_the_dashboard_at_start() {
     let (names, gcp) = provision_fresh("dashmissing");
     let bq = bigquery(&gcp).await;
     let path = format!(
-        "/projects/{}/datasets/{}/tables/v_customer_lifetime_value",
+        "/projects/{}/datasets/{}/tables/v_customer_lifetime",
         gcp.project, names.dataset
     );
     assert!(
@@ -601,9 +603,7 @@ async fn a_view_missing_from_the_dataset_stops_the_dashboard_at_start() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains(
-            "page instashop, chart lifetime_value: view v_customer_lifetime_value was not found in the dataset"
-        ),
+        err.contains("page instashop, chart lifetime_value: view v_customer_lifetime was not found in the dataset"),
         "{err}"
     );
     cleanup(&gcp, &names).await;
