@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 
 use crate::error::{Error, Result};
 use crate::gcp::{BigQuery, Gcp, ParamValue, QueryJob};
@@ -18,6 +18,8 @@ use crate::settings::TimeZone;
 pub const SQL_FILE: &str = "scheduled/refresh_sales_facts.sql";
 /// The table it writes.
 pub const TABLE: &str = "sales_facts";
+/// The per-customer months it re-derives from [`TABLE`] in the same transaction.
+pub const MONTHS_TABLE: &str = "customer_months";
 /// The days a scheduled run re-derives by default: today and the three before (late
 /// live sales and re-sends land within them).
 pub const DEFAULT_DAYS: u32 = 3;
@@ -40,6 +42,10 @@ pub struct Refreshed {
     pub rows: u64,
     /// Days (partitions) with rows from that day on.
     pub days: u64,
+    /// The first month of `customer_months` re-derived (the first day of `since`'s).
+    pub since_month: NaiveDate,
+    /// Customer-months `customer_months` holds from that month on.
+    pub customer_months: u64,
 }
 
 /// The SQL of one run: the template filled with the project, dataset, zone and days.
@@ -62,8 +68,10 @@ pub async fn refresh(
     let bq: BigQuery = gcp.bigquery().await?;
     let project = gcp.project.as_str();
     let emulator = gcp.endpoints.bigquery.is_emulator();
-    if model.table(TABLE).is_none() {
-        return Err(Error::model(model_dir, format!("the data model has no table {TABLE}")));
+    for table in [TABLE, MONTHS_TABLE] {
+        if model.table(table).is_none() {
+            return Err(Error::model(model_dir, format!("the data model has no table {table}")));
+        }
     }
     let now = Utc::now();
     let today = now.with_timezone(&zone.tz()).date_naive();
@@ -96,11 +104,17 @@ pub async fn refresh(
     }
     let timeout = Duration::from_secs(600);
     bq.query_job(project, &job, timeout).await?;
+    let since_month = since.with_day(1).expect("every month has a first day");
     let count = QueryJob {
         sql: format!(
-            "SELECT COUNT(*) AS n, COUNT(DISTINCT sale_date) AS d FROM `{project}.{dataset}.{TABLE}` WHERE sale_date >= @since"
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT sale_date) AS d, \
+             (SELECT COUNT(*) FROM `{project}.{dataset}.{MONTHS_TABLE}` WHERE month >= @since_month) AS m \
+             FROM `{project}.{dataset}.{TABLE}` WHERE sale_date >= @since"
         ),
-        params: vec![("since".into(), ParamValue::Date(since))],
+        params: vec![
+            ("since".into(), ParamValue::Date(since)),
+            ("since_month".into(), ParamValue::Date(since_month)),
+        ],
         max_bytes_billed: None,
     };
     let rows = bq.query_job(project, &count, timeout).await?;
@@ -115,5 +129,7 @@ pub async fn refresh(
         since,
         rows: cell(0),
         days: cell(1),
+        since_month,
+        customer_months: cell(2),
     })
 }

@@ -58,12 +58,15 @@ fn main() -> ExitCode {
         )
         .await?;
         println!(
-            "refresh: {}.{}: {} rows over {} days from {} re-derived in {:.1} s",
+            "refresh: {}.{}: {} rows over {} days from {}, {}: {} customer-months from {}, re-derived in {:.1} s",
             args.dataset.dataset,
             refresh::TABLE,
             done.rows,
             done.days,
             done.since,
+            refresh::MONTHS_TABLE,
+            done.customer_months,
+            done.since_month,
             started.elapsed().as_secs_f64()
         );
         Ok(())
