@@ -39,7 +39,7 @@ SIZE = {  # bytes per value, by column name
     "refreshed_at": 8, "versions": 8,
     "warehouse": S(8), "stock": 8, "reorder_point": 8, "snapshot_ts": 8,
     "alert_key": S(40), "kind": S(14), "subject": S(20), "state": S(8), "value": 16, "threshold": 16,
-    "detail": S(80), "evaluated_at": 8, "month": 8, "orders": 8,
+    "detail": S(80), "evaluated_at": 8, "month": 8, "orders": 8, "lifetime_value": 16,
 }
 
 def scan(rows, cols):
@@ -86,8 +86,8 @@ def before_query(view):
     if view == "v_alerts":  # stock, failed live payments, revenue of v_fact_sales_all
         return billed([INVENTORY_TABLE] + FACTS_ALL)
     if view == "v_customer_lifetime":
-        return billed([("customer_months", CUSTOMER_MONTHS, ["customer_id", "customer_name", "plan", "country",
-                                                             "month", "orders", "revenue"])])
+        return billed([("customer_lifetime", CUSTOMERS, ["customer_id", "customer_name", "plan", "country",
+                                                          "orders", "lifetime_value"])])
     if view == "v_cohorts":
         return billed([("customer_months", CUSTOMER_MONTHS, ["customer_id", "month"])])
     if view == "v_alerts_open":  # the alerts' own log, not the sales

@@ -643,8 +643,8 @@ mod tests {
         }
         assert_eq!(
             m.tables.len(),
-            11,
-            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts and customer_months"
+            12,
+            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts, customer_months and customer_lifetime"
         );
         let facts = m.table("sales_facts").unwrap();
         assert!(facts.options.require_partition_filter);

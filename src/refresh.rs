@@ -20,6 +20,8 @@ pub const SQL_FILE: &str = "scheduled/refresh_sales_facts.sql";
 pub const TABLE: &str = "sales_facts";
 /// The per-customer months it re-derives from [`TABLE`] in the same transaction.
 pub const MONTHS_TABLE: &str = "customer_months";
+/// The per-customer totals it keeps from [`MONTHS_TABLE`] in the same transaction.
+pub const LIFETIME_TABLE: &str = "customer_lifetime";
 /// The days a scheduled run re-derives by default: today and the three before (late
 /// live sales and re-sends land within them).
 pub const DEFAULT_DAYS: u32 = 3;
@@ -48,12 +50,22 @@ pub struct Refreshed {
     pub customer_months: u64,
 }
 
-/// The SQL of one run: the template filled with the project, dataset, zone and days.
-pub fn sql(model_dir: &std::path::Path, project: &str, dataset: &str, zone: &TimeZone, days: u32) -> Result<String> {
+/// The SQL of one run: the template filled with the project, dataset, zone and days;
+/// `all` (every day) rebuilds `customer_lifetime` instead of taking the difference.
+pub fn sql(
+    model_dir: &std::path::Path,
+    project: &str,
+    dataset: &str,
+    zone: &TimeZone,
+    days: u32,
+    all: bool,
+) -> Result<String> {
     let file = model_dir.join(SQL_FILE);
     let template = std::fs::read_to_string(&file).map_err(|e| Error::model(&file, format!("cannot be read: {e}")))?;
     let vars = ViewVars::in_zone(zone.clone());
-    Ok(crate::model::render_with(&template, project, dataset, &vars).replace("${refresh_days}", &days.to_string()))
+    Ok(crate::model::render_with(&template, project, dataset, &vars)
+        .replace("${refresh_days}", &days.to_string())
+        .replace("${refresh_all}", if all { "TRUE" } else { "FALSE" }))
 }
 
 /// Runs the refresh of `days` in `dataset`, then counts what the table holds for them.
@@ -68,7 +80,7 @@ pub async fn refresh(
     let bq: BigQuery = gcp.bigquery().await?;
     let project = gcp.project.as_str();
     let emulator = gcp.endpoints.bigquery.is_emulator();
-    for table in [TABLE, MONTHS_TABLE] {
+    for table in [TABLE, MONTHS_TABLE, LIFETIME_TABLE] {
         if model.table(table).is_none() {
             return Err(Error::model(model_dir, format!("the data model has no table {table}")));
         }
@@ -88,7 +100,7 @@ pub async fn refresh(
         .checked_sub_days(chrono::Days::new(u64::from(back)))
         .unwrap_or(NaiveDate::MIN);
     let mut job = QueryJob {
-        sql: sql(model_dir, project, dataset, zone, back)?,
+        sql: sql(model_dir, project, dataset, zone, back, days == Days::All)?,
         params: vec![("run_time".into(), ParamValue::Timestamp(now))],
         max_bytes_billed: None,
     };

@@ -11,8 +11,8 @@ resource "google_service_account" "refresh" {
   display_name = "InstaShop refresh: rewrites the recent days of sales_facts"
 }
 
-# It reads the dataset (v_sales_facts reads the sales tables), writes sales_facts and
-# customer_months only, and runs query jobs.
+# It reads the dataset (v_sales_facts reads the sales tables), writes sales_facts,
+# customer_months and customer_lifetime only, and runs query jobs.
 resource "google_bigquery_dataset_iam_member" "refresh_reads" {
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
@@ -21,7 +21,7 @@ resource "google_bigquery_dataset_iam_member" "refresh_reads" {
 }
 
 resource "google_bigquery_table_iam_member" "refresh_writes_sales_facts" {
-  for_each   = toset(["sales_facts", "customer_months"])
+  for_each   = toset(["sales_facts", "customer_months", "customer_lifetime"])
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
   table_id   = google_bigquery_table.tables[each.key].table_id
@@ -44,7 +44,7 @@ resource "google_bigquery_data_transfer_config" "sales_facts" {
   schedule             = var.sales_facts_schedule
   service_account_name = google_service_account.refresh.email
   params = {
-    query = templatefile("${local.model_dir}/scheduled/refresh_sales_facts.sql", merge(local.view_vars, { refresh_days = var.sales_facts_refresh_days }))
+    query = templatefile("${local.model_dir}/scheduled/refresh_sales_facts.sql", merge(local.view_vars, { refresh_days = var.sales_facts_refresh_days, refresh_all = false }))
   }
 
   depends_on = [

@@ -85,7 +85,7 @@ resource "google_bigquery_table" "v_customer_lifetime" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_customer_lifetime"
-  description         = "InstaShop: customer lifetime value, as v_customer_lifetime_value defines it, read from customer_months (a row per customer and month, kept by the refresh) instead of every sale: the dashboard's lifetime-value table reads this. Grain: customer. Columns: customer_id, customer_name, plan, country, first_month, last_month, orders, lifetime_value (NUMERIC), aov."
+  description         = "InstaShop: customer lifetime value, as v_customer_lifetime_value defines it, read from customer_lifetime (a row per customer, kept by the refresh from customer_months) instead of every sale: the dashboard's lifetime-value table reads this. Grain: customer. Columns: customer_id, customer_name, plan, country, first_month, orders, lifetime_value (NUMERIC), aov."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {

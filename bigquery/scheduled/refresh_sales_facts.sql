@@ -9,9 +9,15 @@
 -- In the same transaction, customer_months (completed sales per customer and month) is
 -- re-derived from the first day of the window's month, out of sales_facts from one
 -- month before that: an order counts in the month of its first completed line, and the
--- month before is where a first line just across the boundary is found.
+-- month before is where a first line just across the boundary is found. Then
+-- customer_lifetime (per customer, ever) takes the difference, and the replaced months
+-- go. After loading history, run the refresh binary with --all (it rebuilds then; the
+-- scheduled query never does).
 DECLARE since DATE DEFAULT DATE_SUB(DATE(@run_time, '${time_zone}'), INTERVAL ${refresh_days} DAY);
 DECLARE since_month DATE DEFAULT DATE_SUB(since, INTERVAL EXTRACT(DAY FROM since) - 1 DAY);
+-- Every day (refresh --all): customer_lifetime is rebuilt from the new months alone,
+-- whatever it held; otherwise it takes the difference.
+DECLARE rebuild BOOL DEFAULT ${refresh_all};
 
 BEGIN TRANSACTION;
 
@@ -30,9 +36,6 @@ SELECT
   completed_customer_id, @run_time
 FROM `${project_id}.${dataset_id}.v_sales_facts`
 WHERE sale_date >= since;
-
-DELETE FROM `${project_id}.${dataset_id}.customer_months`
-WHERE month >= since_month;
 
 INSERT INTO `${project_id}.${dataset_id}.customer_months`
   (customer_id, month, customer_name, plan, country, revenue, orders, refreshed_at)
@@ -60,5 +63,46 @@ FROM lines l
 JOIN firsts f ON f.completed_order_id = l.completed_order_id
 WHERE l.sale_month >= since_month
 GROUP BY l.customer_id, l.sale_month;
+
+-- customer_lifetime (a row per customer) follows customer_months by difference: for the
+-- customers of the re-derived months, add their new rows (stamped @run_time) and take
+-- away the rows they replace, which are deleted after.
+DELETE FROM `${project_id}.${dataset_id}.customer_lifetime`
+WHERE rebuild;
+
+MERGE `${project_id}.${dataset_id}.customer_lifetime` t
+USING (
+  SELECT
+    customer_id,
+    MAX(IF(refreshed_at = @run_time, customer_name, NULL)) AS customer_name,
+    MAX(IF(refreshed_at = @run_time, plan, NULL)) AS plan,
+    MAX(IF(refreshed_at = @run_time, country, NULL)) AS country,
+    MIN(IF(refreshed_at = @run_time, month, NULL)) AS first_month,
+    SUM(IF(refreshed_at = @run_time, orders, IF(rebuild, 0, -orders))) AS orders,
+    SUM(IF(refreshed_at = @run_time, revenue, IF(rebuild, 0, -revenue))) AS lifetime_value
+  FROM `${project_id}.${dataset_id}.customer_months`
+  WHERE month >= since_month
+  GROUP BY customer_id
+) d
+ON t.customer_id = d.customer_id
+WHEN MATCHED THEN UPDATE SET
+  customer_name = COALESCE(d.customer_name, t.customer_name),
+  plan = COALESCE(d.plan, t.plan),
+  country = COALESCE(d.country, t.country),
+  first_month = IF(t.first_month < since_month, t.first_month, d.first_month),
+  orders = t.orders + d.orders,
+  lifetime_value = t.lifetime_value + d.lifetime_value,
+  refreshed_at = @run_time
+WHEN NOT MATCHED AND d.first_month IS NOT NULL THEN INSERT
+  (customer_id, customer_name, plan, country, first_month, orders, lifetime_value, refreshed_at)
+  VALUES (d.customer_id, d.customer_name, d.plan, d.country, d.first_month, d.orders,
+          d.lifetime_value, @run_time);
+
+-- A customer with no completed sale left (every one refunded, say) has no lifetime row.
+DELETE FROM `${project_id}.${dataset_id}.customer_lifetime`
+WHERE first_month IS NULL;
+
+DELETE FROM `${project_id}.${dataset_id}.customer_months`
+WHERE month >= since_month AND refreshed_at != @run_time;
 
 COMMIT TRANSACTION;
