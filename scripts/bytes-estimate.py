@@ -39,7 +39,7 @@ SIZE = {  # bytes per value, by column name
     "refreshed_at": 8, "versions": 8,
     "warehouse": S(8), "stock": 8, "reorder_point": 8, "snapshot_ts": 8,
     "alert_key": S(40), "kind": S(14), "subject": S(20), "state": S(8), "value": 16, "threshold": 16,
-    "detail": S(80), "evaluated_at": 8, "month": 8, "orders": 8, "lifetime_value": 16,
+    "detail": S(80), "evaluated_at": 8, "month": 8, "first_month": 8, "orders": 8, "lifetime_value": 16,
 }
 
 def scan(rows, cols):
@@ -89,7 +89,8 @@ def before_query(view):
         return billed([("customer_lifetime", CUSTOMERS, ["customer_id", "customer_name", "plan", "country",
                                                           "orders", "lifetime_value"])])
     if view == "v_cohorts":
-        return billed([("customer_months", CUSTOMER_MONTHS, ["customer_id", "month"])])
+        return billed([("customer_months", CUSTOMER_MONTHS, ["customer_id", "month"]),
+                       ("customer_lifetime", CUSTOMERS, ["customer_id", "first_month"])])
     if view == "v_alerts_open":  # the alerts' own log, not the sales
         return billed([ALERT_LOG])
     return billed(FACTS_ALL)

@@ -135,12 +135,14 @@ impl ApiCause for tonic::Status {
 /// source (a connection cut mid-call, "broken pipe"). The server never answered that
 /// call, so it is worth retrying like any connection failure.
 fn grpc_status(status: &tonic::Status) -> Status {
-    let mut cause = std::error::Error::source(status);
-    while let Some(c) = cause {
-        if status.code() == tonic::Code::Unknown && (c.is::<tonic::transport::Error>() || c.is::<std::io::Error>()) {
-            return Status::Transport;
+    if status.code() == tonic::Code::Unknown {
+        let mut cause = std::error::Error::source(status);
+        while let Some(c) = cause {
+            if c.is::<tonic::transport::Error>() || c.is::<std::io::Error>() {
+                return Status::Transport;
+            }
+            cause = c.source();
         }
-        cause = c.source();
     }
     Status::Grpc(status.code())
 }

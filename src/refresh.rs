@@ -1,5 +1,6 @@
 //! Brings the dashboard's date-partitioned facts (`sales_facts`, and from them the
-//! per-customer months of `customer_months`) up to date: runs
+//! per-customer months of `customer_months` and totals of `customer_lifetime`) up to
+//! date: runs
 //! `bigquery/scheduled/refresh_sales_facts.sql`, the same SQL that Terraform schedules
 //! on BigQuery, with the run's time as `@run_time`. It re-derives the days from
 //! `days` before today (in the reporting time zone) on, in one transaction; with

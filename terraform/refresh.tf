@@ -2,8 +2,8 @@
 # scheduled query runs ../bigquery/scheduled/refresh_sales_facts.sql (the same SQL the
 # refresh binary runs locally) as the refresh service account. Each run re-derives the
 # last var.sales_facts_refresh_days days of sales_facts from v_sales_facts, in one
-# transaction, and customer_months from them. After loading history, run `refresh --all`
-# once.
+# transaction, and customer_months and customer_lifetime from them. After loading
+# history, run `refresh --all` once.
 
 resource "google_service_account" "refresh" {
   project      = var.project_id
@@ -20,13 +20,19 @@ resource "google_bigquery_dataset_iam_member" "refresh_reads" {
   member     = google_service_account.refresh.member
 }
 
-resource "google_bigquery_table_iam_member" "refresh_writes_sales_facts" {
+resource "google_bigquery_table_iam_member" "refresh_writes" {
   for_each   = toset(["sales_facts", "customer_months", "customer_lifetime"])
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
   table_id   = google_bigquery_table.tables[each.key].table_id
   role       = "roles/bigquery.dataEditor"
   member     = google_service_account.refresh.member
+}
+
+# The grant on sales_facts alone was this resource, unindexed, before the other two tables.
+moved {
+  from = google_bigquery_table_iam_member.refresh_writes_sales_facts
+  to   = google_bigquery_table_iam_member.refresh_writes["sales_facts"]
 }
 
 resource "google_project_iam_member" "refresh_runs_queries" {
@@ -49,7 +55,7 @@ resource "google_bigquery_data_transfer_config" "sales_facts" {
 
   depends_on = [
     google_bigquery_table.v_sales_facts,
-    google_bigquery_table_iam_member.refresh_writes_sales_facts,
+    google_bigquery_table_iam_member.refresh_writes,
     google_bigquery_dataset_iam_member.refresh_reads,
     google_project_iam_member.refresh_runs_queries,
     google_service_account_iam_member.transfer_agent_mints_refresh_tokens,

@@ -65,7 +65,7 @@ resource "google_bigquery_table" "v_cohorts" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_cohorts"
-  description         = "InstaShop: monthly cohort retention, as v_cohort_retention defines it, read from customer_months (a row per customer and month with a completed sale, kept by the refresh) instead of every sale: the dashboard's cohort table reads this. Grain: cohort month x months since. Columns: cohort_month, months_since, active_customers, cohort_size, retention_pct."
+  description         = "InstaShop: monthly cohort retention, as v_cohort_retention defines it, read from the tables the refresh keeps instead of every sale: a customer's cohort is their first_month in customer_lifetime, their active months the rows of customer_months (a row per customer and month with a completed sale). The dashboard's cohort table reads this. Grain: cohort month x months since. Columns: cohort_month, months_since, active_customers, cohort_size, retention_pct."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {

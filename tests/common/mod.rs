@@ -345,9 +345,7 @@ impl Relay {
                         pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
                         pipe(server, client);
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
+                    // Nothing to accept yet (non-blocking), or a failed accept: look again.
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
@@ -383,8 +381,8 @@ impl Drop for Relay {
 /// A BigQuery emulator of this test's own, behind relays, to cut off and bring back
 /// mid-run. The emulator itself keeps running: an outage is its ports closing and its
 /// connections cut, and nothing it acknowledged is lost, as with BigQuery. (Stopping
-/// and restarting the emulator instead tests the emulator's own shutdown: rows it
-/// answered OK to in its last seconds were found missing after the restart.)
+/// and restarting the emulator instead put the emulator's own shutdown under test: a
+/// run lost 85 acknowledged events across such a restart, cause not pinned.)
 pub struct PrivateBigQuery {
     child: Child,
     /// Its REST port (the relay's).
@@ -495,9 +493,12 @@ impl Served {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("dashboard starts");
+        let mut child = cmd.spawn().expect("dashboard starts");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the dashboard exited at start ({status}); its error is above");
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "the dashboard did not start"
