@@ -40,6 +40,7 @@ SIZE = {  # bytes per value, by column name
     "warehouse": S(8), "stock": 8, "reorder_point": 8, "snapshot_ts": 8,
     "alert_key": S(40), "kind": S(14), "subject": S(20), "state": S(8), "value": 16, "threshold": 16,
     "detail": S(80), "evaluated_at": 8, "month": 8, "first_month": 8, "orders": 8, "lifetime_value": 16,
+    "sold_live": 8, "counted_until": 8,
 }
 
 def scan(rows, cols):
@@ -83,6 +84,15 @@ def before_query(view):
         return billed([INVENTORY_TABLE])
     if view == "v_inventory_status":
         return billed(INVENTORY_STATUS)
+    if view == "v_inventory_now":
+        # The latest snapshots, what the refresh counted per product, the live sales of
+        # the last 7 days' partitions (the columns the deduplication and the view read:
+        # 8 partitions, as the window starts within a day) and the product names.
+        return billed([INVENTORY_TABLE,
+                       ("inventory_sold", PRODUCTS, ["product_id", "snapshot_ts", "sold_live", "counted_until"]),
+                       ("fact_sales_streaming", LIVE_PER_DAY * 8, ["event_id", "product_id", "qty", "payment_status",
+                                                                    "event_ts", "ingest_ts", "message_id"]),
+                       FACTS_ALL[4]])
     if view == "v_alerts":  # stock, failed live payments, revenue of v_fact_sales_all
         return billed([INVENTORY_TABLE] + FACTS_ALL)
     if view == "v_customer_lifetime":

@@ -18,7 +18,9 @@
 //! row. `--append` replaces by key ([`REPLACED_BY`]): the file is loaded into a staging
 //! table, then one transaction deletes the rows it replaces and inserts it, so appending
 //! the same file twice leaves each key once, and an appended order's lines replace its
-//! old ones. An inventory file without `snapshot_ts` is stamped with the load time.
+//! old ones; with `--append` only the files present are loaded (a new stock count is
+//! `inventory.csv` alone). An inventory file without `snapshot_ts` is stamped with the
+//! load time.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -35,7 +37,8 @@ use crate::progress::Progress;
 use crate::rest;
 use crate::retry::{self, RetryPolicy};
 
-/// The batch tables, in load order; the first four are the seed's and must be present.
+/// The batch tables, in load order; the first four are the seed's and must be present
+/// unless `--append`.
 pub const BATCH_TABLES: [&str; 5] = ["customers", "products", "orders", "order_items", "inventory"];
 const REQUIRED: usize = 4;
 /// Where the normalised files go in the bucket.
@@ -411,7 +414,7 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
                 retry::retry(RetryPolicy::CONTROL, "read object", call, |_| {}).await?
             }
         };
-        if bytes.is_none() && i < REQUIRED {
+        if bytes.is_none() && i < REQUIRED && !o.append {
             let place = match &o.source {
                 SourceDir::Local(d) => d.join(&name).display().to_string(),
                 SourceDir::Gcs { bucket, prefix } => format!("gs://{bucket}/{prefix}{name}"),
@@ -422,6 +425,16 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
             ));
         }
         files.push((table, name, bytes));
+    }
+    if files.iter().all(|(_, _, b)| b.is_none()) {
+        let place = match &o.source {
+            SourceDir::Local(d) => d.display().to_string(),
+            SourceDir::Gcs { bucket, prefix } => format!("gs://{bucket}/{prefix}"),
+        };
+        return Err(Error::input(
+            place,
+            "none of customers, products, orders, order_items or inventory .csv is here",
+        ));
     }
     // 2. Check everything first, referenced tables before the tables that reference
     // them (BATCH_TABLES is in that order): a header error stops the whole run.

@@ -51,7 +51,9 @@
 //!   query each chart implies for a period and a slice, number formats, the Looker
 //!   Studio link.
 //! - [`refresh`]: brings `sales_facts`, the date-partitioned facts the charts read, up
-//!   to date (the scheduled query's SQL, run locally).
+//!   to date, with the tables kept from it and the live units counted against the stock
+//!   (`customer_months`, `customer_lifetime`, `inventory_sold`; the scheduled query's
+//!   SQL, run locally).
 //! - [`selection`]: the URL contract of a page and of the chart API (`from`, `to`,
 //!   `compare`, `source`, `country`, `category`, `plan`), parsed strictly; presets and
 //!   compared periods.

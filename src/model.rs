@@ -643,8 +643,8 @@ mod tests {
         }
         assert_eq!(
             m.tables.len(),
-            12,
-            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts, customer_months and customer_lifetime"
+            13,
+            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts, customer_months, customer_lifetime and inventory_sold"
         );
         let facts = m.table("sales_facts").unwrap();
         assert!(facts.options.require_partition_filter);

@@ -1,6 +1,7 @@
 //! Brings the dashboard's date-partitioned facts (`sales_facts`, and from them the
 //! per-customer months of `customer_months` and totals of `customer_lifetime`) up to
-//! date: runs
+//! date, and counts the live units sold per product since its inventory snapshot
+//! (`inventory_sold`): runs
 //! `bigquery/scheduled/refresh_sales_facts.sql`, the same SQL that Terraform schedules
 //! on BigQuery, with the run's time as `@run_time`. It re-derives the days from
 //! `days` before today (in the reporting time zone) on, in one transaction; with
@@ -23,6 +24,12 @@ pub const TABLE: &str = "sales_facts";
 pub const MONTHS_TABLE: &str = "customer_months";
 /// The per-customer totals it keeps from [`MONTHS_TABLE`] in the same transaction.
 pub const LIFETIME_TABLE: &str = "customer_lifetime";
+/// The live units sold per product since its snapshot, rebuilt by the same run.
+pub const SOLD_TABLE: &str = "inventory_sold";
+/// How long before the run a live sale must have been written to count in
+/// [`SOLD_TABLE`] (a row written just before a read may not be readable yet); the
+/// stock's view adds the later ones from the recent partitions.
+pub const DEFAULT_STOCK_SETTLE_SECS: u32 = 60;
 /// The days a scheduled run re-derives by default: today and the three before (late
 /// live sales and re-sends land within them).
 pub const DEFAULT_DAYS: u32 = 3;
@@ -49,6 +56,19 @@ pub struct Refreshed {
     pub since_month: NaiveDate,
     /// Customer-months `customer_months` holds from that month on.
     pub customer_months: u64,
+    /// Products in `inventory_sold`, and the live units it counts over them.
+    pub products: u64,
+    /// The units sold live since the products' snapshots, as counted.
+    pub sold_live: u64,
+}
+
+/// What a run takes besides its days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Which days it re-derives.
+    pub days: Days,
+    /// [`DEFAULT_STOCK_SETTLE_SECS`].
+    pub stock_settle_secs: u32,
 }
 
 /// The SQL of one run: the template filled with the project, dataset, zone and days;
@@ -60,28 +80,32 @@ pub fn sql(
     zone: &TimeZone,
     days: u32,
     all: bool,
+    stock_settle_secs: u32,
 ) -> Result<String> {
     let file = model_dir.join(SQL_FILE);
     let template = std::fs::read_to_string(&file).map_err(|e| Error::model(&file, format!("cannot be read: {e}")))?;
     let vars = ViewVars::in_zone(zone.clone());
     Ok(crate::model::render_with(&template, project, dataset, &vars)
         .replace("${refresh_days}", &days.to_string())
-        .replace("${refresh_all}", if all { "TRUE" } else { "FALSE" }))
+        .replace("${refresh_all}", if all { "TRUE" } else { "FALSE" })
+        .replace("${stock_settle_seconds}", &stock_settle_secs.to_string()))
 }
 
-/// Runs the refresh of `days` in `dataset`, then counts what the table holds for them.
+/// Runs the refresh of `options.days` in `dataset`, then counts what the tables hold for
+/// them.
 pub async fn refresh(
     gcp: &Gcp,
     model: &DataModel,
     model_dir: &std::path::Path,
     dataset: &str,
     zone: &TimeZone,
-    days: Days,
+    options: Options,
 ) -> Result<Refreshed> {
+    let days = options.days;
     let bq: BigQuery = gcp.bigquery().await?;
     let project = gcp.project.as_str();
     let emulator = gcp.endpoints.bigquery.is_emulator();
-    for table in [TABLE, MONTHS_TABLE, LIFETIME_TABLE] {
+    for table in [TABLE, MONTHS_TABLE, LIFETIME_TABLE, SOLD_TABLE] {
         if model.table(table).is_none() {
             return Err(Error::model(model_dir, format!("the data model has no table {table}")));
         }
@@ -101,18 +125,27 @@ pub async fn refresh(
         .checked_sub_days(chrono::Days::new(u64::from(back)))
         .unwrap_or(NaiveDate::MIN);
     let mut job = QueryJob {
-        sql: sql(model_dir, project, dataset, zone, back, days == Days::All)?,
+        sql: sql(
+            model_dir,
+            project,
+            dataset,
+            zone,
+            back,
+            days == Days::All,
+            options.stock_settle_secs,
+        )?,
         params: vec![("run_time".into(), ParamValue::Timestamp(now))],
         max_bytes_billed: None,
     };
     if emulator {
         // Emulator workaround (ARCHITECTURE.md): bqemulator binds no query parameter
         // inside a multi-statement script, so the run's time (our own clock, never
-        // input) is written into the SQL as a TIMESTAMP literal.
-        job.sql = job.sql.replace(
-            "@run_time",
-            &format!("TIMESTAMP '{}'", now.format("%Y-%m-%d %H:%M:%S%.6f+00:00")),
-        );
+        // input) is written into the SQL, as microseconds: in some statements the
+        // emulator's rewrite turns the fraction of a TIMESTAMP literal into a float
+        // ('…11.128954e0+00:00'), which DuckDB then refuses.
+        job.sql = job
+            .sql
+            .replace("@run_time", &format!("TIMESTAMP_MICROS({})", now.timestamp_micros()));
         job.params.clear();
     }
     let timeout = Duration::from_secs(600);
@@ -121,7 +154,9 @@ pub async fn refresh(
     let count = QueryJob {
         sql: format!(
             "SELECT COUNT(*) AS n, COUNT(DISTINCT sale_date) AS d, \
-             (SELECT COUNT(*) FROM `{project}.{dataset}.{MONTHS_TABLE}` WHERE month >= @since_month) AS m \
+             (SELECT COUNT(*) FROM `{project}.{dataset}.{MONTHS_TABLE}` WHERE month >= @since_month) AS m, \
+             (SELECT COUNT(*) FROM `{project}.{dataset}.{SOLD_TABLE}`) AS p, \
+             (SELECT COALESCE(SUM(sold_live), 0) FROM `{project}.{dataset}.{SOLD_TABLE}`) AS u \
              FROM `{project}.{dataset}.{TABLE}` WHERE sale_date >= @since"
         ),
         params: vec![
@@ -144,5 +179,7 @@ pub async fn refresh(
         days: cell(1),
         since_month,
         customer_months: cell(2),
+        products: cell(3),
+        sold_live: cell(4),
     })
 }

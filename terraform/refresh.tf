@@ -2,7 +2,8 @@
 # scheduled query runs ../bigquery/scheduled/refresh_sales_facts.sql (the same SQL the
 # refresh binary runs locally) as the refresh service account. Each run re-derives the
 # last var.sales_facts_refresh_days days of sales_facts from v_sales_facts, in one
-# transaction, and customer_months and customer_lifetime from them. After loading
+# transaction, and customer_months and customer_lifetime from them, and rebuilds
+# inventory_sold (the live units sold per product since its snapshot). After loading
 # history, run `refresh --all` once.
 
 resource "google_service_account" "refresh" {
@@ -12,7 +13,7 @@ resource "google_service_account" "refresh" {
 }
 
 # It reads the dataset (v_sales_facts reads the sales tables), writes sales_facts,
-# customer_months and customer_lifetime only, and runs query jobs.
+# customer_months, customer_lifetime and inventory_sold only, and runs query jobs.
 resource "google_bigquery_dataset_iam_member" "refresh_reads" {
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
@@ -21,7 +22,7 @@ resource "google_bigquery_dataset_iam_member" "refresh_reads" {
 }
 
 resource "google_bigquery_table_iam_member" "refresh_writes" {
-  for_each   = toset(["sales_facts", "customer_months", "customer_lifetime"])
+  for_each   = toset(["sales_facts", "customer_months", "customer_lifetime", "inventory_sold"])
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
   table_id   = google_bigquery_table.tables[each.key].table_id
@@ -50,7 +51,7 @@ resource "google_bigquery_data_transfer_config" "sales_facts" {
   schedule             = var.sales_facts_schedule
   service_account_name = google_service_account.refresh.email
   params = {
-    query = templatefile("${local.model_dir}/scheduled/refresh_sales_facts.sql", merge(local.view_vars, { refresh_days = var.sales_facts_refresh_days, refresh_all = false }))
+    query = templatefile("${local.model_dir}/scheduled/refresh_sales_facts.sql", merge(local.view_vars, { refresh_days = var.sales_facts_refresh_days, refresh_all = false, stock_settle_seconds = var.stock_settle_seconds }))
   }
 
   depends_on = [

@@ -251,3 +251,14 @@ variable "sales_facts_refresh_days" {
     error_message = "sales_facts_refresh_days is a whole number of days from 0 to 400."
   }
 }
+
+variable "stock_settle_seconds" {
+  description = "How long before a refresh a live sale must have been written to count in inventory_sold; v_inventory_now adds the sales written after that from the last 7 days' partitions."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.stock_settle_seconds >= 0 && var.stock_settle_seconds <= 3600 && floor(var.stock_settle_seconds) == var.stock_settle_seconds
+    error_message = "stock_settle_seconds is a whole number of seconds from 0 to 3600."
+  }
+}

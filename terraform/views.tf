@@ -17,6 +17,7 @@ locals {
     "v_alert_failed_payments",
     "v_fact_sales_all",
     "v_inventory_by_warehouse",
+    "v_inventory_now",
     "v_inventory_status",
     "v_streaming_per_minute",
     "v_active_customers",
@@ -300,6 +301,26 @@ moved {
   to   = google_bigquery_table.v_inventory_by_warehouse
 }
 
+resource "google_bigquery_table" "v_inventory_now" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_inventory_now"
+  description         = "InstaShop: v_inventory_status's live stock, read from what the refresh keeps instead of every live sale: the latest snapshot per product (v_inventory_latest), minus the units the last refresh counted in inventory_sold (its live sales after that snapshot whose payment did not fail, written by counted_until), minus, likewise, the units of the live sales written since, each event once, from the last 7 days' partitions alone. A product whose snapshot changed since the refresh (or that it has not seen) takes all its recent sales after the new snapshot instead. So the stock is v_inventory_status's as long as the time since the refresh plus a sale's lateness (ingest_ts - event_ts) stays under 7 days, and a snapshot loaded after the refresh was counted within the last 7 days; any other sale counts from the next refresh on. The dashboard's stock table and the critical-stock alert read this. Grain: product. Columns: as v_inventory_status."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_inventory_now.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_latest]
+}
+
+moved {
+  from = google_bigquery_table.views_tier2["v_inventory_now"]
+  to   = google_bigquery_table.v_inventory_now
+}
+
 resource "google_bigquery_table" "v_inventory_status" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
@@ -365,14 +386,14 @@ resource "google_bigquery_table" "v_alert_critical_stock" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_alert_critical_stock"
-  description         = "Alert: a product whose live stock (v_inventory_status) is at or under its reorder point. One row per product while it lasts. Alert columns (as every v_alert_* view): alert_key (one per alert while it lasts), kind, subject, value (units on hand), threshold (the reorder point), window_start (NULL: a level, not a window), window_end (when evaluated), detail."
+  description         = "Alert: a product whose live stock is at or under its reorder point: v_inventory_now, the stock the dashboard shows (v_inventory_status's, from what the refresh counted and the last 7 days of live sales, so that an evaluation every few minutes does not read every live sale). One row per product while it lasts. Alert columns (as every v_alert_* view): alert_key (one per alert while it lasts), kind, subject, value (units on hand), threshold (the reorder point), window_start (NULL: a level, not a window), window_end (when evaluated), detail."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
     query          = templatefile("${local.model_dir}/views/v_alert_critical_stock.sql", local.view_vars)
     use_legacy_sql = false
   }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_status]
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_now]
 }
 
 moved {

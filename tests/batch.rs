@@ -307,6 +307,12 @@ async fn a_wrong_header_or_a_missing_file_loads_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("orders.csv: missing"), "{}", stderr(&out));
     assert_eq!(count(&gcp, &names, "customers").await, 2, "left as it was");
+    // With --append, a folder holding none of the files is an error too, not an empty load.
+    let empty = tmp("header-empty");
+    let out = load(&names, &empty, &["--append"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("none of customers"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&empty).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     cleanup(&gcp, &names).await;
 }

@@ -963,6 +963,8 @@ impl Reference<'_> {
                     })
                     .collect()
             }
+            // The same stock from what the refresh counted and the sales written since.
+            "v_inventory_now" => self.view("v_inventory_status"),
             "v_inventory_status" => self.stock().into_iter().map(|(r, _)| r).collect(),
             "v_inventory_by_warehouse" => {
                 let mut by: BTreeMap<&str, [i64; 3]> = BTreeMap::new();

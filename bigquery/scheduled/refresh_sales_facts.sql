@@ -13,11 +13,26 @@
 -- customer_lifetime (per customer, ever) takes the difference, and the replaced months
 -- go. After loading history, run the refresh binary with --all (it rebuilds then; the
 -- scheduled query never does).
+--
+-- Last, inventory_sold is rebuilt: per product, the units of its live sales after its
+-- latest snapshot whose payment did not fail (v_inventory_status's rule), each event
+-- once, among the rows written by counted_until (the run's time less
+-- ${stock_settle_seconds} s, so that a row written just before the run but not yet
+-- readable is not missed). It reads the live partitions from the oldest latest
+-- snapshot on; v_inventory_now adds the sales written after counted_until.
 DECLARE since DATE DEFAULT DATE_SUB(DATE(@run_time, '${time_zone}'), INTERVAL ${refresh_days} DAY);
 DECLARE since_month DATE DEFAULT DATE_SUB(since, INTERVAL EXTRACT(DAY FROM since) - 1 DAY);
 -- Every day (refresh --all): customer_lifetime is rebuilt from the new months alone,
 -- whatever it held; otherwise it takes the difference.
 DECLARE rebuild BOOL DEFAULT ${refresh_all};
+DECLARE counted_until TIMESTAMP DEFAULT TIMESTAMP_SUB(@run_time, INTERVAL ${stock_settle_seconds} SECOND);
+-- The oldest latest snapshot: every live sale that can count is after it (a variable,
+-- so that the filter on the partitioning column prunes). A product-warehouse pair
+-- counted before snapshot_ts existed (NULL) counts every live sale.
+DECLARE stock_since TIMESTAMP DEFAULT (
+  SELECT IF(COUNTIF(snapshot_ts IS NULL) > 0, TIMESTAMP '0001-01-01 00:00:00+00', MIN(snapshot_ts))
+  FROM `${project_id}.${dataset_id}.v_inventory_latest`
+);
 
 BEGIN TRANSACTION;
 
@@ -104,5 +119,36 @@ WHERE first_month IS NULL;
 
 DELETE FROM `${project_id}.${dataset_id}.customer_months`
 WHERE month >= since_month AND refreshed_at != @run_time;
+
+DELETE FROM `${project_id}.${dataset_id}.inventory_sold` WHERE TRUE;
+
+INSERT INTO `${project_id}.${dataset_id}.inventory_sold`
+  (product_id, snapshot_ts, sold_live, counted_until, refreshed_at)
+WITH snapshot AS (
+  SELECT product_id, MAX(snapshot_ts) AS snapshot_ts
+  FROM `${project_id}.${dataset_id}.v_inventory_latest`
+  GROUP BY product_id
+),
+-- Each event once, as v_fact_sales_streaming keeps it (the first written); a re-send
+-- carries its event's event_ts, so the partitions from stock_since hold every copy.
+live AS (
+  SELECT product_id, qty, payment_status, event_ts, ingest_ts
+  FROM `${project_id}.${dataset_id}.fact_sales_streaming`
+  WHERE event_ts > stock_since
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingest_ts, message_id) = 1
+)
+SELECT
+  s.product_id,
+  s.snapshot_ts,
+  COALESCE(SUM(l.qty), 0),
+  counted_until,
+  @run_time
+FROM snapshot s
+LEFT JOIN live l
+  ON l.product_id = s.product_id
+  AND (l.payment_status IS NULL OR l.payment_status != 'failed')
+  AND (s.snapshot_ts IS NULL OR l.event_ts > s.snapshot_ts)
+  AND l.ingest_ts <= counted_until
+GROUP BY s.product_id, s.snapshot_ts;
 
 COMMIT TRANSACTION;

@@ -29,7 +29,7 @@ struct Args {
     /// Skip up to N bad rows per table (listed) instead of refusing the table.
     #[arg(long, default_value_t = 0)]
     max_bad_rows: u64,
-    /// Append to the tables instead of replacing them.
+    /// Append to the tables instead of replacing them (by key; only the files present).
     #[arg(long)]
     append: bool,
 }

@@ -1,0 +1,76 @@
+-- InstaShop: v_inventory_status's live stock, read from what the refresh keeps instead of
+-- every live sale: the latest snapshot per product (v_inventory_latest), minus the units
+-- the last refresh counted in inventory_sold (its live sales after that snapshot whose
+-- payment did not fail, written by counted_until), minus, likewise, the units of the
+-- live sales written since, each event once, from the last 7 days' partitions alone. A
+-- product whose snapshot changed since the refresh (or that it has not seen) takes all
+-- its recent sales after the new snapshot instead. So the stock is v_inventory_status's
+-- as long as the time since the refresh plus a sale's lateness (ingest_ts - event_ts)
+-- stays under 7 days, and a snapshot loaded after the refresh was counted within the
+-- last 7 days; any other sale counts from the next refresh on. The dashboard's stock
+-- table and the critical-stock alert read this. Grain: product. Columns: as v_inventory_status.
+WITH snapshot AS (
+  SELECT
+    product_id,
+    COUNT(*) AS warehouses,
+    MAX(snapshot_ts) AS snapshot_ts,
+    SUM(stock) AS snapshot_stock,
+    SUM(reorder_point) AS reorder_point
+  FROM `${project_id}.${dataset_id}.v_inventory_latest`
+  GROUP BY product_id
+),
+counted AS (
+  SELECT s.product_id, c.sold_live, c.counted_until
+  FROM snapshot s
+  JOIN `${project_id}.${dataset_id}.inventory_sold` c
+    ON c.product_id = s.product_id
+    AND c.snapshot_ts IS NOT DISTINCT FROM s.snapshot_ts
+),
+-- Each event once, as v_fact_sales_streaming keeps it (the first written): a constant
+-- filter on the partitioning column, before the window, so that only the last 7 days'
+-- partitions are read.
+recent AS (
+  SELECT product_id, qty, payment_status, event_ts, ingest_ts
+  FROM `${project_id}.${dataset_id}.fact_sales_streaming`
+  WHERE event_ts >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL 7 DAY)
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingest_ts, message_id) = 1
+),
+since AS (
+  SELECT s.product_id, SUM(r.qty) AS units
+  FROM snapshot s
+  JOIN recent r ON r.product_id = s.product_id
+  LEFT JOIN counted c ON c.product_id = s.product_id
+  WHERE (r.payment_status IS NULL OR r.payment_status != 'failed')
+    AND (s.snapshot_ts IS NULL OR r.event_ts > s.snapshot_ts)
+    AND (c.product_id IS NULL OR r.ingest_ts > c.counted_until)
+  GROUP BY s.product_id
+),
+live AS (
+  SELECT
+    s.product_id,
+    s.warehouses,
+    s.snapshot_ts,
+    s.snapshot_stock,
+    COALESCE(c.sold_live, 0) + COALESCE(since.units, 0) AS sold_live,
+    s.reorder_point
+  FROM snapshot s
+  LEFT JOIN counted c ON c.product_id = s.product_id
+  LEFT JOIN since ON since.product_id = s.product_id
+)
+SELECT
+  l.product_id,
+  p.name AS product_name,
+  p.category,
+  l.warehouses,
+  l.snapshot_ts,
+  l.snapshot_stock,
+  l.sold_live,
+  l.snapshot_stock - l.sold_live AS stock,
+  l.reorder_point,
+  CASE
+    WHEN l.snapshot_stock - l.sold_live <= l.reorder_point THEN 'critical'
+    WHEN l.snapshot_stock - l.sold_live < 2 * l.reorder_point THEN 'low'
+    ELSE 'optimal'
+  END AS status
+FROM live l
+LEFT JOIN `${project_id}.${dataset_id}.products` p ON p.product_id = l.product_id
