@@ -584,6 +584,55 @@ async fn bigquery_down_is_one_clear_banner_and_the_page_recovers() {
     cleanup(&gcp, &names).await;
 }
 
+/// A chart over the cap on bytes billed fails on its own tile, saying so and naming the
+/// cap, and the page still loads; under a cap BigQuery accepts, the same page loads
+/// through the same proxy. The emulator bills nothing and ignores `maximumBytesBilled`,
+/// so a strict proxy answers as BigQuery does a query capped under its minimum of 10 MiB
+/// per table referenced.
+#[tokio::test]
+async fn a_chart_over_the_byte_cap_fails_on_its_tile_saying_so() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (names, gcp) = provision_fresh("dashcap");
+    let strict = StrictBigQuery::start();
+    let cap = MIN_BILLED_PER_TABLE - 1;
+    let through = |cap: u64| {
+        [
+            ("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", strict.port)),
+            ("INSTASHOP_MAX_BYTES_BILLED", cap.to_string()),
+        ]
+    };
+    let served = Served::start(&names, &through(cap));
+    let chromium = Chromium::launch().await;
+    let page = chromium.open(&format!("{}/pages/batch", served.url)).await;
+    loaded(&page, 1).await;
+    let over = tiles(&page).await;
+    // The fault happened: the proxy refused queries, and each tile shows its answer.
+    assert!(strict.refused() > 0);
+    assert!(!over.is_empty());
+    for (id, (state, _, text)) in &over {
+        assert_eq!(state, "error", "{id}: {text}");
+        assert!(
+            text.contains(&format!(
+                "would bill more than the dashboard's cap of {cap} bytes (--max-bytes-billed)"
+            )) && text.contains("10485760 or higher required"),
+            "{id}: {text}"
+        );
+    }
+    let banner: bool = eval(&page, "document.querySelector('.banner').hidden").await;
+    assert!(banner, "a cap is not an outage: no banner");
+    drop(served);
+
+    let refused = strict.refused();
+    let served = Served::start(&names, &through(instashop::settings::DEFAULT_MAX_BYTES_BILLED));
+    let page = chromium.open(&format!("{}/pages/batch", served.url)).await;
+    loaded(&page, 1).await;
+    let under = tiles(&page).await;
+    assert_eq!(under.len(), over.len());
+    assert!(under.values().all(|(state, _, _)| state != "error"), "{under:?}");
+    assert_eq!(strict.refused(), refused, "nothing refused under the default cap");
+    cleanup(&gcp, &names).await;
+}
+
 /// A view the definition reads but the dataset lacks stops the dashboard at start, with
 /// the page, chart and view named.
 #[tokio::test]

@@ -522,3 +522,132 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// An HTTP proxy on a loopback port of its own in front of the BigQuery emulator's REST
+/// API that imposes a contract of BigQuery's the emulator lets pass: a query billed
+/// on demand is billed at least 10 MiB for each table it references, so a query job whose
+/// `maximumBytesBilled` is under that fails, billing nothing, with BigQuery's own answer
+/// (400, reason `bytesBilledLimitExceeded`, "Query exceeded limit for bytes billed: CAP.
+/// 10485760 or higher required."). The emulator bills 0 bytes and ignores the cap. Every
+/// other request passes through unchanged. `refused` counts the queries it refused, so a
+/// test proves its fault happened.
+pub struct StrictBigQuery {
+    /// The port clients connect to (`BIGQUERY_EMULATOR_HOST=127.0.0.1:PORT`).
+    pub port: u16,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// BigQuery's on-demand minimum per table referenced.
+pub const MIN_BILLED_PER_TABLE: u64 = 10 * 1024 * 1024;
+
+impl StrictBigQuery {
+    /// In front of the shared emulator (`BIGQUERY_EMULATOR_HOST`), on a thread of its own.
+    pub fn start() -> StrictBigQuery {
+        let upstream = format!("http://{}", gcp_args().bigquery_emulator_host.unwrap());
+        let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let counter = refused.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let http = reqwest::Client::new();
+                let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+                    strict_forward(http.clone(), upstream.clone(), counter.clone(), req)
+                });
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        StrictBigQuery { port, refused }
+    }
+
+    /// How many queries it refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(SeqCst)
+    }
+}
+
+/// The cap a query job asks for, from a `jobs.query` or `jobs.insert` body; `None` when it
+/// sets none or is not a query.
+fn query_cap(path: &str, body: &Value) -> Option<u64> {
+    let cap = if path.ends_with("/queries") {
+        &body["maximumBytesBilled"]
+    } else if path.ends_with("/jobs") {
+        &body["configuration"]["query"]["maximumBytesBilled"]
+    } else {
+        return None;
+    };
+    cap.as_str().and_then(|s| s.parse().ok()).or_else(|| cap.as_u64())
+}
+
+/// The tables and views a query's text names (`project.dataset.table` in backticks).
+fn tables_named(body: &Value) -> usize {
+    let sql = body["query"]
+        .as_str()
+        .or_else(|| body["configuration"]["query"]["query"].as_str())
+        .unwrap_or_default();
+    let re = regex::Regex::new(r"`[A-Za-z0-9_-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+`").unwrap();
+    re.find_iter(sql)
+        .map(|m| m.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+async fn strict_forward(
+    http: reqwest::Client,
+    upstream: String,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+    let path = parts.uri.path().to_string();
+    if parts.method == http::Method::POST {
+        let json: Value = serde_json::from_slice(&body).unwrap_or_default();
+        if let Some(cap) = query_cap(&path, &json) {
+            let required = MIN_BILLED_PER_TABLE * tables_named(&json) as u64;
+            if cap < required {
+                refused.fetch_add(1, SeqCst);
+                let message = format!("Query exceeded limit for bytes billed: {cap}. {required} or higher required.");
+                let answer = serde_json::json!({"error": {
+                    "code": 400,
+                    "message": message,
+                    "errors": [{"message": message, "domain": "global", "reason": "bytesBilledLimitExceeded"}],
+                    "status": "INVALID_ARGUMENT",
+                }});
+                return (http::StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
+            }
+        }
+    }
+    let url = format!(
+        "{upstream}{}",
+        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let mut forward = http.request(parts.method, url).body(body);
+    for (k, v) in &parts.headers {
+        if k != http::header::HOST && k != http::header::CONTENT_LENGTH {
+            forward = forward.header(k, v);
+        }
+    }
+    match forward.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.unwrap_or_default();
+            let mut out = (status, bytes).into_response();
+            for (k, v) in &headers {
+                if k != http::header::CONTENT_LENGTH && k != http::header::TRANSFER_ENCODING {
+                    out.headers_mut().insert(k, v.clone());
+                }
+            }
+            out
+        }
+        Err(e) => (http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
