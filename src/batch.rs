@@ -338,6 +338,14 @@ pub enum SourceDir {
 }
 
 impl SourceDir {
+    /// Where `name` is in it (`""`: the folder itself), for a message.
+    pub fn place(&self, name: &str) -> String {
+        match self {
+            SourceDir::Local(d) => d.join(name).display().to_string(),
+            SourceDir::Gcs { bucket, prefix } => format!("gs://{bucket}/{prefix}{name}"),
+        }
+    }
+
     /// `gs://bucket/prefix` or a path.
     pub fn parse(s: &str) -> SourceDir {
         match s.strip_prefix("gs://") {
@@ -415,24 +423,16 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
             }
         };
         if bytes.is_none() && i < REQUIRED && !o.append {
-            let place = match &o.source {
-                SourceDir::Local(d) => d.join(&name).display().to_string(),
-                SourceDir::Gcs { bucket, prefix } => format!("gs://{bucket}/{prefix}{name}"),
-            };
             return Err(Error::input(
-                place,
+                o.source.place(&name),
                 "missing: the seed's four files (customers, products, orders, order_items) are required",
             ));
         }
         files.push((table, name, bytes));
     }
     if files.iter().all(|(_, _, b)| b.is_none()) {
-        let place = match &o.source {
-            SourceDir::Local(d) => d.display().to_string(),
-            SourceDir::Gcs { bucket, prefix } => format!("gs://{bucket}/{prefix}"),
-        };
         return Err(Error::input(
-            place,
+            o.source.place(""),
             "none of customers, products, orders, order_items or inventory .csv is here",
         ));
     }

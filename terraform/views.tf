@@ -17,16 +17,16 @@ locals {
     "v_alert_failed_payments",
     "v_fact_sales_all",
     "v_inventory_by_warehouse",
-    "v_inventory_now",
-    "v_inventory_status",
+    "v_inventory_snapshot",
     "v_streaming_per_minute",
     "v_active_customers",
-    "v_alert_critical_stock",
     "v_alert_revenue_anomaly",
     "v_cohort_retention",
     "v_customer_lifetime_value",
     "v_customers_by_plan",
     "v_failed_transactions",
+    "v_inventory_now",
+    "v_inventory_status",
     "v_kpi_by_source",
     "v_kpi_overview",
     "v_payment_methods",
@@ -37,6 +37,7 @@ locals {
     "v_sales_detail",
     "v_sales_facts",
     "v_top_products",
+    "v_alert_critical_stock",
     "v_alerts",
   ]
 }
@@ -301,44 +302,24 @@ moved {
   to   = google_bigquery_table.v_inventory_by_warehouse
 }
 
-resource "google_bigquery_table" "v_inventory_now" {
+resource "google_bigquery_table" "v_inventory_snapshot" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = "v_inventory_now"
-  description         = "InstaShop: v_inventory_status's live stock, read from what the refresh keeps instead of every live sale: the latest snapshot per product (v_inventory_latest), minus the units the last refresh counted in inventory_sold (its live sales after that snapshot whose payment did not fail, written by counted_until), minus, likewise, the units of the live sales written since, each event once, from the last 7 days' partitions alone. A product whose snapshot changed since the refresh (or that it has not seen) takes all its recent sales after the new snapshot instead. So the stock is v_inventory_status's as long as the time since the refresh plus a sale's lateness (ingest_ts - event_ts) stays under 7 days, and a snapshot loaded after the refresh was counted within the last 7 days; any other sale counts from the next refresh on. The dashboard's stock table and the critical-stock alert read this. Grain: product. Columns: as v_inventory_status."
+  table_id            = "v_inventory_snapshot"
+  description         = "InstaShop: the latest snapshot per product, over its warehouses (v_inventory_latest), with its name and category: what the live stock views (v_inventory_status, v_inventory_now) and the refresh's count of inventory_sold subtract the live sales from. snapshot_ts is the latest over the product's warehouses (NULL when its rows carry none). Grain: product. Columns: product_id, product_name, category, warehouses, snapshot_ts, snapshot_stock, reorder_point."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
-    query          = templatefile("${local.model_dir}/views/v_inventory_now.sql", local.view_vars)
+    query          = templatefile("${local.model_dir}/views/v_inventory_snapshot.sql", local.view_vars)
     use_legacy_sql = false
   }
   depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_latest]
 }
 
 moved {
-  from = google_bigquery_table.views_tier2["v_inventory_now"]
-  to   = google_bigquery_table.v_inventory_now
-}
-
-resource "google_bigquery_table" "v_inventory_status" {
-  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
-  project             = var.project_id
-  dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = "v_inventory_status"
-  description         = "InstaShop: stock status per product over all warehouses, live. The stock is the latest inventory snapshot of each product-warehouse pair (v_inventory_latest) minus the units of the live sales after it (event_ts > the product's snapshot_ts) whose payment did not fail; the sales the snapshot already reflects are not subtracted again. critical: stock at or under the reorder point (the critical-stock alert); low: under twice the reorder point; optimal: the rest. Grain: product. Columns: product_id, product_name, category, warehouses, snapshot_ts, snapshot_stock, sold_live, stock, reorder_point, status."
-  deletion_protection = var.deletion_protection
-  labels              = merge(var.labels, { managed_by = "instashop" })
-  view {
-    query          = templatefile("${local.model_dir}/views/v_inventory_status.sql", local.view_vars)
-    use_legacy_sql = false
-  }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_streaming, google_bigquery_table.v_inventory_latest]
-}
-
-moved {
-  from = google_bigquery_table.views_tier2["v_inventory_status"]
-  to   = google_bigquery_table.v_inventory_status
+  from = google_bigquery_table.views_tier2["v_inventory_snapshot"]
+  to   = google_bigquery_table.v_inventory_snapshot
 }
 
 resource "google_bigquery_table" "v_streaming_per_minute" {
@@ -379,26 +360,6 @@ resource "google_bigquery_table" "v_active_customers" {
 moved {
   from = google_bigquery_table.views_tier3["v_active_customers"]
   to   = google_bigquery_table.v_active_customers
-}
-
-resource "google_bigquery_table" "v_alert_critical_stock" {
-  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
-  project             = var.project_id
-  dataset_id          = google_bigquery_dataset.main.dataset_id
-  table_id            = "v_alert_critical_stock"
-  description         = "Alert: a product whose live stock is at or under its reorder point: v_inventory_now, the stock the dashboard shows (v_inventory_status's, from what the refresh counted and the last 7 days of live sales, so that an evaluation every few minutes does not read every live sale). One row per product while it lasts. Alert columns (as every v_alert_* view): alert_key (one per alert while it lasts), kind, subject, value (units on hand), threshold (the reorder point), window_start (NULL: a level, not a window), window_end (when evaluated), detail."
-  deletion_protection = var.deletion_protection
-  labels              = merge(var.labels, { managed_by = "instashop" })
-  view {
-    query          = templatefile("${local.model_dir}/views/v_alert_critical_stock.sql", local.view_vars)
-    use_legacy_sql = false
-  }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_now]
-}
-
-moved {
-  from = google_bigquery_table.views_tier3["v_alert_critical_stock"]
-  to   = google_bigquery_table.v_alert_critical_stock
 }
 
 resource "google_bigquery_table" "v_alert_revenue_anomaly" {
@@ -499,6 +460,46 @@ resource "google_bigquery_table" "v_failed_transactions" {
 moved {
   from = google_bigquery_table.views_tier3["v_failed_transactions"]
   to   = google_bigquery_table.v_failed_transactions
+}
+
+resource "google_bigquery_table" "v_inventory_now" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_inventory_now"
+  description         = "InstaShop: v_inventory_status's live stock, read from what the refresh keeps instead of every live sale: the latest snapshot per product (v_inventory_snapshot), minus the units the last refresh counted in inventory_sold (its live sales after that snapshot whose payment did not fail, written by counted_until), minus, likewise, the units of the live sales written since, each event once, from the last 7 days' partitions alone. A product whose snapshot changed since the refresh (or that it has not seen) takes all its recent sales after the new snapshot instead. So the stock is v_inventory_status's as long as the time since the refresh plus a sale's lateness (ingest_ts - event_ts) stays under 7 days, and a snapshot loaded after the refresh was counted within the last 7 days; any other sale counts from the next refresh on. The dashboard's stock table and the critical-stock alert read this. Grain: product. Columns: as v_inventory_status."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_inventory_now.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_snapshot]
+}
+
+moved {
+  from = google_bigquery_table.views_tier3["v_inventory_now"]
+  to   = google_bigquery_table.v_inventory_now
+}
+
+resource "google_bigquery_table" "v_inventory_status" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_inventory_status"
+  description         = "InstaShop: stock status per product over all warehouses, live. The stock is the latest inventory snapshot of each product-warehouse pair (v_inventory_snapshot) minus the units of the live sales after it (event_ts > the product's snapshot_ts) whose payment did not fail; the sales the snapshot already reflects are not subtracted again. critical: stock at or under the reorder point (the critical-stock alert); low: under twice the reorder point; optimal: the rest. Grain: product. Columns: product_id, product_name, category, warehouses, snapshot_ts, snapshot_stock, sold_live, stock, reorder_point, status."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_inventory_status.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_fact_sales_streaming, google_bigquery_table.v_inventory_snapshot]
+}
+
+moved {
+  from = google_bigquery_table.views_tier3["v_inventory_status"]
+  to   = google_bigquery_table.v_inventory_status
 }
 
 resource "google_bigquery_table" "v_kpi_by_source" {
@@ -701,6 +702,26 @@ moved {
   to   = google_bigquery_table.v_top_products
 }
 
+resource "google_bigquery_table" "v_alert_critical_stock" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_alert_critical_stock"
+  description         = "Alert: a product whose live stock is at or under its reorder point: v_inventory_now, the stock the dashboard shows (v_inventory_status's, from what the refresh counted and the last 7 days of live sales, so that an evaluation every few minutes does not read every live sale). One row per product while it lasts. Alert columns (as every v_alert_* view): alert_key (one per alert while it lasts), kind, subject, value (units on hand), threshold (the reorder point), window_start (NULL: a level, not a window), window_end (when evaluated), detail."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_alert_critical_stock.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_now]
+}
+
+moved {
+  from = google_bigquery_table.views_tier4["v_alert_critical_stock"]
+  to   = google_bigquery_table.v_alert_critical_stock
+}
+
 resource "google_bigquery_table" "v_alerts" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
@@ -717,6 +738,6 @@ resource "google_bigquery_table" "v_alerts" {
 }
 
 moved {
-  from = google_bigquery_table.views_tier4["v_alerts"]
+  from = google_bigquery_table.views_tier5["v_alerts"]
   to   = google_bigquery_table.v_alerts
 }

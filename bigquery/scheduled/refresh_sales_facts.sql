@@ -26,12 +26,12 @@ DECLARE since_month DATE DEFAULT DATE_SUB(since, INTERVAL EXTRACT(DAY FROM since
 -- whatever it held; otherwise it takes the difference.
 DECLARE rebuild BOOL DEFAULT ${refresh_all};
 DECLARE counted_until TIMESTAMP DEFAULT TIMESTAMP_SUB(@run_time, INTERVAL ${stock_settle_seconds} SECOND);
--- The oldest latest snapshot: every live sale that can count is after it (a variable,
--- so that the filter on the partitioning column prunes). A product-warehouse pair
--- counted before snapshot_ts existed (NULL) counts every live sale.
+-- The oldest of the products' snapshots: every live sale that can count is after it (a
+-- variable, so that the filter on the partitioning column prunes). A product counted
+-- before snapshot_ts existed (NULL) counts every live sale.
 DECLARE stock_since TIMESTAMP DEFAULT (
   SELECT IF(COUNTIF(snapshot_ts IS NULL) > 0, TIMESTAMP '0001-01-01 00:00:00+00', MIN(snapshot_ts))
-  FROM `${project_id}.${dataset_id}.v_inventory_latest`
+  FROM `${project_id}.${dataset_id}.v_inventory_snapshot`
 );
 
 BEGIN TRANSACTION;
@@ -124,11 +124,7 @@ DELETE FROM `${project_id}.${dataset_id}.inventory_sold` WHERE TRUE;
 
 INSERT INTO `${project_id}.${dataset_id}.inventory_sold`
   (product_id, snapshot_ts, sold_live, counted_until, refreshed_at)
-WITH snapshot AS (
-  SELECT product_id, MAX(snapshot_ts) AS snapshot_ts
-  FROM `${project_id}.${dataset_id}.v_inventory_latest`
-  GROUP BY product_id
-),
+WITH
 -- Each event once, as v_fact_sales_streaming keeps it (the first written); a re-send
 -- carries its event's event_ts, so the partitions from stock_since hold every copy.
 live AS (
@@ -143,7 +139,7 @@ SELECT
   COALESCE(SUM(l.qty), 0),
   counted_until,
   @run_time
-FROM snapshot s
+FROM `${project_id}.${dataset_id}.v_inventory_snapshot` s
 LEFT JOIN live l
   ON l.product_id = s.product_id
   AND (l.payment_status IS NULL OR l.payment_status != 'failed')

@@ -1,5 +1,5 @@
 -- InstaShop: v_inventory_status's live stock, read from what the refresh keeps instead of
--- every live sale: the latest snapshot per product (v_inventory_latest), minus the units
+-- every live sale: the latest snapshot per product (v_inventory_snapshot), minus the units
 -- the last refresh counted in inventory_sold (its live sales after that snapshot whose
 -- payment did not fail, written by counted_until), minus, likewise, the units of the
 -- live sales written since, each event once, from the last 7 days' partitions alone. A
@@ -9,19 +9,9 @@
 -- stays under 7 days, and a snapshot loaded after the refresh was counted within the
 -- last 7 days; any other sale counts from the next refresh on. The dashboard's stock
 -- table and the critical-stock alert read this. Grain: product. Columns: as v_inventory_status.
-WITH snapshot AS (
-  SELECT
-    product_id,
-    COUNT(*) AS warehouses,
-    MAX(snapshot_ts) AS snapshot_ts,
-    SUM(stock) AS snapshot_stock,
-    SUM(reorder_point) AS reorder_point
-  FROM `${project_id}.${dataset_id}.v_inventory_latest`
-  GROUP BY product_id
-),
-counted AS (
+WITH counted AS (
   SELECT s.product_id, c.sold_live, c.counted_until
-  FROM snapshot s
+  FROM `${project_id}.${dataset_id}.v_inventory_snapshot` s
   JOIN `${project_id}.${dataset_id}.inventory_sold` c
     ON c.product_id = s.product_id
     AND c.snapshot_ts IS NOT DISTINCT FROM s.snapshot_ts
@@ -37,7 +27,7 @@ recent AS (
 ),
 since AS (
   SELECT s.product_id, SUM(r.qty) AS units
-  FROM snapshot s
+  FROM `${project_id}.${dataset_id}.v_inventory_snapshot` s
   JOIN recent r ON r.product_id = s.product_id
   LEFT JOIN counted c ON c.product_id = s.product_id
   WHERE (r.payment_status IS NULL OR r.payment_status != 'failed')
@@ -46,31 +36,24 @@ since AS (
   GROUP BY s.product_id
 ),
 live AS (
-  SELECT
-    s.product_id,
-    s.warehouses,
-    s.snapshot_ts,
-    s.snapshot_stock,
-    COALESCE(c.sold_live, 0) + COALESCE(since.units, 0) AS sold_live,
-    s.reorder_point
-  FROM snapshot s
+  SELECT s.*, COALESCE(c.sold_live, 0) + COALESCE(since.units, 0) AS sold_live
+  FROM `${project_id}.${dataset_id}.v_inventory_snapshot` s
   LEFT JOIN counted c ON c.product_id = s.product_id
   LEFT JOIN since ON since.product_id = s.product_id
 )
 SELECT
-  l.product_id,
-  p.name AS product_name,
-  p.category,
-  l.warehouses,
-  l.snapshot_ts,
-  l.snapshot_stock,
-  l.sold_live,
-  l.snapshot_stock - l.sold_live AS stock,
-  l.reorder_point,
+  product_id,
+  product_name,
+  category,
+  warehouses,
+  snapshot_ts,
+  snapshot_stock,
+  sold_live,
+  snapshot_stock - sold_live AS stock,
+  reorder_point,
   CASE
-    WHEN l.snapshot_stock - l.sold_live <= l.reorder_point THEN 'critical'
-    WHEN l.snapshot_stock - l.sold_live < 2 * l.reorder_point THEN 'low'
+    WHEN snapshot_stock - sold_live <= reorder_point THEN 'critical'
+    WHEN snapshot_stock - sold_live < 2 * reorder_point THEN 'low'
     ELSE 'optimal'
   END AS status
-FROM live l
-LEFT JOIN `${project_id}.${dataset_id}.products` p ON p.product_id = l.product_id
+FROM live
