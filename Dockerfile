@@ -16,7 +16,8 @@ RUN cargo build --release --locked --bins \
     && mkdir /out \
     && cp target/release/stream-worker target/release/publisher target/release/batch-loader \
           target/release/provision target/release/datagen target/release/replay \
-          target/release/alerts target/release/dashboard target/release/refresh /out/
+          target/release/alerts target/release/dashboard target/release/refresh \
+          target/release/forecast /out/
 
 # --- runtime: glibc, CA certificates and a non-root user, nothing else ---------------
 FROM gcr.io/distroless/cc-debian12:nonroot

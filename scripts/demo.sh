@@ -4,8 +4,9 @@
 # provisions every resource of the data model, lists what now exists, generates and
 # loads the history (datagen -> Cloud Storage -> batch-loader), then runs the
 # streaming pipeline (publisher -> Pub/Sub -> stream-worker -> BigQuery) for about 20 s
-# and prints revenue and orders per source from the views, a replay dry run and the
-# alerts; last, it starts the local dashboard and prints its address.
+# and prints revenue and orders per source from the views, a replay dry run,
+# the demand forecast with the products first to run out, and the alerts; last, it
+# starts the local dashboard and prints its address.
 # The stack and the dashboard stay up for you to explore; `scripts/emulators.sh stop`
 # stops them.
 set -euo pipefail
@@ -116,7 +117,21 @@ PY
 step "replay, dry run: the dead letters today's rules and the explicit repairs would bring back"
 target/debug/replay --dry-run --repair numeric-strings --repair day-first-ts
 
-step "alerts: critical stock, failed payments, revenue anomaly -> Pub/Sub orders-alerts (each once)"
+step "forecast: each product's demand for the next 28 days (MSTL + ETS) -> forecast_demand"
+target/debug/forecast
+"$ROOT/.emulators/venv/bin/python" - <<'PY'
+import json, os, urllib.request
+p, ds = os.environ["GOOGLE_CLOUD_PROJECT"], os.environ.get("INSTASHOP_DATASET", "data_ecommerce_demo")
+req = urllib.request.Request(f"http://{os.environ['BIGQUERY_EMULATOR_HOST']}/bigquery/v2/projects/{p}/queries",
+    data=json.dumps({"query": f"SELECT product_id, stock, FORMAT('%.1f', units_per_day) AS upd, FORMAT('%.1f', days_of_cover) AS cover, CAST(stockout_date AS STRING) AS out_on, reorder_qty FROM `{p}.{ds}.v_inventory_forecast` WHERE days_of_cover IS NOT NULL ORDER BY days_of_cover LIMIT 5", "useLegacySql": False}).encode(),
+    headers={"Content-Type": "application/json"})
+rows = [[c["v"] for c in r["f"]] for r in json.load(urllib.request.urlopen(req, timeout=60)).get("rows", [])]
+print("first to run out (v_inventory_forecast):")
+for r in rows:
+    print(f"  {r[0]}: {r[1]} on hand, {r[2]} a day, {r[3]} days of cover, out on {r[4] or 'not within the horizon'}, reorder {r[5]}")
+PY
+
+step "alerts: critical stock, failed payments, revenue anomaly, stock-out risk -> Pub/Sub orders-alerts (each once)"
 target/debug/alerts --once 2>"$STATE/logs/alerts.log" || { cat "$STATE/logs/alerts.log" >&2; exit 1; }
 echo "(one line per alert in $STATE/logs/alerts.log; a second run notifies nothing new. To see failed payments fire:"
 echo " target/debug/publisher --count 300 --payment-failure-ratio 0.6, stream them, then alerts --once again)"

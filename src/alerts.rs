@@ -1,5 +1,6 @@
 //! `alerts`: the InstaShop alerts as signals. The alert views of `bigquery/views`
-//! (`v_alert_critical_stock`, `v_alert_failed_payments`, `v_alert_revenue_anomaly`) each
+//! (`v_alert_critical_stock`, `v_alert_failed_payments`, `v_alert_revenue_anomaly`,
+//! `v_alert_stockout_risk`) each
 //! give one row per alert while it lasts, keyed by `alert_key`. An evaluation runs their
 //! SQL with this run's [`Thresholds`] (the views' templates, so the thresholds are the
 //! only difference from the views), compares the alerts with the open ones
@@ -39,10 +40,11 @@ use crate::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB, QueryRows};
 use crate::model::DataModel;
 
 /// The alert views, one per kind.
-pub const ALERT_VIEWS: [&str; 3] = [
+pub const ALERT_VIEWS: [&str; 4] = [
     "v_alert_critical_stock",
     "v_alert_failed_payments",
     "v_alert_revenue_anomaly",
+    "v_alert_stockout_risk",
 ];
 /// The table of what was notified.
 pub const LOG_TABLE: &str = "alert_log";
@@ -70,6 +72,13 @@ pub struct Thresholds {
     pub revenue_min_change_pct: Decimal,
     /// Earlier weeks with sales needed before revenue is judged (2 to 8).
     pub revenue_min_weeks: u32,
+    /// The supplier's lead time in days: a product whose days of cover are under it
+    /// fires `stockout_risk`; with the review period, the days a reorder covers
+    /// (`v_inventory_forecast`).
+    pub stockout_lead_days: u32,
+    /// The review period in days: how long until the stock is looked at again, which a
+    /// reorder covers beyond the lead time.
+    pub stockout_review_days: u32,
 }
 
 impl Default for Thresholds {
@@ -81,24 +90,28 @@ impl Default for Thresholds {
             revenue_z: Decimal::from(3),
             revenue_min_change_pct: Decimal::from(30),
             revenue_min_weeks: 4,
+            stockout_lead_days: 7,
+            stockout_review_days: 7,
         }
     }
 }
 
 impl Thresholds {
     /// The template variables, in the order of [`Thresholds::values`].
-    pub const VARS: [&'static str; 6] = [
+    pub const VARS: [&'static str; 8] = [
         "alert_failed_payment_pct",
         "alert_failed_payment_factor",
         "alert_failed_payment_min_orders",
         "alert_revenue_z",
         "alert_revenue_min_change_pct",
         "alert_revenue_min_weeks",
+        "alert_stockout_lead_days",
+        "alert_stockout_review_days",
     ];
 
     /// Each variable with its value as SQL text.
-    pub fn values(&self) -> [(&'static str, String); 6] {
-        let [a, b, c, d, e, f] = Self::VARS;
+    pub fn values(&self) -> [(&'static str, String); 8] {
+        let [a, b, c, d, e, f, g, h] = Self::VARS;
         [
             (a, self.failed_payment_pct.normalize().to_string()),
             (b, self.failed_payment_factor.normalize().to_string()),
@@ -106,6 +119,8 @@ impl Thresholds {
             (d, self.revenue_z.normalize().to_string()),
             (e, self.revenue_min_change_pct.normalize().to_string()),
             (f, self.revenue_min_weeks.to_string()),
+            (g, self.stockout_lead_days.to_string()),
+            (h, self.stockout_review_days.to_string()),
         ]
     }
 
@@ -141,6 +156,18 @@ impl Thresholds {
                 self.revenue_min_weeks
             ));
         }
+        if !(1..=365).contains(&self.stockout_lead_days) {
+            return Err(format!(
+                "--stockout-lead-days must be from 1 to 365, got {}",
+                self.stockout_lead_days
+            ));
+        }
+        if self.stockout_review_days > 365 {
+            return Err(format!(
+                "--stockout-review-days must be from 0 to 365, got {}",
+                self.stockout_review_days
+            ));
+        }
         Ok(())
     }
 }
@@ -150,7 +177,7 @@ impl Thresholds {
 pub struct Alert {
     /// One per alert while it lasts: `kind/subject`.
     pub alert_key: String,
-    /// `critical_stock`, `failed_payments`, `revenue_anomaly`.
+    /// `critical_stock`, `failed_payments`, `revenue_anomaly`, `stockout_risk`.
     pub kind: String,
     /// A product id, `all`, `high` or `low`.
     pub subject: String,
@@ -650,7 +677,7 @@ mod tests {
         let t = Thresholds::default();
         assert_eq!(t.check(), Ok(()));
         let vals: Vec<String> = t.values().iter().map(|v| v.1.clone()).collect();
-        assert_eq!(vals, ["20", "2", "20", "3", "30", "4"]);
+        assert_eq!(vals, ["20", "2", "20", "3", "30", "4", "7", "7"]);
         let bad = |f: fn(&mut Thresholds)| {
             let mut t = Thresholds::default();
             f(&mut t);
@@ -661,6 +688,8 @@ mod tests {
         assert!(bad(|t| t.failed_payment_factor = Decimal::from(-1)).starts_with("--failed-payment-factor"));
         assert!(bad(|t| t.failed_payment_min_orders = 0).starts_with("--failed-payment-min-orders"));
         assert!(bad(|t| t.revenue_z = Decimal::ZERO).starts_with("--revenue-z"));
+        assert!(bad(|t| t.stockout_lead_days = 0).starts_with("--stockout-lead-days"));
+        assert!(bad(|t| t.stockout_review_days = 400).starts_with("--stockout-review-days"));
         assert!(bad(|t| t.revenue_min_change_pct = Decimal::from(101)).starts_with("--revenue-min-change-pct"));
         assert!(bad(|t| t.revenue_min_weeks = 1).starts_with("--revenue-min-weeks"));
     }

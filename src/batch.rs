@@ -30,8 +30,8 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::error::{Error, Result, Status};
-use crate::gcp::{BIGQUERY, Gcp, STORAGE};
+use crate::error::{Error, Result};
+use crate::gcp::{Gcp, STORAGE};
 use crate::model::{DataModel, TableDef};
 use crate::progress::Progress;
 use crate::rest;
@@ -629,48 +629,16 @@ async fn load(
             "createDisposition": "CREATE_NEVER",
         }},
     });
-    // A retried insert of the same job id is refused as a duplicate (409), never run
-    // twice: a 409 means an earlier attempt created the job.
-    let jobs = format!("/projects/{p}/jobs");
-    match retry::retry(
-        RetryPolicy::CONTROL,
-        "load job",
-        || bq.rest.post("load job", &jobs, &body),
-        |_| {},
+    bq.run_job(
+        p,
+        "load",
+        &format!("{dataset}.{}", table.name),
+        &body,
+        None,
+        Duration::from_secs(1800),
     )
     .await
-    {
-        Err(e) if e.status() != Some(Status::Http(409)) => return Err(e),
-        _ => {}
-    }
-    let job_path = format!("/projects/{p}/jobs/{job_id}");
-    let started = Instant::now();
-    loop {
-        let job = retry::retry(
-            RetryPolicy::CONTROL,
-            "get job",
-            || bq.rest.get("get job", &job_path),
-            |_| {},
-        )
-        .await?
-        .ok_or_else(|| Error::api(BIGQUERY, "get job", &job_id, "the job disappeared"))?;
-        if job["status"]["state"] == "DONE" {
-            if let Some(err) = job["status"]["errorResult"].as_object() {
-                return Err(Error::remote(
-                    BIGQUERY,
-                    "load",
-                    format!("{dataset}.{}", table.name),
-                    Status::Other,
-                    serde_json::Value::Object(err.clone()).to_string(),
-                ));
-            }
-            return Ok(());
-        }
-        if started.elapsed() > Duration::from_secs(1800) {
-            return Err(Error::api(BIGQUERY, "load", &job_id, "not done after 30 minutes"));
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    .map(|_| ())
 }
 
 #[cfg(test)]

@@ -159,6 +159,85 @@ impl BigQuery {
         self.run_query(project, &job, timeout, page_rows).await
     }
 
+    /// Inserts a job (`jobs.insert`; with `media`, the data and its media type, as an
+    /// upload) and waits until it is done or `deadline` has passed, polling `jobs.get`
+    /// with the job's location (required outside the US and EU multi-regions). A job that
+    /// fails is an error with BigQuery's message, as `operation resource`. The job id is the
+    /// caller's (`jobReference.jobId` of `body`), so a retried insert that BigQuery had
+    /// already taken is answered 409 and only waited for, never run twice.
+    pub async fn run_job(
+        &self,
+        project: &str,
+        operation: &'static str,
+        resource: &str,
+        body: &serde_json::Value,
+        media: Option<(&[u8], &str)>,
+        deadline: Duration,
+    ) -> Result<serde_json::Value> {
+        use crate::error::Status;
+        use crate::retry::{RetryPolicy, retry};
+        let job_id = body["jobReference"]["jobId"].as_str().unwrap_or_default().to_string();
+        let jobs = format!("/projects/{project}/jobs");
+        let inserted = retry(
+            RetryPolicy::CONTROL,
+            "insert job",
+            || async {
+                match media {
+                    Some((data, media_type)) => self.rest.upload("insert job", &jobs, body, data, media_type).await,
+                    None => self.rest.post("insert job", &jobs, body).await,
+                }
+            },
+            |_| {},
+        )
+        .await;
+        // The job as the answer names it (the emulator names an upload's job itself).
+        let (job_id, location) = match inserted {
+            Ok(job) => (
+                job["jobReference"]["jobId"].as_str().map_or(job_id, str::to_string),
+                job["jobReference"]["location"].as_str().map(str::to_string),
+            ),
+            Err(e) if e.status() == Some(Status::Http(409)) => (job_id, None),
+            Err(e) => return Err(e),
+        };
+        let location = location.or_else(|| body["jobReference"]["location"].as_str().map(str::to_string));
+        let mut job_path = format!("/projects/{project}/jobs/{}", crate::rest::segment(&job_id));
+        if let Some(l) = &location {
+            job_path.push_str(&format!("?location={}", crate::report::url_encode(l)));
+        }
+        let started = std::time::Instant::now();
+        loop {
+            let job = retry(
+                RetryPolicy::CONTROL,
+                "get job",
+                || self.rest.get("get job", &job_path),
+                |_| {},
+            )
+            .await?
+            .ok_or_else(|| Error::api(BIGQUERY, "get job", &job_id, "the job disappeared"))?;
+            if job["status"]["state"] == "DONE" {
+                if let Some(err) = job["status"]["errorResult"].as_object() {
+                    return Err(Error::remote(
+                        BIGQUERY,
+                        operation,
+                        resource,
+                        Status::Other,
+                        serde_json::Value::Object(err.clone()).to_string(),
+                    ));
+                }
+                return Ok(job);
+            }
+            if started.elapsed() > deadline {
+                return Err(Error::api(
+                    BIGQUERY,
+                    operation,
+                    resource,
+                    format!("job {job_id} not done after {} s", deadline.as_secs()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     async fn run_query(
         &self,
         project: &str,

@@ -42,9 +42,12 @@
 //!   repairs, today's rules, republish, a record of each outcome).
 //!
 //! Operations:
-//! - [`alerts`]: the InstaShop alerts (critical stock, failed payments, revenue anomaly)
-//!   evaluated from their views at given thresholds, each new one published once to the
-//!   alerts topic and logged in `alert_log`.
+//! - [`alerts`]: the InstaShop alerts (critical stock, failed payments, revenue anomaly,
+//!   stock-out risk) evaluated from their views at given thresholds, each new one
+//!   published once to the alerts topic and logged in `alert_log`.
+//! - [`forecast`]: the demand forecast per product (MSTL with an ETS trend, from the
+//!   `augurs` crate), written to `forecast_demand` by run day, which
+//!   `v_inventory_forecast` turns into days of cover, stock-out dates and reorders.
 //!
 //! Dashboards:
 //! - [`report`]: the report definition (`looker/report.json`): pages, charts, the one
@@ -69,6 +72,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod datagen;
 pub mod error;
+pub mod forecast;
 pub mod gcp;
 pub mod metrics;
 pub mod model;

@@ -643,8 +643,8 @@ mod tests {
         }
         assert_eq!(
             m.tables.len(),
-            13,
-            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts, customer_months, customer_lifetime and inventory_sold"
+            14,
+            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts, customer_months, customer_lifetime, inventory_sold and forecast_demand"
         );
         let facts = m.table("sales_facts").unwrap();
         assert!(facts.options.require_partition_filter);

@@ -65,11 +65,23 @@ impl Rest {
         body: Option<&B>,
     ) -> Result<Option<reqwest::Response>> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url).headers(self.auth_headers().await?);
+        let mut req = self.http.request(method, &url);
         if let Some(b) = body {
             req = req.json(b);
         }
+        self.send_request(req, operation, path).await
+    }
+
+    /// Sends a built request with the credentials' headers; `Ok(None)` on 404, an
+    /// [`Error::Api`] with the status and BigQuery's (or the service's) message otherwise.
+    async fn send_request(
+        &self,
+        req: reqwest::RequestBuilder,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<Option<reqwest::Response>> {
         let resp = req
+            .headers(self.auth_headers().await?)
             .send()
             .await
             .map_err(|e| Error::api(self.service, operation, path, e))?;
@@ -149,6 +161,44 @@ impl Rest {
                 format!("unreadable answer: {e}"),
             )
         })
+    }
+
+    /// POST a `multipart/related` upload, the JSON `metadata` then the `media`, to the
+    /// service's upload endpoint (the base URL with `/upload` before its path, as
+    /// `.../upload/bigquery/v2` for BigQuery's `jobs.insert` with data), and reads the
+    /// JSON answer; a 404 is an error here.
+    pub async fn upload(
+        &self,
+        operation: &'static str,
+        path: &str,
+        metadata: &Value,
+        media: &[u8],
+        media_type: &str,
+    ) -> Result<Value> {
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| Error::api(self.service, operation, path, e.to_string()))?;
+        url.set_path(&format!("/upload{}", url.path()));
+        let boundary = format!("instashop-{}", uuid::Uuid::new_v4().simple());
+        let mut body = Vec::with_capacity(media.len() + 512);
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n--{boundary}\r\nContent-Type: {media_type}\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(media);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = self
+            .http
+            .post(url)
+            .query(&[("uploadType", "multipart")])
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/related; boundary={boundary}"),
+            )
+            .body(body);
+        let resp = self
+            .send_request(req, operation, path)
+            .await?
+            .ok_or_else(|| self.not_found(operation, path))?;
+        self.read_json(resp, operation, path).await
     }
 
     /// GET raw bytes (e.g. an object's media); `None` when it does not exist.

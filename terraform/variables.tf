@@ -186,7 +186,7 @@ variable "time_zone" {
 }
 
 variable "alert_thresholds" {
-  description = "Thresholds of the alert views (bigquery/views/v_alert_*.sql), the same as the alerts binary's defaults: failed share of the last hour's orders in percent, times the trailing 28-day share, orders in the hour; revenue standard deviations, percent of the mean, earlier weeks with sales."
+  description = "Thresholds of the alert views (bigquery/views/v_alert_*.sql), the same as the alerts binary's defaults: failed share of the last hour's orders in percent, times the trailing 28-day share, orders in the hour; revenue standard deviations, percent of the mean, earlier weeks with sales; the supplier's lead time in days (stock-out risk fires under it) and the review period a reorder also covers (v_inventory_forecast)."
   type = object({
     alert_failed_payment_pct        = number
     alert_failed_payment_factor     = number
@@ -194,6 +194,8 @@ variable "alert_thresholds" {
     alert_revenue_z                 = number
     alert_revenue_min_change_pct    = number
     alert_revenue_min_weeks         = number
+    alert_stockout_lead_days        = number
+    alert_stockout_review_days      = number
   })
   default = {
     alert_failed_payment_pct        = 20
@@ -202,6 +204,8 @@ variable "alert_thresholds" {
     alert_revenue_z                 = 3
     alert_revenue_min_change_pct    = 30
     alert_revenue_min_weeks         = 4
+    alert_stockout_lead_days        = 7
+    alert_stockout_review_days      = 7
   }
 
   validation {
@@ -211,9 +215,13 @@ variable "alert_thresholds" {
       var.alert_thresholds.alert_failed_payment_min_orders >= 1 &&
       var.alert_thresholds.alert_revenue_z > 0 &&
       var.alert_thresholds.alert_revenue_min_change_pct >= 0 && var.alert_thresholds.alert_revenue_min_change_pct <= 100 &&
-      var.alert_thresholds.alert_revenue_min_weeks >= 2 && var.alert_thresholds.alert_revenue_min_weeks <= 8
+      var.alert_thresholds.alert_revenue_min_weeks >= 2 && var.alert_thresholds.alert_revenue_min_weeks <= 8 &&
+      var.alert_thresholds.alert_stockout_lead_days >= 1 && var.alert_thresholds.alert_stockout_lead_days <= 365 &&
+      floor(var.alert_thresholds.alert_stockout_lead_days) == var.alert_thresholds.alert_stockout_lead_days &&
+      var.alert_thresholds.alert_stockout_review_days >= 0 && var.alert_thresholds.alert_stockout_review_days <= 365 &&
+      floor(var.alert_thresholds.alert_stockout_review_days) == var.alert_thresholds.alert_stockout_review_days
     )
-    error_message = "alert_thresholds: percents from 0.01 (failed payments) or 0 (revenue) to 100, a factor of 0 or more, at least 1 order, a z above 0, and 2 to 8 weeks (the alerts binary refuses the same)."
+    error_message = "alert_thresholds: percents from 0.01 (failed payments) or 0 (revenue) to 100, a factor of 0 or more, at least 1 order, a z above 0, 2 to 8 weeks, a lead time of 1 to 365 whole days and a review period of 0 to 365 (the alerts binary refuses the same)."
   }
 }
 

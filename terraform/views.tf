@@ -38,6 +38,8 @@ locals {
     "v_sales_facts",
     "v_top_products",
     "v_alert_critical_stock",
+    "v_inventory_forecast",
+    "v_alert_stockout_risk",
     "v_alerts",
   ]
 }
@@ -722,22 +724,62 @@ moved {
   to   = google_bigquery_table.v_alert_critical_stock
 }
 
+resource "google_bigquery_table" "v_inventory_forecast" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_inventory_forecast"
+  description         = "InstaShop: where each product's stock is heading. Per product of v_inventory_now (its live stock): units_28d and units_90d, the units of its completed sales (batch and live, each once) on the 28 and 90 days before today in the reporting time zone, from sales_facts (as fresh as the last refresh); and, from the latest forecast run of the last 7 days (forecast_demand, its days from tomorrow on), units_per_day (the forecast's daily average over those days), stockout_date (the first day whose cumulative forecast exceeds the stock) and reorder_qty (the forecast over the lead time plus the review period, $${alert_stockout_lead_days} + $${alert_stockout_review_days} days, less the stock, rounded up, never below 0; days past the horizon at units_per_day). A product that run did not forecast (no sales in its history, or no run yet) takes units_28d / 28 as units_per_day, method mean_28d, and the same rules over 28 days. days_of_cover = stock / units_per_day (NULL when nothing is forecast to sell); turnover_90d = units_90d / the stock at the snapshot (NULL for no stock); both rounded to 2 decimals. Every measure is NUMERIC (forecast_demand keeps 3 decimals), so the cumulative comparisons with the stock are exact. Grain: product. Columns: product_id, product_name, category, stock, snapshot_stock, units_28d, units_90d, units_per_day, method, days_of_cover, stockout_date, turnover_90d, reorder_qty, forecast_run."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_inventory_forecast.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_now]
+}
+
+moved {
+  from = google_bigquery_table.views_tier4["v_inventory_forecast"]
+  to   = google_bigquery_table.v_inventory_forecast
+}
+
+resource "google_bigquery_table" "v_alert_stockout_risk" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_alert_stockout_risk"
+  description         = "Alert: a product forecast to run out within the lead time: days_of_cover of v_inventory_forecast (stock over the forecast daily demand) under $${alert_stockout_lead_days} days. A product with no forecast demand has no cover and does not fire. One row per product while it lasts. Alert columns (as every v_alert_* view): value is the days of cover (two decimals), threshold the lead time in days, window_start NULL (a level, not a window), window_end when evaluated."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_alert_stockout_risk.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_forecast]
+}
+
+moved {
+  from = google_bigquery_table.views_tier5["v_alert_stockout_risk"]
+  to   = google_bigquery_table.v_alert_stockout_risk
+}
+
 resource "google_bigquery_table" "v_alerts" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_alerts"
-  description         = "The current alerts, live: every row of the v_alert_* views (critical stock, failed payments, revenue anomaly) at the deployment's thresholds. The dashboard and Looker Studio show it; the alerts binary notifies each new one once (alert_log). Grain: alert. Columns: alert_key, kind, subject, value, threshold, window_start, window_end, detail."
+  description         = "The current alerts, live: every row of the v_alert_* views (critical stock, failed payments, revenue anomaly, stock-out risk) at the deployment's thresholds. The dashboard and Looker Studio show it; the alerts binary notifies each new one once (alert_log). Grain: alert. Columns: alert_key, kind, subject, value, threshold, window_start, window_end, detail."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
     query          = templatefile("${local.model_dir}/views/v_alerts.sql", local.view_vars)
     use_legacy_sql = false
   }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_alert_critical_stock, google_bigquery_table.v_alert_failed_payments, google_bigquery_table.v_alert_revenue_anomaly]
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_alert_critical_stock, google_bigquery_table.v_alert_failed_payments, google_bigquery_table.v_alert_revenue_anomaly, google_bigquery_table.v_alert_stockout_risk]
 }
 
 moved {
-  from = google_bigquery_table.views_tier5["v_alerts"]
+  from = google_bigquery_table.views_tier6["v_alerts"]
   to   = google_bigquery_table.v_alerts
 }

@@ -9,9 +9,9 @@ use instashop::model::DataModel;
 use instashop::{gcp::Gcp, settings};
 use rust_decimal::Decimal;
 
-/// Evaluate the alert views (critical stock, failed payments, revenue anomaly) at these
-/// thresholds; publish each new alert once to the alerts topic (<topic>-alerts) and each
-/// ended one as resolved, and log both in alert_log.
+/// Evaluate the alert views (critical stock, failed payments, revenue anomaly, stock-out
+/// risk) at these thresholds; publish each new alert once to the alerts topic
+/// (<topic>-alerts) and each ended one as resolved, and log both in alert_log.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -60,6 +60,14 @@ struct Args {
     /// Revenue anomaly: earlier weeks (of 8) that must have sales before it is judged.
     #[arg(long, default_value_t = Thresholds::default().revenue_min_weeks)]
     revenue_min_weeks: u32,
+    /// Stock-out risk: the supplier's lead time in days; a product whose days of cover
+    /// are under it fires.
+    #[arg(long, default_value_t = Thresholds::default().stockout_lead_days)]
+    stockout_lead_days: u32,
+    /// Stock-out risk: the review period in days, which a reorder covers beyond the lead
+    /// time.
+    #[arg(long, default_value_t = Thresholds::default().stockout_review_days)]
+    stockout_review_days: u32,
 }
 
 fn every(s: &str) -> Result<Duration, String> {
@@ -80,6 +88,8 @@ fn main() -> ExitCode {
             revenue_z: args.revenue_z,
             revenue_min_change_pct: args.revenue_min_change_pct,
             revenue_min_weeks: args.revenue_min_weeks,
+            stockout_lead_days: args.stockout_lead_days,
+            stockout_review_days: args.stockout_review_days,
         };
         thresholds.check().map_err(|e| anyhow::anyhow!("{e}"))?;
         let model = DataModel::load(&DataModel::default_dir())?;

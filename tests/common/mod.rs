@@ -67,6 +67,7 @@ pub fn exe(name: &str) -> &'static str {
         "replay" => env!("CARGO_BIN_EXE_replay"),
         "alerts" => env!("CARGO_BIN_EXE_alerts"),
         "refresh" => env!("CARGO_BIN_EXE_refresh"),
+        "forecast" => env!("CARGO_BIN_EXE_forecast"),
         other => panic!("unknown binary {other}"),
     }
 }
