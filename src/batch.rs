@@ -525,9 +525,6 @@ async fn upload(gcs: &crate::gcp::CloudStorage, bucket: &str, object: &str, data
 
 /// How long a key read or the replacing transaction may take.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(600);
-/// How long a staging table lives if a crash leaves it behind.
-const STAGING_TTL: chrono::Duration = chrono::Duration::hours(24);
-
 /// The primary keys `table` holds in BigQuery now (every page of the answer).
 async fn existing_keys(
     gcp: &Gcp,
@@ -559,22 +556,7 @@ async fn replace_by_key(
     key: &str,
 ) -> Result<()> {
     let p = &gcp.project;
-    let staging = format!("_staging_{}_{}", table.name, uuid::Uuid::new_v4().simple());
-    let expires = (chrono::Utc::now() + STAGING_TTL).timestamp_millis().to_string();
-    let body = json!({
-        "tableReference": {"projectId": p, "datasetId": dataset, "tableId": staging},
-        "schema": {"fields": table.columns},
-        "expirationTime": expires,
-        "description": format!("batch-loader staging for {} (dropped after the load)", table.name),
-    });
-    bq.rest
-        .post(
-            "create staging table",
-            &format!("/projects/{p}/datasets/{dataset}/tables"),
-            &body,
-        )
-        .await?;
-    let result = async {
+    bq.with_staging_table(p, dataset, &table.name, &table.columns, |staging| async move {
         load(gcp, bq, table, dataset, &staging, uri, false).await?;
         let (t, s) = (
             format!("`{p}.{dataset}.{}`", table.name),
@@ -587,19 +569,8 @@ async fn replace_by_key(
              COMMIT TRANSACTION;"
         );
         bq.query(p, &sql, QUERY_TIMEOUT).await.map(|_| ())
-    }
-    .await;
-    let drop = bq
-        .rest
-        .delete(
-            "drop staging table",
-            &format!("/projects/{p}/datasets/{dataset}/tables/{staging}"),
-        )
-        .await;
-    if let Err(e) = &drop {
-        tracing::warn!(message = "staging table left to expire", table = %staging, error = %e);
-    }
-    result
+    })
+    .await
 }
 
 /// Runs one load job of `uri` into `dataset.destination` with `table`'s explicit

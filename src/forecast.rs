@@ -30,6 +30,9 @@ use crate::settings::TimeZone;
 
 /// The table a run writes.
 pub const TABLE: &str = "forecast_demand";
+/// The same table from BigQuery ML (ARIMA_PLUS), an option for a scheduled query on
+/// Google Cloud; the emulator cannot run it.
+pub const ARIMA_SQL_FILE: &str = "scheduled/forecast_demand_arima.sql";
 /// The facts it reads.
 pub const SOURCE_TABLE: &str = crate::refresh::TABLE;
 /// Days forecast, from tomorrow.
@@ -50,7 +53,6 @@ pub const UNITS_DECIMALS: usize = 3;
 /// The most bytes of data one load job uploads (the rows of a run go in several).
 const LOAD_CHUNK_BYTES: usize = 8 << 20;
 const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
-const STAGING_TTL: chrono::Duration = chrono::Duration::hours(6);
 
 /// How a product's forecast was made (`method` of `forecast_demand`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -215,6 +217,35 @@ pub fn units_text(v: f64) -> String {
     format!("{:.*}", UNITS_DECIMALS, v.max(0.0))
 }
 
+/// Every product's forecast, `opts.horizon` days from tomorrow: each series ends
+/// yesterday, so its first step ahead is today, which `forecast_demand` does not hold;
+/// it is forecast and dropped. On rayon's pool, a product a task; the caller waits (a
+/// run has nothing else to do meanwhile). `progress` hears every 64th product.
+pub fn forecast_all(
+    series: BTreeMap<String, Vec<f64>>,
+    opts: &Options,
+    progress: &Progress,
+) -> Vec<(String, ProductForecast)> {
+    let horizon = opts.horizon as usize;
+    let min_history = opts.min_history_days as usize;
+    let done = AtomicU64::new(0);
+    series
+        .into_par_iter()
+        .map(|(product, y)| {
+            let mut f = forecast_series(&y, horizon + 1, min_history);
+            for v in [&mut f.lower, &mut f.upper] {
+                v.remove(0);
+            }
+            f.units.remove(0);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_multiple_of(64) {
+                progress.set(n, &product);
+            }
+            (product, f)
+        })
+        .collect()
+}
+
 /// What a run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ran {
@@ -293,28 +324,8 @@ pub async fn run(
     let series = series(daily, last);
 
     let horizon = opts.horizon as usize;
-    let min_history = opts.min_history_days as usize;
     let progress = Progress::new("forecast", "products", Some(series.len() as u64));
-    let done = AtomicU64::new(0);
-    // On rayon's pool, one product a task; the run has nothing else to do meanwhile, so
-    // it waits here rather than on a blocking thread of its runtime.
-    let forecasts: Vec<(String, ProductForecast)> = series
-        .into_par_iter()
-        .map(|(product, y)| {
-            // The series ends yesterday, so its first step ahead is today, which the
-            // table does not hold: forecast one more and drop it.
-            let mut f = forecast_series(&y, horizon + 1, min_history);
-            for v in [&mut f.lower, &mut f.upper] {
-                v.remove(0);
-            }
-            f.units.remove(0);
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_multiple_of(64) {
-                progress.set(n, &product);
-            }
-            (product, f)
-        })
-        .collect();
+    let forecasts = forecast_all(series, opts, &progress);
     progress.finish(forecasts.len() as u64);
 
     let mut by_method = BTreeMap::new();
@@ -367,21 +378,8 @@ pub async fn run(
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
 
-    let staging = format!("_staging_{TABLE}_{}", uuid::Uuid::new_v4().simple());
-    let body = json!({
-        "tableReference": {"projectId": p, "datasetId": dataset, "tableId": staging},
-        "schema": {"fields": table.columns},
-        "expirationTime": (now + STAGING_TTL).timestamp_millis().to_string(),
-        "description": format!("forecast staging for {TABLE} (dropped after the run)"),
-    });
-    bq.rest
-        .post(
-            "create staging table",
-            &format!("/projects/{p}/datasets/{dataset}/tables"),
-            &body,
-        )
-        .await?;
-    let result = async {
+    let (t, bq) = (&t, &bq);
+    bq.with_staging_table(p, dataset, TABLE, &table.columns, |staging| async move {
         for chunk in chunks.iter().filter(|c| !c.is_empty()) {
             let load = json!({
                 "jobReference": {"projectId": p, "jobId": format!("instashop_forecast_{}", uuid::Uuid::new_v4().simple())},
@@ -414,19 +412,8 @@ pub async fn run(
              COMMIT TRANSACTION;"
         );
         bq.query(p, &sql, QUERY_TIMEOUT).await.map(|_| ())
-    }
-    .await;
-    let drop = bq
-        .rest
-        .delete(
-            "drop staging table",
-            &format!("/projects/{p}/datasets/{dataset}/tables/{staging}"),
-        )
-        .await;
-    if let Err(e) = &drop {
-        tracing::warn!(message = "staging table left to expire", table = %staging, error = %e);
-    }
-    result?;
+    })
+    .await?;
     Ok(Ran {
         run_date: today,
         history: (first, last),
@@ -506,6 +493,27 @@ mod tests {
         assert_eq!(s["P1"], vec![2.0, 0.0, 5.0, 0.0]);
         assert_eq!(s["P2"], vec![9.0]);
         assert!(!s.contains_key("P3"), "a day after the last is not history");
+    }
+
+    #[test]
+    fn the_bigquery_ml_option_fills_its_variables_and_writes_every_column() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bigquery");
+        let model = DataModel::load(&dir).unwrap();
+        let sql = crate::model::render(&std::fs::read_to_string(dir.join(ARIMA_SQL_FILE)).unwrap(), "p", "d");
+        assert!(!sql.contains("${"), "a variable is left: {sql}");
+        let columns: Vec<&str> = model
+            .table(TABLE)
+            .unwrap()
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let list = format!("`p.d.{TABLE}`\n  ({})", columns.join(", "));
+        assert!(sql.contains(&list), "the INSERT names {list}");
+        assert!(
+            sql.contains("WHERE forecast_date > today AND run_date = today"),
+            "it replaces the day's run"
+        );
     }
 
     #[test]

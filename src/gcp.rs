@@ -159,6 +159,46 @@ impl BigQuery {
         self.run_query(project, &job, timeout, page_rows).await
     }
 
+    /// Runs `work` with a fresh staging table `dataset._staging_<what>_<uuid>` of
+    /// `columns` (which expires by itself after a day if a crash leaves it), then drops
+    /// the table whatever `work` returned; a failed drop is logged, not an error.
+    pub async fn with_staging_table<T, F, Fut>(
+        &self,
+        project: &str,
+        dataset: &str,
+        what: &str,
+        columns: &[crate::model::Column],
+        work: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let staging = format!("_staging_{what}_{}", uuid::Uuid::new_v4().simple());
+        let expires = (chrono::Utc::now() + chrono::Duration::hours(24))
+            .timestamp_millis()
+            .to_string();
+        let body = serde_json::json!({
+            "tableReference": {"projectId": project, "datasetId": dataset, "tableId": staging},
+            "schema": {"fields": columns},
+            "expirationTime": expires,
+            "description": format!("staging for {what} (dropped after use)"),
+        });
+        self.rest
+            .post(
+                "create staging table",
+                &format!("/projects/{project}/datasets/{dataset}/tables"),
+                &body,
+            )
+            .await?;
+        let result = work(staging.clone()).await;
+        let path = format!("/projects/{project}/datasets/{dataset}/tables/{staging}");
+        if let Err(e) = self.rest.delete("drop staging table", &path).await {
+            tracing::warn!(message = "staging table left to expire", table = %staging, error = %e);
+        }
+        result
+    }
+
     /// Inserts a job (`jobs.insert`; with `media`, the data and its media type, as an
     /// upload) and waits until it is done or `deadline` has passed, polling `jobs.get`
     /// with the job's location (required outside the US and EU multi-regions). A job that

@@ -426,11 +426,27 @@ impl PrivateBigQuery {
             .stderr(Stdio::null())
             .spawn()
             .expect("the BigQuery emulator starts (scripts/emulators.sh install)");
+        // Ready when its REST API answers a request, not when its port accepts: on a
+        // busy machine the port opens seconds before the first answer, and a binary's
+        // 3 s reachability probe would fail in between.
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", rest)).is_err() {
+        let answers = || -> std::io::Result<bool> {
+            use std::io::{Read, Write};
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", rest))?;
+            c.set_read_timeout(Some(Duration::from_secs(5)))?;
+            write!(
+                c,
+                "GET /bigquery/v2/projects/{}/datasets HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                gcp_args().project
+            )?;
+            let mut head = [0u8; 12];
+            c.read_exact(&mut head)?;
+            Ok(head.starts_with(b"HTTP/1.1 200"))
+        };
+        while !answers().unwrap_or(false) {
             assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "private BigQuery emulator did not start"
+                started.elapsed() < Duration::from_secs(60),
+                "private BigQuery emulator did not answer within 60 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
