@@ -270,3 +270,15 @@ variable "stock_settle_seconds" {
     error_message = "stock_settle_seconds is a whole number of seconds from 0 to 3600."
   }
 }
+
+variable "forecast_scheduled_query" {
+  description = "Write forecast_demand daily with BigQuery ML (bigquery/scheduled/forecast_demand_arima.sql, an ARIMA_PLUS model per product) as a scheduled query. Off: run the forecast binary (MSTL + ETS) on your own schedule."
+  type        = bool
+  default     = false
+}
+
+variable "forecast_schedule" {
+  description = "How often the BigQuery ML forecast runs (BigQuery Data Transfer schedule syntax); once a day is what the table's run_date key expects."
+  type        = string
+  default     = "every 24 hours"
+}

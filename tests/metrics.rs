@@ -230,7 +230,7 @@ fn history(now: DateTime<Utc>, tz: Tz) -> History {
             status: status.into(),
         });
     }
-    let inventory = products
+    let mut inventory: Vec<Stock> = products
         .iter()
         .flat_map(|p| WAREHOUSES.iter().map(move |w| (p, w)))
         .map(|(p, w)| Stock {
@@ -240,6 +240,23 @@ fn history(now: DateTime<Utc>, tz: Tz) -> History {
             reorder: rng.random_range(3..15),
         })
         .collect();
+    // The best seller of the last 28 days is down to one unit, so the stock-out alert
+    // has a product to fire on (its cover: 28 / its units, under the 7-day lead time).
+    let mut recent: BTreeMap<&str, i64> = BTreeMap::new();
+    for i in &items {
+        let o = orders.iter().find(|o| o.id == i.order).unwrap();
+        if o.date >= today - Duration::days(28) && matches!(o.status.as_str(), "completed" | "") {
+            *recent.entry(i.product.as_str()).or_default() += i.qty;
+        }
+    }
+    let best = recent
+        .iter()
+        .max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p)))
+        .map(|(p, _)| p.to_string())
+        .unwrap();
+    for (n, s) in inventory.iter_mut().filter(|s| s.product == best).enumerate() {
+        s.stock = i64::from(n == 0);
+    }
     let snapshot = DateTime::from_timestamp(now.timestamp() - 2 * 3600, 0).unwrap();
     History {
         customers,
@@ -495,6 +512,7 @@ struct Fact {
     ts: DateTime<Utc>,
     customer_id: String,
     product_id: String,
+    qty: i64,
     amount: Decimal,
     source: &'static str,
     sale_date: NaiveDate,
@@ -590,6 +608,7 @@ impl Reference<'_> {
                 ts: midnight,
                 customer_id: o.customer.clone(),
                 product_id: i.product.clone(),
+                qty: i.qty,
                 amount: Decimal::from(i.qty) * i.price,
                 source: "batch",
                 sale_date: o.date,
@@ -614,6 +633,7 @@ impl Reference<'_> {
                 ts: e.ts,
                 customer_id: e.customer_id.clone(),
                 product_id: e.product_id.clone(),
+                qty: e.qty,
                 amount: e.amount(),
                 source: "streaming",
                 sale_date: self.day(e.ts),
@@ -1000,6 +1020,7 @@ impl Reference<'_> {
                     .map(|(_, alert)| alert)
                     .collect();
                 rows.extend(self.failed_payments_alert());
+                rows.extend(self.stockout_alerts());
                 assert!(
                     self.anomaly_weeks() < 4,
                     "the data gives the revenue-anomaly alert nothing to judge by"
@@ -1115,6 +1136,60 @@ impl Reference<'_> {
             ]);
             out.push((row, alert));
         }
+        out
+    }
+
+    /// v_alert_stockout_risk at the default lead time and review period (7 + 7 days).
+    /// No forecast runs here, so each product's demand is its 28-day average: the units of
+    /// its completed sales on the 28 days before today over 28. It fires where the live
+    /// stock covers under 7 days of that.
+    fn stockout_alerts(&self) -> Vec<Row> {
+        let today = self.today();
+        let completed = self.completed();
+        let mut out = Vec::new();
+        for (row, _) in self.stock() {
+            let (V::Text(id), V::Int(stock)) = (&row["product_id"], &row["stock"]) else {
+                unreachable!("stock rows carry an id and a stock")
+            };
+            let stock = *stock;
+            let u28: i64 = completed
+                .iter()
+                .filter(|f| f.product_id == *id)
+                .filter(|f| f.sale_date >= today - Duration::days(28) && f.sale_date < today)
+                .map(|f| f.qty)
+                .sum();
+            if u28 == 0 {
+                continue;
+            }
+            let cover = round2(div9(Decimal::from(28 * stock.max(0)), Decimal::from(u28)));
+            if cover >= Decimal::from(7) {
+                continue;
+            }
+            let out_day = ((28 * stock).div_euclid(u28) + 1).max(1);
+            let runs_out = if out_day <= 28 {
+                (today + Duration::days(out_day)).to_string()
+            } else {
+                "after the horizon".into()
+            };
+            let reorder = (Decimal::from(u28 * 14) / Decimal::from(28) - Decimal::from(stock))
+                .ceil()
+                .max(Decimal::ZERO);
+            let p = self.product(id).unwrap();
+            out.push(Row::from([
+                ("kind", text("stockout_risk")),
+                ("subject", text(id)),
+                (
+                    "detail",
+                    V::Text(format!(
+                        "{} ({}): {stock} units on hand, {u28} sold in the last 28 days (mean_28d); runs out {runs_out}; reorder {reorder} units",
+                        p.name, p.category
+                    )),
+                ),
+                ("value", V::Num(cover)),
+                ("threshold", V::Num(Decimal::from(7))),
+            ]));
+        }
+        assert!(!out.is_empty(), "the data gives the stock-out alert nothing to fire");
         out
     }
 

@@ -280,10 +280,30 @@ fn no_iam_grant_uses_a_primitive_role_and_no_key_is_made() {
                     path.display()
                 );
             }
+            if b.identifier() == "resource" && b.labels()[0].as_str() == "google_project_iam_custom_role" {
+                // A custom role lists what it allows: never IAM itself, never a wildcard.
+                let permissions = b
+                    .body
+                    .attributes()
+                    .find(|a| a.key() == "permissions")
+                    .map(|a| a.expr().to_string())
+                    .unwrap_or_else(|| panic!("{}: a custom role lists its permissions", path.display()));
+                assert!(
+                    !permissions.contains("IamPolicy") && !permissions.contains('*'),
+                    "{}: custom role permissions {permissions}",
+                    path.display()
+                );
+            }
             for a in b.body.attributes().filter(|a| a.key() == "role") {
                 roles += 1;
-                let Expression::String(role) = a.expr() else {
-                    panic!("{}: role must be a literal", path.display())
+                let role = match a.expr() {
+                    Expression::String(role) => role.clone(),
+                    // A custom role of this module, checked above.
+                    e if e.to_string().starts_with("google_project_iam_custom_role.") => continue,
+                    _ => panic!(
+                        "{}: role must be a literal or a custom role of the module",
+                        path.display()
+                    ),
                 };
                 assert!(
                     !["roles/owner", "roles/editor", "roles/viewer"].contains(&role.as_str()),

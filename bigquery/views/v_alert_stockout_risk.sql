@@ -14,10 +14,9 @@ SELECT
   CURRENT_TIMESTAMP() AS window_end,
   CONCAT(
     COALESCE(product_name, product_id), ' (', COALESCE(category, 'no category'), '): ',
-    CAST(stock AS STRING), ' units on hand cover ', CAST(ROUND(days_of_cover, 1) AS STRING),
-    ' days at ', CAST(ROUND(units_per_day, 1) AS STRING), ' a day (', method, '), under the lead time of ',
-    '${alert_stockout_lead_days}', ' days; runs out ',
-    COALESCE(CAST(stockout_date AS STRING), 'within the lead time'), '; reorder ', CAST(reorder_qty AS STRING), ' units'
+    CAST(stock AS STRING), ' units on hand, ', CAST(units_28d AS STRING), ' sold in the last 28 days (',
+    method, '); runs out ', COALESCE(CAST(stockout_date AS STRING), 'after the horizon'),
+    '; reorder ', CAST(reorder_qty AS STRING), ' units'
   ) AS detail
 FROM `${project_id}.${dataset_id}.v_inventory_forecast`
 WHERE days_of_cover < ${alert_stockout_lead_days}

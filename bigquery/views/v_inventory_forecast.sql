@@ -67,12 +67,24 @@ per_product AS (
   LEFT JOIN ahead a ON a.product_id = n.product_id
   GROUP BY n.product_id, n.product_name, n.category, n.stock, n.snapshot_stock, s.units_28d, s.units_90d
 ),
+-- Without a forecast, each measure is one division of whole numbers (units_28d over 28
+-- days), so that it is exact rather than rounded twice.
 rated AS (
   SELECT
     *,
     IF(days_ahead > 0, forecast_per_day, NUMERIC '1' * units_28d / 28) AS units_per_day,
     IF(days_ahead > 0, forecast_method, 'mean_28d') AS method,
-    IF(days_ahead > 0, days_ahead, 28) AS horizon_days
+    CASE
+      WHEN days_ahead > 0 THEN IF(forecast_per_day > 0, GREATEST(stock, 0) / forecast_per_day, NULL)
+      WHEN units_28d > 0 THEN NUMERIC '28' * GREATEST(stock, 0) / units_28d
+    END AS cover,
+    IF(days_ahead = 0 AND units_28d > 0, GREATEST(CAST(FLOOR(NUMERIC '28' * stock / units_28d) AS INT64) + 1, 1), NULL) AS mean_out_day,
+    IF(
+      days_ahead > 0,
+      forecast_cover_demand
+        + GREATEST(${alert_stockout_lead_days} + ${alert_stockout_review_days} - days_ahead, 0) * forecast_per_day,
+      NUMERIC '1' * units_28d * (${alert_stockout_lead_days} + ${alert_stockout_review_days}) / 28
+    ) AS cover_demand
   FROM per_product
 )
 SELECT
@@ -85,17 +97,12 @@ SELECT
   units_90d,
   units_per_day,
   method,
-  IF(units_per_day > 0, ROUND(GREATEST(stock, 0) / units_per_day, 2), NULL) AS days_of_cover,
+  ROUND(cover, 2) AS days_of_cover,
   CASE
     WHEN days_ahead > 0 THEN forecast_stockout
-    WHEN units_per_day > 0 AND GREATEST(CAST(FLOOR(stock / units_per_day) AS INT64) + 1, 1) <= horizon_days
-      THEN DATE_ADD(CURRENT_DATE('${time_zone}'), INTERVAL GREATEST(CAST(FLOOR(stock / units_per_day) AS INT64) + 1, 1) DAY)
+    WHEN mean_out_day <= 28 THEN DATE_ADD(CURRENT_DATE('${time_zone}'), INTERVAL mean_out_day DAY)
   END AS stockout_date,
   IF(snapshot_stock > 0, ROUND(NUMERIC '1' * units_90d / snapshot_stock, 2), NULL) AS turnover_90d,
-  CAST(GREATEST(CEIL(
-    IF(days_ahead > 0, forecast_cover_demand, 0)
-    + GREATEST(${alert_stockout_lead_days} + ${alert_stockout_review_days} - IF(days_ahead > 0, days_ahead, 0), 0) * units_per_day
-    - stock
-  ), 0) AS INT64) AS reorder_qty,
+  CAST(GREATEST(CEIL(cover_demand - stock), 0) AS INT64) AS reorder_qty,
   forecast_run
 FROM rated
