@@ -290,7 +290,7 @@ pub async fn run(
 
     let job = QueryJob {
         sql: format!(
-            "SELECT product_id, CAST(sale_date AS STRING) AS sale_date, SUM(qty) AS units\n\
+            "SELECT product_id, CAST(sale_date AS STRING) AS day, SUM(qty) AS units\n\
              FROM `{p}.{dataset}.{SOURCE_TABLE}`\n\
              WHERE sale_date BETWEEN @first AND @last\n\
                AND payment_status = 'completed' AND product_id IS NOT NULL AND qty IS NOT NULL\n\
