@@ -34,7 +34,7 @@
 
   const tileOf = (id) => document.querySelector(`[data-chart="${id}"]`);
   const label = (name) => name.replace(/_/g, " ");
-  const compact = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
+  const compact = new Intl.NumberFormat("en", { notation: "compact", maximumSignificantDigits: 3 });
 
   // Text for HTML that ECharts' tooltips build: every data value goes through here.
   const esc = (s) =>
@@ -196,6 +196,76 @@
     };
   }
 
+  // ECharts' default palette: a breakdown gives each value one colour for its line, its
+  // forecast and its band.
+  const PALETTE = ["#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc"];
+
+  // A time series broken down by its second dimension: per value, a line per metric
+  // (the first solid, the others dashed) and, where the chart has a band (a lower and an
+  // upper metric), the interval shaded between them: a transparent lower edge with the
+  // band's width stacked on it. The tooltip lists the values a day has, the band as
+  // "lower – upper".
+  function breakdown(c, data, tile) {
+    const a = axisOption(c, data);
+    const rows = data.rows;
+    const metrics = data.columns.map((col, i) => ({ col, i })).filter((m) => m.col.role === "metric");
+    const lines = metrics.filter((m) => !m.col.band);
+    const lower = metrics.find((m) => m.col.band === "lower");
+    const upper = metrics.find((m) => m.col.band === "upper");
+    const keys = [...new Set(rows.map((r) => r[1].t))];
+    const series = [];
+    keys.forEach((key, k) => {
+      const color = PALETTE[k % PALETTE.length];
+      const mine = rows.filter((r) => r[1].t === key);
+      lines.forEach((m, j) => {
+        series.push({
+          name: j === 0 ? key : `${key}: ${label(m.col.name)}`,
+          type: "line",
+          showSymbol: false,
+          color,
+          lineStyle: j === 0 ? { width: 2 } : { width: 2, type: "dashed" },
+          data: mine.filter((r) => r[m.i].v !== null).map((r) => ({ value: [r[0].v, r[m.i].v], t: r[m.i].t })),
+        });
+      });
+      if (lower && upper) {
+        const banded = mine.filter((r) => r[lower.i].v !== null && r[upper.i].v !== null);
+        // The band's two series: its lower edge, unseen, and its width stacked on it.
+        const edge = { type: "line", stack: `band ${k}`, silent: true, showSymbol: false, color, lineStyle: { opacity: 0 } };
+        series.push({
+          ...edge,
+          name: `${key}: band`,
+          data: banded.map((r) => ({ value: [r[0].v, r[lower.i].v], hide: true })),
+        });
+        series.push({
+          ...edge,
+          name: `${key}: ${label(lower.col.name)} – ${label(upper.col.name)}`,
+          areaStyle: { opacity: 0.18 },
+          data: banded.map((r) => ({ value: [r[0].v, r[upper.i].v - r[lower.i].v], t: `${r[lower.i].t} – ${r[upper.i].t}` })),
+        });
+      }
+    });
+    const tooltip = (p) => {
+      const items = (Array.isArray(p) ? p : [p]).filter((i) => i.data && !i.data.hide);
+      if (!items.length) return "";
+      return [esc(items[0].axisValueLabel || "")]
+        .concat(items.map((i) => `${i.marker}${esc(i.seriesName)}: ${esc(i.data.t)}`))
+        .join("<br>");
+    };
+    const chart = canvas(tile, c.id);
+    chart.setOption(
+      {
+        animation: false,
+        grid: { left: 60, right: 20, top: 40, bottom: 30 },
+        legend: { top: 0, type: "scroll", data: keys },
+        tooltip: { trigger: "axis", formatter: tooltip },
+        xAxis: a.xAxis,
+        yAxis: a.yAxis,
+        series,
+      },
+      true,
+    );
+  }
+
   function render(c, data) {
     const tile = tileOf(c.id);
     const cols = data.columns;
@@ -266,6 +336,11 @@
         break;
       }
       case "time_series":
+        if (cols.filter((col) => col.role === "dimension").length === 2) {
+          breakdown(c, data, tile);
+          break;
+        }
+      // falls through: one dimension
       case "bar": {
         const a = axisOption(c, data);
         // A running total gets an axis of its own (right), so the daily line keeps its scale.

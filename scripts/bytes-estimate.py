@@ -41,6 +41,7 @@ SIZE = {  # bytes per value, by column name
     "alert_key": S(40), "kind": S(14), "subject": S(20), "state": S(8), "value": 16, "threshold": 16,
     "detail": S(80), "evaluated_at": 8, "month": 8, "first_month": 8, "orders": 8, "lifetime_value": 16,
     "sold_live": 8, "counted_until": 8,
+    "run_date": 8, "forecast_date": 8, "forecast_units": 16, "lower": 16, "upper": 16, "method": S(8),
 }
 
 def scan(rows, cols):
@@ -64,6 +65,27 @@ INVENTORY_TABLE = ("inventory", 180_000, ["product_id", "warehouse", "stock", "r
 # deduplicated live table) and the product names.
 INVENTORY_STATUS = [INVENTORY_TABLE, FACTS_ALL[2], FACTS_ALL[4]]
 
+# v_inventory_now: the latest snapshots, what the refresh counted per product, the live
+# sales of the last 7 days' partitions (the columns the deduplication and the view read:
+# 8 partitions, as the window starts within a day) and the product names.
+INVENTORY_NOW = [INVENTORY_TABLE,
+                 ("inventory_sold", PRODUCTS, ["product_id", "snapshot_ts", "sold_live", "counted_until"]),
+                 ("fact_sales_streaming", LIVE_PER_DAY * 8, ["event_id", "product_id", "qty", "payment_status",
+                                                              "event_ts", "ingest_ts", "message_id"]),
+                 FACTS_ALL[4]]
+
+def sales_days(days):
+    """The completed units per product and day of the last `days` days of sales_facts."""
+    return ("sales_facts", LINES_PER_DAY * days, ["sale_date", "product_id", "qty", "payment_status"])
+
+# forecast_demand: a forecast run writes each product's next 28 days and deletes what
+# earlier runs said of them, so the future partitions (forecast_date after today, what the
+# views read) hold one run: 28 days per product.
+FORECAST_ROWS_AHEAD = PRODUCTS * 28
+
+def forecast_ahead(cols):
+    return ("forecast_demand", FORECAST_ROWS_AHEAD, cols)
+
 # alert_log: every alert notified and resolved, about 110 entries a day over the 5 years;
 # v_alerts_open reads the key, time and state its window needs and the tile's columns.
 ALERT_LOG = ("alert_log", 200_000, ["alert_key", "evaluated_at", "state", "kind", "subject", "detail", "value",
@@ -85,14 +107,18 @@ def before_query(view):
     if view == "v_inventory_status":
         return billed(INVENTORY_STATUS)
     if view == "v_inventory_now":
-        # The latest snapshots, what the refresh counted per product, the live sales of
-        # the last 7 days' partitions (the columns the deduplication and the view read:
-        # 8 partitions, as the window starts within a day) and the product names.
-        return billed([INVENTORY_TABLE,
-                       ("inventory_sold", PRODUCTS, ["product_id", "snapshot_ts", "sold_live", "counted_until"]),
-                       ("fact_sales_streaming", LIVE_PER_DAY * 8, ["event_id", "product_id", "qty", "payment_status",
-                                                                    "event_ts", "ingest_ts", "message_id"]),
-                       FACTS_ALL[4]])
+        return billed(INVENTORY_NOW)
+    if view in ("v_inventory_forecast", "v_inventory_turnover"):
+        # v_inventory_now, 90 days of sales_facts, and the forecast ahead: its latest run
+        # (one reference) and that run's days (another).
+        return billed(INVENTORY_NOW + [sales_days(90), forecast_ahead(["run_date", "forecast_date"]),
+                                       forecast_ahead(["run_date", "product_id", "method", "forecast_date",
+                                                       "forecast_units"])])
+    if view == "v_demand_forecast":
+        # 56 days of sales_facts, the forecast ahead with its interval, the product names.
+        return billed([sales_days(56), forecast_ahead(["run_date", "forecast_date"]),
+                       forecast_ahead(["run_date", "product_id", "method", "forecast_date", "forecast_units",
+                                       "lower", "upper"]), FACTS_ALL[4]])
     if view == "v_alerts":  # stock, failed live payments, revenue of v_fact_sales_all
         return billed([INVENTORY_TABLE] + FACTS_ALL)
     if view == "v_customer_lifetime":
@@ -155,9 +181,11 @@ print()
 print("| page | before: range, bytes | after: default range, bytes | of which, tiles over the whole history | per hour, live page open (before → after) |")
 print("|---|---|---|---|---|")
 for pid in after:
-    b, a = before[pid], after[pid]
-    hour = f"{human(b[0] * 3600 / 5)} → {human(a[0] * 3600 / a[2])}" if a[2] else "-"
-    print(f"| {pid} | {b[1]}, {human(b[0])} | {a[1]}, {human(a[0])} | {human(a[3]) if a[3] else '-'} | {hour} |")
+    a = after[pid]
+    b = before.get(pid)  # a page the seed's report did not have: no before
+    hour = f"{human(b[0] * 3600 / 5)} → {human(a[0] * 3600 / a[2])}" if a[2] and b else "-"
+    was = f"{b[1]}, {human(b[0])}" if b else "(no such page)"
+    print(f"| {pid} | {was} | {a[1]}, {human(a[0])} | {human(a[3]) if a[3] else '-'} | {hour} |")
 
 # Where the whole-history tiles' bytes go, after: one line per chart that reads no range.
 if any(a[4] for a in after.values()):

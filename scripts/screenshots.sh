@@ -10,7 +10,7 @@ eval "$(scripts/emulators.sh env)"
 cargo test --quiet --test dashboard every_page_renders_every_chart_with_the_exact_figures
 cargo test --quiet --test dashboard a_period_a_comparison_and_filters_from_the_url_give_exact_figures
 mkdir -p docs/screenshots
-for page in batch streaming instashop batch-filtered; do
+for page in batch streaming instashop inventory batch-filtered; do
   cp "target/screenshots/$page.png" "docs/screenshots/$page.png"
 done
-echo "screenshots: docs/screenshots/{batch,streaming,instashop,batch-filtered}.png"
+echo "screenshots: docs/screenshots/{batch,streaming,instashop,inventory,batch-filtered}.png"

@@ -242,7 +242,7 @@ impl Dashboard {
             formats.push(m.format);
             columns.push(
                 json!({"name": m.name(), "role": "metric", "format": m.format, "agg": m.agg,
-                "cumulative": m.cumulative}),
+                "cumulative": m.cumulative, "band": m.band}),
             );
         }
         let rows = result
@@ -874,6 +874,7 @@ async fn freshness(
                 name: None,
                 divide_by: None,
                 cumulative: false,
+                band: None,
             })
             .collect(),
         sort: Vec::new(),

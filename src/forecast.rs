@@ -9,7 +9,11 @@
 //! the 28-day average; and writes `horizon` days from tomorrow, with an 80% interval, to
 //! `forecast_demand` under the run's day. The rows go in through load jobs into a staging
 //! table and one transaction that deletes the day's earlier run and inserts this one, so
-//! a second run of a day replaces the first and nothing doubles.
+//! a second run of a day replaces the first and nothing doubles. The same transaction
+//! deletes what earlier runs said of the days ahead, which this run supersedes: the
+//! table keeps, for each day gone by, the forecast of the last run before it, and for the
+//! days ahead only the latest run's, so that the views read one run's rows, not every
+//! run's (a page's bytes on BigQuery).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -259,6 +263,8 @@ pub struct Ran {
     pub rows: u64,
     /// Rows of an earlier run of the same day that these replaced.
     pub replaced: u64,
+    /// Rows of earlier days' runs for the days ahead, which this run superseded.
+    pub superseded: u64,
 }
 
 impl Ran {
@@ -364,19 +370,25 @@ pub async fn run(
         .query_job(
             p,
             &QueryJob {
-                sql: format!("SELECT COUNT(*) AS n FROM {t} WHERE forecast_date > @run_date AND run_date = @run_date"),
+                sql: format!(
+                    "SELECT COUNTIF(run_date = @run_date) AS same_day, COUNTIF(run_date < @run_date) AS earlier \
+                     FROM {t} WHERE forecast_date > @run_date AND run_date <= @run_date"
+                ),
                 params: day,
                 max_bytes_billed,
             },
             QUERY_TIMEOUT,
         )
         .await?;
-    let replaced = earlier
-        .rows
-        .first()
-        .and_then(|r| r.first().cloned().flatten())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let counted = |i: usize| -> u64 {
+        earlier
+            .rows
+            .first()
+            .and_then(|r| r.get(i).cloned().flatten())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let (replaced, superseded) = (counted(0), counted(1));
 
     let (t, bq) = (&t, &bq);
     bq.with_staging_table(p, dataset, TABLE, &table.columns, |staging| async move {
@@ -407,7 +419,7 @@ pub async fn run(
         let s = format!("`{p}.{dataset}.{staging}`");
         let sql = format!(
             "BEGIN TRANSACTION;\n\
-             DELETE FROM {t} WHERE forecast_date > DATE '{today}' AND run_date = DATE '{today}';\n\
+             DELETE FROM {t} WHERE forecast_date > DATE '{today}' AND run_date <= DATE '{today}';\n\
              INSERT INTO {t} SELECT * FROM {s};\n\
              COMMIT TRANSACTION;"
         );
@@ -420,6 +432,7 @@ pub async fn run(
         by_method,
         rows: n_rows,
         replaced,
+        superseded,
     })
 }
 
@@ -511,8 +524,8 @@ mod tests {
         let list = format!("`p.d.{TABLE}`\n  ({})", columns.join(", "));
         assert!(sql.contains(&list), "the INSERT names {list}");
         assert!(
-            sql.contains("WHERE forecast_date > today AND run_date = today"),
-            "it replaces the day's run"
+            sql.contains("WHERE forecast_date > today AND run_date <= today"),
+            "it replaces the day's run and supersedes earlier runs' days ahead, as the binary does"
         );
     }
 

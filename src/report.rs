@@ -78,7 +78,8 @@ pub struct Page {
 pub enum Kind {
     /// One number per metric.
     Scorecard,
-    /// Metrics over a date or time dimension.
+    /// Metrics over a date or time dimension; a second dimension breaks them down (a
+    /// line per value), and a lower and an upper metric draw an interval band.
     TimeSeries,
     /// Bars per value of one dimension.
     Bar,
@@ -153,6 +154,20 @@ pub struct Metric {
     /// A running total over the chart's one dimension, in its order, within the range.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cumulative: bool,
+    /// A bound of an interval a time series draws as a band (the forecast's 80%
+    /// interval), not as a line of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band: Option<Band>,
+}
+
+/// Which bound of a band a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    /// Its lower edge.
+    Lower,
+    /// Its upper edge.
+    Upper,
 }
 
 /// The denominator of a ratio metric.
@@ -198,6 +213,10 @@ pub struct Sort {
     pub field: String,
     /// The order.
     pub order: Order,
+    /// NULLs after every value, whatever the order (BigQuery puts them first ascending):
+    /// products that sell nothing have no cover and go last.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nulls_last: bool,
 }
 
 /// A fixed filter on the view's rows (fixed in the definition, never from a request).
@@ -212,6 +231,9 @@ pub struct Filter {
     /// Keep rows whose value is this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equals: Option<String>,
+    /// Keep rows whose number is at most this (the top five of a ranking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<i64>,
 }
 
 /// One chart.
@@ -381,12 +403,25 @@ impl Report {
                     return fail(at, format!("limit is 1 to {MAX_LIMIT}"));
                 }
                 for f in &c.filters {
-                    if f.within_last_seconds.is_some() == f.equals.is_some() {
+                    let kinds = [f.within_last_seconds.is_some(), f.equals.is_some(), f.at_most.is_some()];
+                    if kinds.into_iter().filter(|k| *k).count() != 1 {
                         return fail(
                             at,
-                            format!("filter on {} needs exactly one of within_last_seconds, equals", f.field),
+                            format!(
+                                "filter on {} needs exactly one of within_last_seconds, equals, at_most",
+                                f.field
+                            ),
                         );
                     }
+                }
+                let bands: Vec<Band> = c.metrics.iter().filter_map(|m| m.band).collect();
+                if !bands.is_empty()
+                    && (c.kind != Kind::TimeSeries
+                        || bands.len() != 2
+                        || !bands.contains(&Band::Lower)
+                        || !bands.contains(&Band::Upper))
+                {
+                    return fail(at, "a band is one lower and one upper metric of a time series".into());
                 }
             }
         }
@@ -600,6 +635,9 @@ impl Report {
                         if m.cumulative {
                             e = format!("running total of {e}");
                         }
+                        if let Some(b) = m.band {
+                            e = format!("{e}, band's {}", spelling(&b));
+                        }
                         let name = m.name.as_ref().map(|n| format!(" `{n}`")).unwrap_or_default();
                         format!("{e}{name} as {format}")
                     })
@@ -608,7 +646,14 @@ impl Report {
                 let mut sort: Vec<String> = c
                     .sort
                     .iter()
-                    .map(|s| format!("`{}` {}", s.field, if s.order == Order::Asc { "asc" } else { "desc" }))
+                    .map(|s| {
+                        let nulls = if s.nulls_last { " nulls last" } else { "" };
+                        format!(
+                            "`{}` {}{nulls}",
+                            s.field,
+                            if s.order == Order::Asc { "asc" } else { "desc" }
+                        )
+                    })
                     .collect();
                 if let Some(l) = c.limit {
                     sort.push(format!("{l} rows"));
@@ -617,7 +662,11 @@ impl Report {
                     match (&f.within_last_seconds, &f.equals) {
                         (Some(s), _) => sort.push(format!("`{}` in the last {s} s", f.field)),
                         (None, Some(v)) => sort.push(format!("`{}` = {v}", f.field)),
-                        _ => {}
+                        _ => {
+                            if let Some(n) = f.at_most {
+                                sort.push(format!("`{}` ≤ {n}", f.field));
+                            }
+                        }
                     }
                 }
                 match &c.date {
@@ -700,7 +749,8 @@ impl Chart {
         let (d, m) = (self.dimensions.len(), self.metrics.len());
         let ok = match self.kind {
             Kind::Scorecard => d == 0 && m >= 1,
-            Kind::TimeSeries | Kind::Bar => d == 1 && m >= 1,
+            Kind::TimeSeries => (d == 1 || d == 2) && m >= 1,
+            Kind::Bar => d == 1 && m >= 1,
             Kind::Geo | Kind::Pie => d == 1 && m == 1,
             Kind::StackedBar => (d == 1 && m >= 1) || (d == 2 && m == 1),
             Kind::Pivot => d == 2 && m == 1,
@@ -714,7 +764,8 @@ impl Chart {
                 self.kind,
                 match self.kind {
                     Kind::Scorecard => "no dimension and one metric or more",
-                    Kind::TimeSeries | Kind::Bar => "one dimension and one metric or more",
+                    Kind::TimeSeries => "one dimension (and a breakdown) and one metric or more",
+                    Kind::Bar => "one dimension and one metric or more",
                     Kind::Geo | Kind::Pie => "one dimension and one metric",
                     Kind::StackedBar => "one dimension and metrics, or two dimensions and one metric",
                     Kind::Pivot => "two dimensions (rows, columns) and one metric",
@@ -780,7 +831,10 @@ impl Chart {
                     f.field
                 ),
                 (None, Some(v)) => format!("`{}` = '{}'", f.field, v.replace('\\', "\\\\").replace('\'', "\\'")),
-                (None, None) => "TRUE".into(),
+                (None, None) => match f.at_most {
+                    Some(n) => format!("`{}` <= {n}", f.field),
+                    None => "TRUE".into(),
+                },
             })
             .collect();
         let mut params = Vec::new();
@@ -817,7 +871,11 @@ impl Chart {
                     Some(i) => format!("d{i}"),
                     None => format!("m{}", self.metrics.iter().position(|m| m.name() == s.field)?),
                 };
-                Some(format!("{col} {}", if s.order == Order::Asc { "ASC" } else { "DESC" }))
+                let nulls = if s.nulls_last { " NULLS LAST" } else { "" };
+                Some(format!(
+                    "{col} {}{nulls}",
+                    if s.order == Order::Asc { "ASC" } else { "DESC" }
+                ))
             })
             .collect();
         if !order.is_empty() {
@@ -950,10 +1008,10 @@ mod tests {
     }
 
     #[test]
-    fn the_report_of_the_repository_loads_with_three_pages() {
+    fn the_report_of_the_repository_loads_with_four_pages() {
         let r = Report::load(&file(), &model()).unwrap();
         let ids: Vec<&str> = r.pages.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["batch", "streaming", "instashop"]);
+        assert_eq!(ids, ["batch", "streaming", "instashop", "inventory"]);
         assert!(r.views().contains(&"sales_facts".to_string()));
         assert_eq!(r.page("instashop").unwrap().default_compare, Some(Compare::Previous));
         assert_eq!(r.page("streaming").unwrap().default_range, Preset::Today);
@@ -1081,10 +1139,49 @@ mod tests {
                 field: "source".into(),
                 within_last_seconds: None,
                 equals: Some("it's \\".into()),
+                at_most: None,
             }],
             ..c.clone()
         };
         assert!(quoted.sql("p", "d").contains(r"WHERE `source` = 'it\'s \\'"));
+    }
+
+    #[test]
+    fn the_inventory_page_puts_no_cover_last_and_draws_the_top_five_with_a_band() {
+        let r = Report::load(&file(), &model()).unwrap();
+        let page = r.page("inventory").unwrap();
+        let chart = |id: &str| page.charts.iter().find(|c| c.id == id).unwrap();
+        let risk = chart("at_risk").sql("p", "d");
+        assert!(risk.ends_with("ORDER BY m0 ASC NULLS LAST, d0 ASC LIMIT 25"), "{risk}");
+        let forecast = chart("demand_forecast");
+        let sql = forecast.sql("p", "d");
+        assert!(
+            sql.contains("FROM `p.d.v_demand_forecast` WHERE `demand_rank` <= 5 GROUP BY d0, d1"),
+            "{sql}"
+        );
+        let bands: Vec<Option<Band>> = forecast.metrics.iter().map(|m| m.band).collect();
+        assert_eq!(bands, [None, None, Some(Band::Lower), Some(Band::Upper)]);
+        // A band belongs to a time series, with both its edges.
+        let text = with_chart(
+            r#"{"id": "c", "kind": "bar", "title": "T", "view": "v_demand_forecast", "dimensions": ["day"],
+                "metrics": [{"field": "forecast_lower", "agg": "sum", "format": "decimal", "band": "lower"},
+                            {"field": "forecast_upper", "agg": "sum", "format": "decimal", "band": "upper"}]}"#,
+        );
+        let err = Report::parse(Path::new("r.json"), &text, &model())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a band is one lower and one upper metric of a time series"),
+            "{err}"
+        );
+        let text = with_chart(
+            r#"{"id": "c", "kind": "time_series", "title": "T", "view": "v_demand_forecast", "dimensions": ["day"],
+                "metrics": [{"field": "forecast_lower", "agg": "sum", "format": "decimal", "band": "lower"}]}"#,
+        );
+        let err = Report::parse(Path::new("r.json"), &text, &model())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a band is one lower and one upper metric"), "{err}");
     }
 
     #[test]

@@ -12,9 +12,11 @@ locals {
     "v_fact_sales_batch",
     "v_fact_sales_streaming",
     "v_filter_values",
+    "v_forecast_ahead",
     "v_inventory_latest",
     "v_streaming_recent",
     "v_alert_failed_payments",
+    "v_demand_forecast",
     "v_fact_sales_all",
     "v_inventory_by_warehouse",
     "v_inventory_snapshot",
@@ -40,6 +42,7 @@ locals {
     "v_alert_critical_stock",
     "v_inventory_forecast",
     "v_alert_stockout_risk",
+    "v_inventory_turnover",
     "v_alerts",
   ]
 }
@@ -204,6 +207,26 @@ moved {
   to   = google_bigquery_table.v_filter_values
 }
 
+resource "google_bigquery_table" "v_forecast_ahead" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_forecast_ahead"
+  description         = "InstaShop: the forecast the stock views use: the days ahead (from tomorrow in the reporting time zone) of the latest forecast run of the last 7 days in forecast_demand. A run supersedes earlier runs' days ahead, so these partitions hold one run; the constant filters on forecast_date (partitions) and run_date (the first clustering column) keep a read to them. v_inventory_forecast and v_demand_forecast read it. Grain: product, forecast_date. Columns: run_date, product_id, forecast_date, forecast_units, lower, upper, method."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_forecast_ahead.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables]
+}
+
+moved {
+  from = google_bigquery_table.views_tier1["v_forecast_ahead"]
+  to   = google_bigquery_table.v_forecast_ahead
+}
+
 resource "google_bigquery_table" "v_inventory_latest" {
   # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
   project             = var.project_id
@@ -262,6 +285,26 @@ resource "google_bigquery_table" "v_alert_failed_payments" {
 moved {
   from = google_bigquery_table.views_tier2["v_alert_failed_payments"]
   to   = google_bigquery_table.v_alert_failed_payments
+}
+
+resource "google_bigquery_table" "v_demand_forecast" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_demand_forecast"
+  description         = "InstaShop: the demand of the best sellers, behind and ahead (the Inventory page's forecast chart). Products are ranked by demand_rank: 1 is the product with the most units of completed sales (batch and live, each once, from sales_facts) on the 28 days before today in the reporting time zone, ties by product_id; only products that sold then are ranked. Each has one row per day: the 56 days before today, with units (its completed units that day, 0 on a day without), and the days ahead of the latest forecast run of the last 7 days (v_forecast_ahead, as v_inventory_forecast reads it), with forecast_units, its 80% interval forecast_lower .. forecast_upper (NUMERIC, 3 decimals) and the run's method. A row of history has no forecast, a row ahead no units. Grain: product, day. Columns: product_id, product_name, category, demand_rank, day, units, forecast_units, forecast_lower, forecast_upper, method."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_demand_forecast.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_forecast_ahead]
+}
+
+moved {
+  from = google_bigquery_table.views_tier2["v_demand_forecast"]
+  to   = google_bigquery_table.v_demand_forecast
 }
 
 resource "google_bigquery_table" "v_fact_sales_all" {
@@ -729,14 +772,14 @@ resource "google_bigquery_table" "v_inventory_forecast" {
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = "v_inventory_forecast"
-  description         = "InstaShop: where each product's stock is heading. Per product of v_inventory_now (its live stock): units_28d and units_90d, the units of its completed sales (batch and live, each once) on the 28 and 90 days before today in the reporting time zone, from sales_facts (as fresh as the last refresh); and, from the latest forecast run of the last 7 days (forecast_demand, its days from tomorrow on), units_per_day (the forecast's daily average over those days), stockout_date (the first day whose cumulative forecast exceeds the stock) and reorder_qty (the forecast over the lead time plus the review period, $${alert_stockout_lead_days} + $${alert_stockout_review_days} days, less the stock, rounded up, never below 0; days past the horizon at units_per_day). A product that run did not forecast (no sales in its history, or no run yet) takes units_28d / 28 as units_per_day, method mean_28d, and the same rules over 28 days. days_of_cover = stock / units_per_day (NULL when nothing is forecast to sell); turnover_90d = units_90d / the stock at the snapshot (NULL for no stock); both rounded to 2 decimals. Every measure is NUMERIC (forecast_demand keeps 3 decimals), so the cumulative comparisons with the stock are exact. Grain: product. Columns: product_id, product_name, category, stock, snapshot_stock, units_28d, units_90d, units_per_day, method, days_of_cover, stockout_date, turnover_90d, reorder_qty, forecast_run."
+  description         = "InstaShop: where each product's stock is heading. Per product of v_inventory_now (its live stock): units_28d and units_90d, the units of its completed sales (batch and live, each once) on the 28 and 90 days before today in the reporting time zone, from sales_facts (as fresh as the last refresh); and, from the latest forecast run of the last 7 days (v_forecast_ahead: forecast_demand's days from tomorrow on), units_per_day (the forecast's daily average over those days), stockout_date (the first day whose cumulative forecast exceeds the stock) and reorder_qty (the forecast over the lead time plus the review period, $${alert_stockout_lead_days} + $${alert_stockout_review_days} days, less the stock, rounded up, never below 0; days past the horizon at units_per_day). A product that run did not forecast (no sales in its history, or no run yet) takes units_28d / 28 as units_per_day, method mean_28d, and the same rules over 28 days. days_of_cover = stock / units_per_day (NULL when nothing is forecast to sell); turnover_90d = units_90d / the stock at the snapshot (NULL for no stock); both rounded to 2 decimals. Every measure is NUMERIC (forecast_demand keeps 3 decimals), so the cumulative comparisons with the stock are exact. Grain: product. Columns: product_id, product_name, category, stock, snapshot_stock, units_28d, units_90d, units_per_day, method, days_of_cover, stockout_date, turnover_90d, reorder_qty, forecast_run."
   deletion_protection = var.deletion_protection
   labels              = merge(var.labels, { managed_by = "instashop" })
   view {
     query          = templatefile("${local.model_dir}/views/v_inventory_forecast.sql", local.view_vars)
     use_legacy_sql = false
   }
-  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_now]
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_forecast_ahead, google_bigquery_table.v_inventory_now]
 }
 
 moved {
@@ -762,6 +805,26 @@ resource "google_bigquery_table" "v_alert_stockout_risk" {
 moved {
   from = google_bigquery_table.views_tier5["v_alert_stockout_risk"]
   to   = google_bigquery_table.v_alert_stockout_risk
+}
+
+resource "google_bigquery_table" "v_inventory_turnover" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads carry the key
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.main.dataset_id
+  table_id            = "v_inventory_turnover"
+  description         = "InstaShop: inventory turnover per category (the Inventory page). Over the products of v_inventory_forecast in the category: units_90d, the units of their completed sales on the 90 days before today; snapshot_stock, their stock at the snapshot; stock, their live stock; turnover_90d = units_90d / snapshot_stock, rounded to 2 decimals (NULL when the category holds no stock at the snapshot): the times the stock was sold over in 90 days (docs/metrics.md). Grain: category. Columns: category, products, units_90d, snapshot_stock, stock, turnover_90d."
+  deletion_protection = var.deletion_protection
+  labels              = merge(var.labels, { managed_by = "instashop" })
+  view {
+    query          = templatefile("${local.model_dir}/views/v_inventory_turnover.sql", local.view_vars)
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.tables, google_bigquery_table.v_inventory_forecast]
+}
+
+moved {
+  from = google_bigquery_table.views_tier5["v_inventory_turnover"]
+  to   = google_bigquery_table.v_inventory_turnover
 }
 
 resource "google_bigquery_table" "v_alerts" {

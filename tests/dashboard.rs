@@ -362,6 +362,9 @@ async fn every_page_renders_every_chart_with_the_exact_figures() {
     let sent = events(&names, 400, 77);
     stream(&names, &gcp, &emulators, 400, 77, 400).await;
     let want = expected(&history, &sent);
+    // The Inventory page's forecast chart draws the latest run's band.
+    let out = run(&mut bin("forecast", &names));
+    assert!(out.status.success(), "forecast: {}", stderr(&out));
     let served = Served::start(&names, &[]);
     let chromium = Chromium::launch().await;
 
@@ -372,9 +375,17 @@ async fn every_page_renders_every_chart_with_the_exact_figures() {
         "[...document.querySelectorAll('ul.pages a')].map(a => a.getAttribute('href'))",
     )
     .await;
-    assert_eq!(links, ["/pages/batch", "/pages/streaming", "/pages/instashop"]);
+    assert_eq!(
+        links,
+        [
+            "/pages/batch",
+            "/pages/streaming",
+            "/pages/instashop",
+            "/pages/inventory"
+        ]
+    );
 
-    for name in ["batch", "streaming", "instashop"] {
+    for name in ["batch", "streaming", "instashop", "inventory"] {
         // Batch and Streaming over all time (the figures are all-time); InstaShop on its
         // default period (the last 28 days, against the 28 before).
         let range = if name == "instashop" { "" } else { "?to=2999-12-31" };
@@ -419,6 +430,38 @@ async fn every_page_renders_every_chart_with_the_exact_figures() {
             assert_eq!(scorecard(&page, "streaming_sales").await, count(want.streaming_sales));
             let newest = scorecard(&page, "newest_sale").await;
             assert!(newest.ends_with(" UTC") && newest.starts_with("20"), "{newest}");
+        }
+        if name == "inventory" {
+            // Five best sellers, each a line of history, a dashed forecast and a shaded
+            // band (its lower edge, then the width stacked on it), over the days ahead.
+            let drawn: Value = eval(
+                &page,
+                "(() => { const o = window.dashboard.charts['demand_forecast'].getOption(); \
+                  return { legend: o.legend[0].data, \
+                    history: o.series.filter(s => !s.stack && s.lineStyle.type !== 'dashed').map(s => s.data.length), \
+                    forecast: o.series.filter(s => s.lineStyle.type === 'dashed').map(s => s.data.length), \
+                    bands: o.series.filter(s => s.areaStyle).map(s => s.data.length), \
+                    widths: o.series.filter(s => s.areaStyle).flatMap(s => s.data.map(d => d.value[1])) }; })()",
+            )
+            .await;
+            assert_eq!(drawn["legend"].as_array().unwrap().len(), 5, "{drawn}");
+            for (series, days) in [("history", 56), ("forecast", 28), ("bands", 28)] {
+                let lengths: Vec<u64> = drawn[series]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n.as_u64().unwrap())
+                    .collect();
+                assert_eq!(lengths, [days; 5], "{series}: {drawn}");
+            }
+            assert!(
+                drawn["widths"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|w| w.as_f64().unwrap() >= 0.0),
+                "an interval's upper edge is at or over its lower: {drawn}"
+            );
         }
     }
     assert!(

@@ -13,8 +13,11 @@
 //! - P3 sells nothing: no cover, no stock-out date, no alert.
 //! - P4 sells 10 a day with stock 50 (cover 5, under the 7-day lead time) and fires
 //!   `stockout_risk` once; P1 (cover 10) and P5 (stock 200, cover 20) do not.
-//! - A second run of the day replaces the first, and a second `alerts --once` fires
-//!   nothing new.
+//! - The forecast chart's `v_demand_forecast` ranks the best sellers and gives P1's 56
+//!   days of history (10 a day, the edge day counted once) and this run's days ahead.
+//! - A run supersedes an earlier run's days ahead (an earlier run said 999 a day) and
+//!   keeps its word on a day gone by; a second run of the day replaces the first, and a
+//!   second `alerts --once` fires nothing new.
 
 mod common;
 
@@ -26,6 +29,10 @@ use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use common::*;
 
 const ZONE: &str = "America/Santiago";
+
+fn f64_of(v: &Option<String>) -> f64 {
+    v.as_deref().unwrap().parse().unwrap()
+}
 
 fn with_zone(mut cmd: Command) -> Command {
     cmd.env("INSTASHOP_TIME_ZONE", ZONE);
@@ -163,23 +170,59 @@ async fn the_forecast_gives_cover_stockout_and_reorder_and_the_alert_fires_once(
 
     let out = run(with_zone(bin("refresh", &names)).arg("--all"));
     assert!(out.status.success(), "refresh: {}", stderr(&out));
+    let p = &gcp.project;
+    let ds = &names.dataset;
+    // An earlier run, two days ago, that said P1 sells 999 a day: today (a day gone by
+    // for the next run, kept) and the three days after (superseded by the next run).
+    let earlier = (0..4)
+        .map(|d| {
+            format!(
+                "(DATE '{}', 'P1', DATE '{}', 999, 990, 1009, 'ets', CURRENT_TIMESTAMP())",
+                today - Duration::days(2),
+                today + Duration::days(d)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    query(
+        &gcp,
+        &format!(
+            "INSERT INTO `{p}.{ds}.forecast_demand` (run_date, product_id, forecast_date, forecast_units, lower, upper, method, run_at) VALUES {earlier}"
+        ),
+    )
+    .await;
     let out = run(&mut with_zone(bin("forecast", &names)));
     assert!(out.status.success(), "forecast: {}", stderr(&out));
     let summary = stdout(&out);
     assert!(
         summary.contains("forecast_demand: 4 products (4 mstl_ets), 28 days from")
-            && summary.contains(&format!("(112 rows, run {today})")),
+            && summary.contains(&format!(
+                "(112 rows, run {today}, superseding 3 rows of earlier runs for the days ahead)"
+            )),
         "{summary}"
     );
-
-    let p = &gcp.project;
-    let ds = &names.dataset;
+    let kept = query(
+        &gcp,
+        &format!(
+            "SELECT CAST(forecast_date AS STRING), CAST(run_date AS STRING) FROM `{p}.{ds}.forecast_demand` \
+             WHERE forecast_date > '2000-01-01' AND run_date < '{today}'"
+        ),
+    )
+    .await;
+    assert_eq!(
+        kept,
+        [vec![
+            Some(today.to_string()),
+            Some((today - Duration::days(2)).to_string())
+        ]],
+        "the earlier run's word on a day gone by stays; on the days ahead it is superseded"
+    );
     // The forecast rows: product -> the horizon's units, tomorrow first.
     let rows = query(
         &gcp,
         &format!(
             "SELECT product_id, CAST(forecast_date AS STRING) AS d, forecast_units, method, CAST(run_date AS STRING) AS r \
-             FROM `{p}.{ds}.forecast_demand` WHERE forecast_date > '2000-01-01' ORDER BY product_id, forecast_date"
+             FROM `{p}.{ds}.forecast_demand` WHERE forecast_date > '{today}' ORDER BY product_id, forecast_date"
         ),
     )
     .await;
@@ -214,6 +257,46 @@ async fn the_forecast_gives_cover_stockout_and_reorder_and_the_alert_fires_once(
         on(Weekday::Tue),
         ahead["P2"]
     );
+
+    // The forecast chart's view: the best sellers of the 28 days (P2 with its Saturdays,
+    // then P1, P4, P5 at 280 each, by id; P3 sold nothing), each with 56 days of history
+    // and this run's days ahead.
+    let chart = query(
+        &gcp,
+        &format!(
+            "SELECT product_id, demand_rank, CAST(day AS STRING), units, forecast_units, forecast_lower, forecast_upper \
+             FROM `{p}.{ds}.v_demand_forecast` ORDER BY demand_rank, day"
+        ),
+    )
+    .await;
+    let mut ranks: Vec<(String, String)> = chart
+        .iter()
+        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect();
+    ranks.dedup();
+    let ranks: Vec<(&str, &str)> = ranks.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(ranks, [("P2", "1"), ("P1", "2"), ("P4", "3"), ("P5", "4")]);
+    let p1: Vec<&Vec<Option<String>>> = chart.iter().filter(|r| r[0].as_deref() == Some("P1")).collect();
+    assert_eq!(p1.len(), 56 + 28, "{p1:?}");
+    for (i, r) in p1[..56].iter().enumerate() {
+        // 10 a day; on the edge day 6 in batch and the live 4, counted once.
+        assert_eq!(
+            r[2].as_deref(),
+            Some((first + Duration::days(i as i64)).to_string().as_str())
+        );
+        assert_eq!((r[3].as_deref(), r[4].as_deref()), (Some("10"), None), "{r:?}");
+    }
+    for (r, (day, units)) in p1[56..].iter().zip(&ahead["P1"]) {
+        assert_eq!(r[2].as_deref(), Some(day.to_string().as_str()));
+        assert_eq!(r[3], None);
+        assert_eq!(
+            r[4].as_deref().map(|u| u.parse::<f64>().unwrap()),
+            Some(*units),
+            "not the earlier run's 999"
+        );
+        let (lo, hi) = (f64_of(&r[5]), f64_of(&r[6]));
+        assert!(lo <= *units && *units <= hi, "{lo} <= {units} <= {hi}");
+    }
 
     let view = query(
         &gcp,
@@ -292,7 +375,7 @@ async fn the_forecast_gives_cover_stockout_and_reorder_and_the_alert_fires_once(
     assert!(stdout(&out).contains("(112 rows, run") && stdout(&out).contains("replacing its earlier 112 rows"));
     let n = query(
         &gcp,
-        &format!("SELECT COUNT(*) AS n FROM `{p}.{ds}.forecast_demand` WHERE forecast_date > '2000-01-01'"),
+        &format!("SELECT COUNT(*) AS n FROM `{p}.{ds}.forecast_demand` WHERE forecast_date > '{today}'"),
     )
     .await;
     assert_eq!(n[0][0].as_deref(), Some("112"), "nothing doubles");

@@ -523,6 +523,22 @@ struct Fact {
     plan: String,
 }
 
+/// A reference row's whole number `k`.
+fn int(r: &Row, k: &str) -> i64 {
+    match &r[k] {
+        V::Int(n) => *n,
+        other => panic!("{k} is {other:?}, not a whole number"),
+    }
+}
+
+/// A reference row's text `k`.
+fn txt(r: &Row, k: &str) -> String {
+    match &r[k] {
+        V::Text(t) => t.clone(),
+        other => panic!("{k} is {other:?}, not text"),
+    }
+}
+
 /// BigQuery's NUMERIC division: rounded to 9 decimals, half away from zero.
 fn div9(a: Decimal, b: Decimal) -> Decimal {
     (a / b).round_dp_with_strategy(9, RoundingStrategy::MidpointAwayFromZero)
@@ -1011,6 +1027,9 @@ impl Reference<'_> {
                     .collect()
             }
             // Evaluated once after the data landed: what v_alerts says then is open.
+            "v_inventory_forecast" => self.inventory_forecast(),
+            "v_inventory_turnover" => self.inventory_turnover(),
+            "v_demand_forecast" => self.demand_forecast(),
             "v_alerts_open" => self.view("v_alerts"),
             "v_alerts" => {
                 let mut rows: Vec<Row> = self
@@ -1117,8 +1136,10 @@ impl Reference<'_> {
             let row = Row::from([
                 ("product_id", text(&p.id)),
                 ("product_name", text(&p.name)),
+                ("category", text(&p.category)),
                 ("status", text(status)),
                 ("stock", V::Int(stock)),
+                ("snapshot_stock", V::Int(snapshot)),
                 ("reorder_point", V::Int(reorder)),
             ]);
             let alert = Row::from([
@@ -1139,45 +1160,170 @@ impl Reference<'_> {
         out
     }
 
-    /// v_alert_stockout_risk at the default lead time and review period (7 + 7 days).
-    /// No forecast runs here, so each product's demand is its 28-day average: the units of
-    /// its completed sales on the 28 days before today over 28. It fires where the live
-    /// stock covers under 7 days of that.
-    fn stockout_alerts(&self) -> Vec<Row> {
+    /// Units of each product's completed sales on the `days` days before today.
+    fn units_before_today(&self, days: i64) -> BTreeMap<String, i64> {
         let today = self.today();
-        let completed = self.completed();
+        let mut out = BTreeMap::new();
+        for f in self.completed() {
+            if f.sale_date >= today - Duration::days(days) && f.sale_date < today {
+                *out.entry(f.product_id.clone()).or_insert(0) += f.qty;
+            }
+        }
+        out
+    }
+
+    /// v_inventory_forecast at the default lead time and review period (7 + 7 days). No
+    /// forecast runs here, so each product's demand is its 28-day average: the units of
+    /// its completed sales on the 28 days before today over 28 (method mean_28d), and
+    /// every measure follows from it by docs/metrics.md § Stock ahead.
+    fn inventory_forecast(&self) -> Vec<Row> {
+        let today = self.today();
+        let (u28s, u90s) = (self.units_before_today(28), self.units_before_today(90));
         let mut out = Vec::new();
-        for (row, _) in self.stock() {
-            let (V::Text(id), V::Int(stock)) = (&row["product_id"], &row["stock"]) else {
-                unreachable!("stock rows carry an id and a stock")
+        for (mut row, _) in self.stock() {
+            let (V::Text(id), V::Int(stock), V::Int(snapshot)) = (
+                row["product_id"].clone(),
+                row["stock"].clone(),
+                row["snapshot_stock"].clone(),
+            ) else {
+                unreachable!("stock rows carry an id, a stock and a snapshot")
             };
-            let stock = *stock;
-            let u28: i64 = completed
-                .iter()
-                .filter(|f| f.product_id == *id)
-                .filter(|f| f.sale_date >= today - Duration::days(28) && f.sale_date < today)
-                .map(|f| f.qty)
-                .sum();
-            if u28 == 0 {
-                continue;
-            }
-            let cover = round2(div9(Decimal::from(28 * stock.max(0)), Decimal::from(u28)));
-            if cover >= Decimal::from(7) {
-                continue;
-            }
-            let out_day = ((28 * stock).div_euclid(u28) + 1).max(1);
-            let runs_out = if out_day <= 28 {
-                (today + Duration::days(out_day)).to_string()
+            let u28 = u28s.get(&id).copied().unwrap_or(0);
+            let u90 = u90s.get(&id).copied().unwrap_or(0);
+            let (cover, out_day) = if u28 > 0 {
+                (
+                    V::Num(round2(div9(Decimal::from(28 * stock.max(0)), Decimal::from(u28)))),
+                    Some(((28 * stock).div_euclid(u28) + 1).max(1)),
+                )
             } else {
-                "after the horizon".into()
+                (V::Null, None)
+            };
+            let stockout = match out_day {
+                Some(d) if d <= 28 => V::Date(today + Duration::days(d)),
+                _ => V::Null,
             };
             let reorder = (Decimal::from(u28 * 14) / Decimal::from(28) - Decimal::from(stock))
                 .ceil()
                 .max(Decimal::ZERO);
-            let p = self.product(id).unwrap();
+            row.extend([
+                ("units_28d", V::Int(u28)),
+                ("units_90d", V::Int(u90)),
+                ("units_per_day", V::Num(div9(Decimal::from(u28), Decimal::from(28)))),
+                ("method", text("mean_28d")),
+                ("days_of_cover", cover),
+                ("stockout_date", stockout),
+                (
+                    "turnover_90d",
+                    if snapshot > 0 {
+                        V::Num(round2(div9(Decimal::from(u90), Decimal::from(snapshot))))
+                    } else {
+                        V::Null
+                    },
+                ),
+                ("reorder_qty", V::Int(i64::try_from(reorder).unwrap())),
+                ("forecast_run", V::Null),
+            ]);
+            out.push(row);
+        }
+        out
+    }
+
+    /// v_inventory_turnover: v_inventory_forecast's products summed per category.
+    fn inventory_turnover(&self) -> Vec<Row> {
+        let mut per: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
+        for r in self.inventory_forecast() {
+            let (c, u90, snap, stock) = (
+                txt(&r, "category"),
+                int(&r, "units_90d"),
+                int(&r, "snapshot_stock"),
+                int(&r, "stock"),
+            );
+            let e = per.entry(c).or_default();
+            *e = (e.0 + 1, e.1 + u90, e.2 + snap, e.3 + stock);
+        }
+        per.into_iter()
+            .map(|(c, (n, u90, snap, stock))| {
+                Row::from([
+                    ("category", V::Text(c)),
+                    ("products", V::Int(n)),
+                    ("units_90d", V::Int(u90)),
+                    ("snapshot_stock", V::Int(snap)),
+                    ("stock", V::Int(stock)),
+                    (
+                        "turnover_90d",
+                        if snap > 0 {
+                            V::Num(round2(div9(Decimal::from(u90), Decimal::from(snap))))
+                        } else {
+                            V::Null
+                        },
+                    ),
+                ])
+            })
+            .collect()
+    }
+
+    /// v_demand_forecast with no forecast run: the ranked products' 56 days of history.
+    /// The rank is by units of the 28 days before today, most first, then product_id,
+    /// over every product that sold then.
+    fn demand_forecast(&self) -> Vec<Row> {
+        let today = self.today();
+        let mut ranked: Vec<(String, i64)> = self
+            .units_before_today(28)
+            .into_iter()
+            .filter(|(_, u)| *u > 0)
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let completed = self.completed();
+        let mut out = Vec::new();
+        for (rank, (id, _)) in ranked.iter().enumerate() {
+            let p = self.product(id);
+            for back in 1..=56 {
+                let day = today - Duration::days(back);
+                let units: i64 = completed
+                    .iter()
+                    .filter(|f| f.product_id == *id && f.sale_date == day)
+                    .map(|f| f.qty)
+                    .sum();
+                out.push(Row::from([
+                    ("product_id", text(id)),
+                    ("product_name", p.map_or(V::Null, |p| text(&p.name))),
+                    ("category", text(p.map_or("Unknown", |p| p.category.as_str()))),
+                    ("demand_rank", V::Int(rank as i64 + 1)),
+                    ("day", V::Date(day)),
+                    ("units", V::Int(units)),
+                    ("forecast_units", V::Null),
+                    ("forecast_lower", V::Null),
+                    ("forecast_upper", V::Null),
+                    ("method", V::Null),
+                ]));
+            }
+        }
+        out
+    }
+
+    /// v_alert_stockout_risk at the default lead time (7 days): v_inventory_forecast's
+    /// products whose cover is under it.
+    fn stockout_alerts(&self) -> Vec<Row> {
+        let mut out = Vec::new();
+        for r in self.inventory_forecast() {
+            let V::Num(cover) = r["days_of_cover"] else { continue };
+            if cover >= Decimal::from(7) {
+                continue;
+            }
+            let (id, stock, u28, reorder) = (
+                txt(&r, "product_id"),
+                int(&r, "stock"),
+                int(&r, "units_28d"),
+                int(&r, "reorder_qty"),
+            );
+            let runs_out = match &r["stockout_date"] {
+                V::Date(d) => d.to_string(),
+                _ => "after the horizon".into(),
+            };
+            let p = self.product(&id).unwrap();
             out.push(Row::from([
                 ("kind", text("stockout_risk")),
-                ("subject", text(id)),
+                ("subject", text(&id)),
                 (
                     "detail",
                     V::Text(format!(
@@ -1333,6 +1479,8 @@ fn apply(chart: &Value, rows: &[Row], now: DateTime<Utc>, range: Option<(NaiveDa
                     get(r, field) == text(v)
                 } else if let Some(s) = f["within_last_seconds"].as_i64() {
                     matches!(get(r, field), V::Ts(t) if t >= now - Duration::seconds(s))
+                } else if let Some(n) = f["at_most"].as_i64() {
+                    matches!(get(r, field), V::Int(v) if v <= n)
                 } else {
                     true
                 }
@@ -1432,8 +1580,8 @@ fn formats(chart: &Value) -> Vec<Option<String>> {
         .collect()
 }
 
-/// The columns the chart sorts by, with descending or not.
-fn sort_columns(chart: &Value) -> Vec<(usize, bool)> {
+/// The columns the chart sorts by, with descending or not, and NULLs last or not.
+fn sort_columns(chart: &Value) -> Vec<(usize, bool, bool)> {
     let dims: Vec<&str> = chart["dimensions"]
         .as_array()
         .map(|d| d.iter().map(|v| v.as_str().unwrap()).collect())
@@ -1455,7 +1603,7 @@ fn sort_columns(chart: &Value) -> Vec<(usize, bool)> {
                 .position(|d| *d == f)
                 .or_else(|| metrics.iter().position(|m| *m == f).map(|m| dims.len() + m))
                 .unwrap();
-            (i, s["order"] == "desc")
+            (i, s["order"] == "desc", s["nulls_last"] == true)
         })
         .collect()
 }
@@ -1473,9 +1621,14 @@ fn visible(chart: &Value, rows: Vec<Vec<V>>) -> Vec<Vec<(String, bool)>> {
 fn ordered(chart: &Value, mut rows: Vec<Vec<V>>) -> Vec<Vec<(String, bool)>> {
     let sort = sort_columns(chart);
     rows.sort_by(|a, b| {
-        for (i, desc) in &sort {
+        for (i, desc, nulls_last) in &sort {
             let o = a[*i].cmp(&b[*i]);
             let o = if *desc { o.reverse() } else { o };
+            let o = match (&a[*i], &b[*i]) {
+                (V::Null, V::Null) => o,
+                (V::Null, _) | (_, V::Null) if *nulls_last => (a[*i] == V::Null).cmp(&(b[*i] == V::Null)),
+                _ => o,
+            };
             if o.is_ne() {
                 return o;
             }
@@ -1512,7 +1665,7 @@ fn compare(page: &str, chart: &Value, got: &[Vec<String>], reference: Vec<Vec<V>
         ));
     }
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        for (c, _) in sort_columns(chart) {
+        for (c, _, _) in sort_columns(chart) {
             if !cell_matches(&g[c], &w[c]) {
                 return Err(format!(
                     "{id}: row {i} sorts by {:?}, the reference by {:?}",

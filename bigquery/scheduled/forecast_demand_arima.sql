@@ -3,7 +3,8 @@
 -- weekly seasonality found by itself) over the same input as `forecast`: each product's
 -- daily units of completed sales, both sources, by sale_date, over the 365 days before
 -- today in ${time_zone}; then the next 28 days, from tomorrow, with an 80% interval,
--- replace today's run in forecast_demand (method 'arima_plus'), as `forecast` does.
+-- replace today's run in forecast_demand (method 'arima_plus'), and what earlier runs said
+-- of the days ahead, as `forecast` does.
 -- v_inventory_forecast reads either. Unchecked: the emulator cannot run BigQuery ML, and
 -- the GoogleSQL analyzer build the project can use predates ML.FORECAST; run it once by
 -- hand (bq query --use_legacy_sql=false < file, with the variables filled) before
@@ -31,7 +32,7 @@ GROUP BY product_id, day;
 
 BEGIN TRANSACTION;
 DELETE FROM `${project_id}.${dataset_id}.forecast_demand`
-WHERE forecast_date > today AND run_date = today;
+WHERE forecast_date > today AND run_date <= today;
 INSERT INTO `${project_id}.${dataset_id}.forecast_demand`
   (run_date, product_id, forecast_date, forecast_units, lower, upper, method, run_at)
 SELECT

@@ -2,7 +2,7 @@
 -- live stock): units_28d and units_90d, the units of its completed sales (batch and
 -- live, each once) on the 28 and 90 days before today in the reporting time zone, from
 -- sales_facts (as fresh as the last refresh); and, from the latest forecast run of the
--- last 7 days (forecast_demand, its days from tomorrow on), units_per_day (the forecast's
+-- last 7 days (v_forecast_ahead: forecast_demand's days from tomorrow on), units_per_day (the forecast's
 -- daily average over those days), stockout_date (the first day whose cumulative forecast
 -- exceeds the stock) and reorder_qty (the forecast over the lead time plus the review
 -- period, ${alert_stockout_lead_days} + ${alert_stockout_review_days} days, less the
@@ -16,24 +16,16 @@
 -- Grain: product. Columns: product_id, product_name, category, stock, snapshot_stock,
 -- units_28d, units_90d, units_per_day, method, days_of_cover, stockout_date,
 -- turnover_90d, reorder_qty, forecast_run.
-WITH latest AS (
-  SELECT MAX(run_date) AS run_date
-  FROM `${project_id}.${dataset_id}.forecast_demand`
-  WHERE forecast_date > CURRENT_DATE('${time_zone}')
-    AND run_date >= DATE_SUB(CURRENT_DATE('${time_zone}'), INTERVAL 7 DAY)
-),
-ahead AS (
+WITH ahead AS (
   SELECT
-    f.product_id,
-    f.run_date,
-    f.method,
-    f.forecast_date,
-    f.forecast_units,
-    ROW_NUMBER() OVER (PARTITION BY f.product_id ORDER BY f.forecast_date) AS day_n,
-    SUM(f.forecast_units) OVER (PARTITION BY f.product_id ORDER BY f.forecast_date) AS cumulative
-  FROM `${project_id}.${dataset_id}.forecast_demand` f
-  JOIN latest l ON f.run_date = l.run_date
-  WHERE f.forecast_date > CURRENT_DATE('${time_zone}')
+    product_id,
+    run_date,
+    method,
+    forecast_date,
+    forecast_units,
+    ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY forecast_date) AS day_n,
+    SUM(forecast_units) OVER (PARTITION BY product_id ORDER BY forecast_date) AS cumulative
+  FROM `${project_id}.${dataset_id}.v_forecast_ahead`
 ),
 sold AS (
   SELECT

@@ -12,7 +12,8 @@ use instashop::{gcp::Gcp, settings};
 /// from its history in sales_facts: MSTL with a weekly period and an ETS trend, ETS alone
 /// under two weeks, the 28-day average under --min-history-days. Writes --horizon days
 /// from tomorrow, with an 80% interval, to forecast_demand under today's date; a second
-/// run of a day replaces the first. Run it after refresh.
+/// run of a day replaces the first, and a run supersedes what earlier runs said of the
+/// days ahead. Run it after refresh.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -80,11 +81,16 @@ fn main() -> ExitCode {
             ran.run_date.succ_opt().expect("a date has a next"),
             ran.rows,
             ran.run_date,
-            if ran.replaced > 0 {
-                format!(", replacing its earlier {} rows", ran.replaced)
-            } else {
-                String::new()
-            },
+            [
+                (ran.replaced > 0).then(|| format!(", replacing its earlier {} rows", ran.replaced)),
+                (ran.superseded > 0).then(|| format!(
+                    ", superseding {} rows of earlier runs for the days ahead",
+                    ran.superseded
+                )),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<String>(),
             ran.history.0,
             ran.history.1,
             started.elapsed().as_secs_f64()
