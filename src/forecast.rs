@@ -82,7 +82,7 @@ impl Method {
 }
 
 /// A run's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// [`DEFAULT_HORIZON`].
     pub horizon: u32,
@@ -90,6 +90,10 @@ pub struct Options {
     pub history_days: u32,
     /// [`DEFAULT_MIN_HISTORY_DAYS`].
     pub min_history_days: u32,
+    /// The dataset of the staging table (default: the run's dataset). On Google Cloud,
+    /// Terraform gives the job a dataset of its own for it, so that the job may create
+    /// and drop tables there and nowhere else.
+    pub staging_dataset: Option<String>,
 }
 
 impl Default for Options {
@@ -98,6 +102,7 @@ impl Default for Options {
             horizon: DEFAULT_HORIZON,
             history_days: DEFAULT_HISTORY_DAYS,
             min_history_days: DEFAULT_MIN_HISTORY_DAYS,
+            staging_dataset: None,
         }
     }
 }
@@ -391,12 +396,13 @@ pub async fn run(
     let (replaced, superseded) = (counted(0), counted(1));
 
     let (t, bq) = (&t, &bq);
-    bq.with_staging_table(p, dataset, TABLE, &table.columns, |staging| async move {
+    let staging_dataset = opts.staging_dataset.as_deref().unwrap_or(dataset);
+    bq.with_staging_table(p, staging_dataset, TABLE, &table.columns, |staging| async move {
         for chunk in chunks.iter().filter(|c| !c.is_empty()) {
             let load = json!({
                 "jobReference": {"projectId": p, "jobId": format!("instashop_forecast_{}", uuid::Uuid::new_v4().simple())},
                 "configuration": {"load": {
-                    "destinationTable": {"projectId": p, "datasetId": dataset, "tableId": staging},
+                    "destinationTable": {"projectId": p, "datasetId": staging_dataset, "tableId": staging},
                     "schema": {"fields": table.columns},
                     "sourceFormat": "NEWLINE_DELIMITED_JSON",
                     "writeDisposition": "WRITE_APPEND",
@@ -406,7 +412,7 @@ pub async fn run(
             bq.run_job(
                 p,
                 "load",
-                &format!("{dataset}.{staging}"),
+                &format!("{staging_dataset}.{staging}"),
                 &load,
                 Some((chunk, "application/octet-stream")),
                 QUERY_TIMEOUT,
@@ -416,7 +422,7 @@ pub async fn run(
         // The run's day is the one value, and the run computed it (a NaiveDate, never
         // text from outside), so it is a DATE literal here: the emulator takes no query
         // parameters in a multi-statement script.
-        let s = format!("`{p}.{dataset}.{staging}`");
+        let s = format!("`{p}.{staging_dataset}.{staging}`");
         let sql = format!(
             "BEGIN TRANSACTION;\n\
              DELETE FROM {t} WHERE forecast_date > DATE '{today}' AND run_date <= DATE '{today}';\n\

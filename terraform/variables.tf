@@ -272,9 +272,37 @@ variable "stock_settle_seconds" {
 }
 
 variable "forecast_scheduled_query" {
-  description = "Write forecast_demand daily with BigQuery ML (bigquery/scheduled/forecast_demand_arima.sql, an ARIMA_PLUS model per product) as a scheduled query. Off: run the forecast binary (MSTL + ETS) on your own schedule."
+  description = "Write forecast_demand daily with BigQuery ML (bigquery/scheduled/forecast_demand_arima.sql, an ARIMA_PLUS model per product) as a scheduled query. Off: the forecast job runs the forecast binary (MSTL + ETS) instead (forecast_job)."
   type        = bool
   default     = false
+}
+
+variable "forecast_job" {
+  description = "Run the forecast binary daily as a Cloud Run job started by Cloud Scheduler, once worker_image is set (the same image). Ignored when forecast_scheduled_query writes forecast_demand instead."
+  type        = bool
+  default     = true
+}
+
+variable "forecast_job_schedule" {
+  description = "When the forecast job runs (cron, in time_zone): daily, after a refresh of sales_facts, as the table's run_date key expects."
+  type        = string
+  default     = "30 5 * * *"
+  validation {
+    condition     = length(split(" ", var.forecast_job_schedule)) == 5
+    error_message = "forecast_job_schedule is a five-field cron expression, such as \"30 5 * * *\"."
+  }
+}
+
+variable "forecast_job_cpu" {
+  description = "CPUs of the forecast job (products are fitted on every core)."
+  type        = string
+  default     = "2"
+}
+
+variable "forecast_job_memory" {
+  description = "Memory of the forecast job."
+  type        = string
+  default     = "1Gi"
 }
 
 variable "forecast_schedule" {

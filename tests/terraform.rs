@@ -1,6 +1,7 @@
 //! Static checks of terraform/ (the Google provider cannot be downloaded here, so
 //! `terraform validate` cannot run): every .tf parses; Terraform reads every file of
-//! bigquery/; its defaults are provision's; no IAM grant uses a primitive role.
+//! bigquery/; its defaults are provision's; no IAM grant uses a primitive role; every
+//! variable set on a container is one its binary reads.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -889,4 +890,45 @@ fn a_stale_views_tf_fails_the_plan() {
         condition.contains("local.view_names") && condition.contains("local.generated_views"),
         "{condition}"
     );
+}
+
+/// Every environment variable Terraform sets on a container is one its binary reads
+/// (`[env: NAME]` in its `--help`): a misspelt one would be ignored silently, and the job
+/// would run on its defaults (the local dataset name, UTC days).
+#[test]
+fn every_container_variable_is_one_its_binary_reads() {
+    let binaries = [
+        ("worker_env", env!("CARGO_BIN_EXE_stream-worker")),
+        ("forecast_job_env", env!("CARGO_BIN_EXE_forecast")),
+    ];
+    let mut checked = 0;
+    for (local, exe) in binaries {
+        let help = std::process::Command::new(exe).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&help.stdout).to_string();
+        let map = module()
+            .into_iter()
+            .flat_map(|(_, _, body)| {
+                body.into_blocks()
+                    .filter(|b| b.identifier() == "locals")
+                    .collect::<Vec<_>>()
+            })
+            .flat_map(|b| b.body.into_attributes())
+            .find(|a| a.key() == local)
+            .unwrap_or_else(|| panic!("locals {{ {local} }} is in the module"));
+        let Expression::Object(vars) = map.expr() else {
+            panic!("{local} is a map")
+        };
+        for key in vars.keys() {
+            let name = key.to_string().trim_matches('"').to_string();
+            if name == "RUST_LOG" {
+                continue; // the log filter, read by the tracing subscriber
+            }
+            assert!(
+                help.contains(&format!("[env: {name}=")),
+                "{local}.{name}: {exe} reads no such variable"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} variables checked");
 }
