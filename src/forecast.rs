@@ -3,7 +3,8 @@
 //!
 //! One run reads the daily units of each product's completed sales (both sources, by
 //! `sale_date` in the reporting time zone) over the last `history_days` days before today
-//! from `sales_facts`, in one query over those partitions; fits each product's series on
+//! from `product_daily_units` (the refresh keeps it from `sales_facts`: a row per product
+//! and day), in one query over those partitions; fits each product's series on
 //! the cores ([`forecast_series`]): MSTL with a weekly period and an ETS trend (the
 //! `augurs` crate), ETS alone for a series under two weeks, and under `min_history_days`
 //! the 28-day average; and writes `horizon` days from tomorrow, with an 80% interval, to
@@ -37,8 +38,8 @@ pub const TABLE: &str = "forecast_demand";
 /// The same table from BigQuery ML (ARIMA_PLUS), an option for a scheduled query on
 /// Google Cloud; the emulator cannot run it.
 pub const ARIMA_SQL_FILE: &str = "scheduled/forecast_demand_arima.sql";
-/// The facts it reads.
-pub const SOURCE_TABLE: &str = crate::refresh::TABLE;
+/// The daily units it reads (kept by the refresh from `sales_facts`).
+pub const SOURCE_TABLE: &str = crate::refresh::UNITS_TABLE;
 /// Days forecast, from tomorrow.
 pub const DEFAULT_HORIZON: u32 = 28;
 /// Days of history read, up to yesterday.
@@ -301,11 +302,9 @@ pub async fn run(
 
     let job = QueryJob {
         sql: format!(
-            "SELECT product_id, CAST(sale_date AS STRING) AS day, SUM(qty) AS units\n\
+            "SELECT product_id, CAST(sale_date AS STRING) AS day, units\n\
              FROM `{p}.{dataset}.{SOURCE_TABLE}`\n\
-             WHERE sale_date BETWEEN @first AND @last\n\
-               AND payment_status = 'completed' AND product_id IS NOT NULL AND qty IS NOT NULL\n\
-             GROUP BY product_id, sale_date"
+             WHERE sale_date BETWEEN @first AND @last"
         ),
         params: vec![
             ("first".into(), ParamValue::Date(first)),

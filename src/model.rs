@@ -643,8 +643,8 @@ mod tests {
         }
         assert_eq!(
             m.tables.len(),
-            14,
-            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts, customer_months, customer_lifetime, inventory_sold and forecast_demand"
+            15,
+            "the seven of the data flow, fact_sales_replay, alert_log, sales_facts, product_daily_units, customer_months, customer_lifetime, inventory_sold and forecast_demand"
         );
         let facts = m.table("sales_facts").unwrap();
         assert!(facts.options.require_partition_filter);

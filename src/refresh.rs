@@ -25,6 +25,8 @@ pub const MONTHS_TABLE: &str = "customer_months";
 /// The per-customer totals it keeps from [`MONTHS_TABLE`] in the same transaction.
 pub const LIFETIME_TABLE: &str = "customer_lifetime";
 /// The live units sold per product since its snapshot, rebuilt by the same run.
+/// Completed units per product and day, which the refresh keeps for the same days.
+pub const UNITS_TABLE: &str = "product_daily_units";
 pub const SOLD_TABLE: &str = "inventory_sold";
 /// How long before the run a live sale must have been written to count in
 /// [`SOLD_TABLE`] (a row written just before a read may not be readable yet); the
@@ -122,7 +124,7 @@ pub async fn refresh(
     let bq: BigQuery = gcp.bigquery().await?;
     let project = gcp.project.as_str();
     let emulator = gcp.endpoints.bigquery.is_emulator();
-    for table in [TABLE, MONTHS_TABLE, LIFETIME_TABLE, SOLD_TABLE] {
+    for table in [TABLE, UNITS_TABLE, MONTHS_TABLE, LIFETIME_TABLE, SOLD_TABLE] {
         if model.table(table).is_none() {
             return Err(Error::model(model_dir, format!("the data model has no table {table}")));
         }

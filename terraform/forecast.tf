@@ -28,14 +28,14 @@ resource "google_service_account" "forecast" {
   display_name = "InstaShop forecast: the demand forecast into forecast_demand"
 }
 
-# Either way it reads sales_facts, writes forecast_demand and runs jobs; the BigQuery ML
+# Either way it reads product_daily_units, writes forecast_demand and runs jobs; the BigQuery ML
 # query also keeps its model in the dataset (a custom role with the model permissions
 # alone, granted on the dataset), the job its staging tables in a dataset of their own.
 resource "google_bigquery_table_iam_member" "forecast_reads" {
   count      = local.forecast_any ? 1 : 0
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
-  table_id   = google_bigquery_table.tables["sales_facts"].table_id
+  table_id   = google_bigquery_table.tables["product_daily_units"].table_id
   role       = "roles/bigquery.dataViewer"
   member     = google_service_account.forecast[0].member
 }
@@ -112,7 +112,7 @@ resource "google_service_account_iam_member" "transfer_agent_mints_forecast_toke
 
 # ---- The forecast binary as a scheduled Cloud Run job (the default) -------------------
 # The job stages its rows in a dataset of its own (tables there expire within a day),
-# where it may create and drop tables; in the main dataset it reads sales_facts and
+# where it may create and drop tables; in the main dataset it reads product_daily_units and
 # writes forecast_demand, nothing else.
 
 resource "google_bigquery_dataset" "staging" {

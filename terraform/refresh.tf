@@ -13,7 +13,7 @@ resource "google_service_account" "refresh" {
 }
 
 # It reads the dataset (v_sales_facts reads the sales tables), writes sales_facts,
-# customer_months, customer_lifetime and inventory_sold only, and runs query jobs.
+# product_daily_units, customer_months, customer_lifetime and inventory_sold only, and runs query jobs.
 resource "google_bigquery_dataset_iam_member" "refresh_reads" {
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
@@ -22,7 +22,7 @@ resource "google_bigquery_dataset_iam_member" "refresh_reads" {
 }
 
 resource "google_bigquery_table_iam_member" "refresh_writes" {
-  for_each   = toset(["sales_facts", "customer_months", "customer_lifetime", "inventory_sold"])
+  for_each   = toset(["sales_facts", "product_daily_units", "customer_months", "customer_lifetime", "inventory_sold"])
   project    = var.project_id
   dataset_id = google_bigquery_dataset.main.dataset_id
   table_id   = google_bigquery_table.tables[each.key].table_id

@@ -1949,6 +1949,28 @@ async fn every_chart_equals_an_independent_computation_and_each_rule_bites() {
         failures.len(),
         failures.join("\n")
     );
+    // product_daily_units, which the stock views and the forecast read, is sales_facts'
+    // completed units per product and day, every day, after the incremental refresh too.
+    let kept: BTreeMap<(String, String), String> = query(
+        &gcp,
+        &format!(
+            "SELECT product_id, CAST(sale_date AS STRING), CAST(units AS STRING) FROM `{p}.{d}.product_daily_units` \
+             WHERE sale_date >= '2000-01-01'"
+        ),
+    )
+    .await
+    .into_iter()
+    .map(|r| ((r[0].clone().unwrap(), r[1].clone().unwrap()), r[2].clone().unwrap()))
+    .collect();
+    let mut want_units: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for f in full.completed() {
+        *want_units
+            .entry((f.product_id.clone(), f.sale_date.to_string()))
+            .or_default() += f.qty;
+    }
+    let want_units: BTreeMap<(String, String), String> =
+        want_units.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+    assert_eq!(kept, want_units, "product_daily_units against the completed sales");
     // Summing the unified view, as a Looker Studio user would, counts each sale once.
     let sum = query(
         &gcp,

@@ -22,13 +22,9 @@ OPTIONS (
   horizon = 29,
   auto_arima = TRUE
 ) AS
-SELECT product_id, sale_date AS day, SUM(qty) AS units
-FROM `${project_id}.${dataset_id}.sales_facts`
-WHERE sale_date BETWEEN DATE_SUB(today, INTERVAL 365 DAY) AND DATE_SUB(today, INTERVAL 1 DAY)
-  AND payment_status = 'completed'
-  AND product_id IS NOT NULL
-  AND qty IS NOT NULL
-GROUP BY product_id, day;
+SELECT product_id, sale_date AS day, units
+FROM `${project_id}.${dataset_id}.product_daily_units`
+WHERE sale_date BETWEEN DATE_SUB(today, INTERVAL 365 DAY) AND DATE_SUB(today, INTERVAL 1 DAY);
 
 BEGIN TRANSACTION;
 DELETE FROM `${project_id}.${dataset_id}.forecast_demand`

@@ -6,7 +6,8 @@
 -- refresh binary with --all after loading history). @run_time is the run's time: the
 -- scheduled query's own parameter on BigQuery, the refresh binary's locally.
 --
--- In the same transaction, customer_months (completed sales per customer and month) is
+-- In the same transaction, product_daily_units (completed units per product and day)
+-- is re-derived for the same days, and customer_months (completed sales per customer and month) is
 -- re-derived from the first day of the window's month, out of sales_facts from one
 -- month before that: an order counts in the month of its first completed line, and the
 -- month before is where a first line just across the boundary is found. Then
@@ -51,6 +52,19 @@ SELECT
   completed_customer_id, @run_time
 FROM `${project_id}.${dataset_id}.v_sales_facts`
 WHERE sale_date >= since;
+
+-- product_daily_units follows the same days: the completed units per product and day.
+DELETE FROM `${project_id}.${dataset_id}.product_daily_units`
+WHERE sale_date >= since;
+
+INSERT INTO `${project_id}.${dataset_id}.product_daily_units` (sale_date, product_id, units, refreshed_at)
+SELECT sale_date, product_id, SUM(qty), @run_time
+FROM `${project_id}.${dataset_id}.sales_facts`
+WHERE sale_date >= since
+  AND payment_status = 'completed'
+  AND product_id IS NOT NULL
+  AND qty IS NOT NULL
+GROUP BY sale_date, product_id;
 
 INSERT INTO `${project_id}.${dataset_id}.customer_months`
   (customer_id, month, customer_name, plan, country, revenue, orders, refreshed_at)

@@ -1,23 +1,20 @@
 -- InstaShop: the demand of the best sellers, behind and ahead (the Inventory page's
 -- forecast chart). Products are ranked by demand_rank: 1 is the product with the most
--- units of completed sales (batch and live, each once, from sales_facts) on the 28 days
--- before today in the reporting time zone, ties by product_id; only products that sold
--- then are ranked. Each has one row per day: the 56 days before today, with units (its
+-- units of completed sales (batch and live, each once, from product_daily_units) on
+-- the 28 days before today in the reporting time zone, ties by product_id; only
+-- products that sold then are ranked. Each has one row per day: the 56 days before today, with units (its
 -- completed units that day, 0 on a day without), and the days ahead of the latest
 -- forecast run of the last 7 days (v_forecast_ahead, as v_inventory_forecast reads
 -- it), with forecast_units, its 80% interval forecast_lower .. forecast_upper
--- (NUMERIC, 3 decimals) and the run's method. A row
--- of history has no forecast, a row ahead no units. Grain: product, day. Columns:
+-- (NUMERIC, 3 decimals) and the run's method. A row of history has no forecast, a row
+-- ahead no units. Grain: product, day. Columns:
 -- product_id, product_name, category, demand_rank, day, units, forecast_units,
 -- forecast_lower, forecast_upper, method.
 WITH sold AS (
-  SELECT product_id, sale_date, SUM(qty) AS units
-  FROM `${project_id}.${dataset_id}.sales_facts`
+  SELECT product_id, sale_date, units
+  FROM `${project_id}.${dataset_id}.product_daily_units`
   WHERE sale_date BETWEEN DATE_SUB(CURRENT_DATE('${time_zone}'), INTERVAL 56 DAY)
       AND DATE_SUB(CURRENT_DATE('${time_zone}'), INTERVAL 1 DAY)
-    AND payment_status = 'completed'
-    AND product_id IS NOT NULL
-  GROUP BY product_id, sale_date
 ),
 ranked AS (
   SELECT product_id, ROW_NUMBER() OVER (ORDER BY SUM(units) DESC, product_id) AS demand_rank

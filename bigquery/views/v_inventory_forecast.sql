@@ -1,9 +1,9 @@
 -- InstaShop: where each product's stock is heading. Per product of v_inventory_now (its
 -- live stock): units_28d and units_90d, the units of its completed sales (batch and
 -- live, each once) on the 28 and 90 days before today in the reporting time zone, from
--- sales_facts (as fresh as the last refresh); and, from the latest forecast run of the
--- last 7 days (v_forecast_ahead: forecast_demand's days from tomorrow on), units_per_day (the forecast's
--- daily average over those days), stockout_date (the first day whose cumulative forecast
+-- product_daily_units (sales_facts summed by the refresh, as fresh as it); and, from the
+-- latest forecast run of the last 7 days (v_forecast_ahead: forecast_demand's days from
+-- tomorrow on), units_per_day (the forecast's daily average over those days), stockout_date (the first day whose cumulative forecast
 -- exceeds the stock) and reorder_qty (the forecast over the lead time plus the review
 -- period, ${alert_stockout_lead_days} + ${alert_stockout_review_days} days, less the
 -- stock, rounded up, never below 0; days past the horizon at units_per_day). A product
@@ -30,13 +30,11 @@ WITH ahead AS (
 sold AS (
   SELECT
     product_id,
-    SUM(IF(sale_date >= DATE_SUB(CURRENT_DATE('${time_zone}'), INTERVAL 28 DAY), qty, 0)) AS units_28d,
-    SUM(qty) AS units_90d
-  FROM `${project_id}.${dataset_id}.sales_facts`
+    SUM(IF(sale_date >= DATE_SUB(CURRENT_DATE('${time_zone}'), INTERVAL 28 DAY), units, 0)) AS units_28d,
+    SUM(units) AS units_90d
+  FROM `${project_id}.${dataset_id}.product_daily_units`
   WHERE sale_date BETWEEN DATE_SUB(CURRENT_DATE('${time_zone}'), INTERVAL 90 DAY)
       AND DATE_SUB(CURRENT_DATE('${time_zone}'), INTERVAL 1 DAY)
-    AND payment_status = 'completed'
-    AND product_id IS NOT NULL
   GROUP BY product_id
 ),
 per_product AS (
