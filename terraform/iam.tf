@@ -122,8 +122,9 @@ resource "google_project_iam_member" "dashboard_runs_queries" {
   member  = google_service_account.dashboard_reader.member
 }
 
-# Replay: read the dead letters (the table and the view that deduplicates it), record
-# outcomes in fact_sales_replay, run its queries, and publish (and check) the topic.
+# Replay: read the dead letters (the table and the view that deduplicates it, or the
+# keep-subscription's messages), record outcomes in fact_sales_replay, run its queries,
+# and publish (and check) the topic.
 resource "google_bigquery_table_iam_member" "replay_reads_dead_letters" {
   for_each   = toset(["fact_sales_deadletter", "v_dead_letters"])
   project    = var.project_id
@@ -153,6 +154,15 @@ resource "google_pubsub_topic_iam_member" "replay_publishes" {
   topic   = google_pubsub_topic.orders.name
   role    = "roles/pubsub.publisher"
   member  = google_service_account.replay.member
+}
+
+# replay --from-topic pulls, extends and acks the messages Pub/Sub dead-lettered, from
+# the dead-letter topic's keep-subscription.
+resource "google_pubsub_subscription_iam_member" "replay_pulls_dead_letters" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.dead_letter_keep.name
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.replay.member
 }
 
 resource "google_pubsub_topic_iam_member" "replay_views_topic" {

@@ -3,7 +3,7 @@
 //! bigquery/; its defaults are provision's; no IAM grant uses a primitive role; every
 //! variable set on a container is one its binary reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use hcl::{Block, Body, Expression};
@@ -931,4 +931,119 @@ fn every_container_variable_is_one_its_binary_reads() {
         }
     }
     assert!(checked >= 10, "{checked} variables checked");
+}
+
+/// Every IAM grant of the module, as (account, role, what on): the account without
+/// `google_service_account.` and `[0]`; what on as `table:NAME`, `dataset:RESOURCE`,
+/// `subscription:RESOURCE`, `topic:RESOURCE`, `job:RESOURCE` or `project` (a grant over
+/// a `for_each` of table names, one per name).
+fn grants() -> BTreeSet<(String, String, String)> {
+    let quoted = regex_lite_strings();
+    let resource = |expr: &str, kind: &str| -> String {
+        let rest = expr.trim_start_matches(&format!("google_{kind}.")).to_string();
+        rest.split(['.', '[']).next().unwrap_or_default().to_string()
+    };
+    let files = module();
+    // A for_each over `local.NAME`: that local's text.
+    let local = |name: &str| -> String {
+        files
+            .iter()
+            .flat_map(|(_, _, body)| body.blocks().filter(|b| b.identifier() == "locals"))
+            .flat_map(|b| b.body.attributes())
+            .find(|a| a.key() == name)
+            .map(|a| a.expr().to_string())
+            .unwrap_or_default()
+    };
+    let mut out = BTreeSet::new();
+    for (_, _, body) in &files {
+        for b in body.blocks().filter(|b| b.identifier() == "resource") {
+            if !b.labels()[0].as_str().ends_with("_iam_member") {
+                continue;
+            }
+            let attr = |k: &str| b.body.attributes().find(|a| a.key() == k).map(|a| a.expr().to_string());
+            let (Some(member), Some(role)) = (attr("member"), attr("role")) else {
+                continue;
+            };
+            if !member.starts_with("google_service_account.") {
+                continue; // a service agent's grant
+            }
+            let account = resource(&member, "service_account");
+            let role = role.trim_matches('"').to_string();
+            let on: Vec<String> = if let Some(t) = attr("table_id") {
+                let names = match attr("for_each") {
+                    Some(f) if t.contains("each.key") => match f.strip_prefix("local.") {
+                        Some(name) => quoted(&local(name)),
+                        None => quoted(&f),
+                    },
+                    _ => quoted(&t),
+                };
+                names.into_iter().map(|n| format!("table:{n}")).collect()
+            } else if let Some(s) = attr("subscription") {
+                vec![format!("subscription:{}", resource(&s, "pubsub_subscription"))]
+            } else if let Some(t) = attr("topic") {
+                vec![format!("topic:{}", resource(&t, "pubsub_topic"))]
+            } else if let Some(d) = attr("dataset_id") {
+                vec![format!("dataset:{}", resource(&d, "bigquery_dataset"))]
+            } else if let Some(n) = attr("name") {
+                vec![format!("job:{}", resource(&n, "cloud_run_v2_job"))]
+            } else {
+                vec!["project".to_string()]
+            };
+            for o in on {
+                out.insert((account.clone(), role.clone(), o));
+            }
+        }
+    }
+    out
+}
+
+/// What the deployed jobs call, and so the grants their accounts need: a dead letter's
+/// replay from the keep-subscription (pull, modifyAckDeadline, acknowledge), its publish
+/// and record; the worker's pull and its writes; the forecast's read, write, staging and
+/// jobs; the scheduler's `jobs.run`; the refresh's writes. Each is in the module.
+#[test]
+fn each_account_holds_the_grants_its_calls_need() {
+    let have = grants();
+    let need = [
+        ("replay", "roles/pubsub.subscriber", "subscription:dead_letter_keep"),
+        ("replay", "roles/pubsub.publisher", "topic:orders"),
+        ("replay", "roles/bigquery.dataViewer", "table:fact_sales_deadletter"),
+        ("replay", "roles/bigquery.dataViewer", "table:v_dead_letters"),
+        ("replay", "roles/bigquery.dataEditor", "table:fact_sales_replay"),
+        ("replay", "roles/bigquery.jobUser", "project"),
+        ("stream_worker", "roles/pubsub.subscriber", "subscription:worker"),
+        (
+            "stream_worker",
+            "roles/bigquery.dataEditor",
+            "table:fact_sales_streaming",
+        ),
+        (
+            "stream_worker",
+            "roles/bigquery.dataEditor",
+            "table:fact_sales_deadletter",
+        ),
+        ("forecast", "roles/bigquery.dataViewer", "table:product_daily_units"),
+        ("forecast", "roles/bigquery.dataEditor", "table:forecast_demand"),
+        ("forecast", "roles/bigquery.dataEditor", "dataset:staging"),
+        ("forecast", "roles/bigquery.jobUser", "project"),
+        ("forecast_scheduler", "roles/run.invoker", "job:forecast"),
+        ("refresh", "roles/bigquery.dataEditor", "table:sales_facts"),
+        ("refresh", "roles/bigquery.dataEditor", "table:product_daily_units"),
+        ("refresh", "roles/bigquery.dataEditor", "table:inventory_sold"),
+    ];
+    let missing: Vec<_> = need
+        .iter()
+        .filter(|(a, r, o)| !have.contains(&(a.to_string(), r.to_string(), o.to_string())))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing grants {missing:?}; the module grants {have:#?}"
+    );
+    // The forecast account writes forecast_demand and nothing else of the main dataset.
+    let forecast_writes: Vec<_> = have
+        .iter()
+        .filter(|(a, r, _)| a == "forecast" && r == "roles/bigquery.dataEditor")
+        .map(|(_, _, o)| o.as_str())
+        .collect();
+    assert_eq!(forecast_writes, ["dataset:staging", "table:forecast_demand"]);
 }
