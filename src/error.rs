@@ -315,6 +315,21 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// BigQuery refused every write to a table for longer than the worker waits.
+    #[error(
+        "BigQuery refused every write to {table} for {seconds} s ({cause}): {action}; the messages stay unacked in the subscription and are delivered again once the worker restarts"
+    )]
+    SinkDown {
+        /// The table written to.
+        table: String,
+        /// How long every write failed.
+        seconds: u64,
+        /// The last error, on one line.
+        cause: String,
+        /// What to do.
+        action: &'static str,
+    },
+
     /// A resource exists but differs from its definition in a way that cannot be changed in place.
     #[error("{resource} exists but differs from its definition: {detail}")]
     Drift {
@@ -405,6 +420,32 @@ impl Error {
         self.status().is_some_and(Status::is_not_found)
     }
 
+    /// For a failed write of rows, whether it fails for the whole table rather than for
+    /// these rows, and if so what to do: the credentials or the role are refused (401,
+    /// 403), the table or dataset is gone (404), or (Storage Write) the table's schema no
+    /// longer takes the rows' schema. Every later write would fail the same way, so the
+    /// worker stops taking messages instead of letting them run out of delivery attempts.
+    pub fn sink_wide(&self) -> Option<&'static str> {
+        let Error::Api { status, source, .. } = self else {
+            return None;
+        };
+        match status {
+            Status::Http(401) | Status::Grpc(tonic::Code::Unauthenticated) => {
+                Some("its credentials are refused: check the service account the worker runs as")
+            }
+            Status::Http(403) | Status::Grpc(tonic::Code::PermissionDenied) => Some(
+                "grant the worker's account roles/bigquery.dataEditor on the table again (`terraform apply` restores it)",
+            ),
+            Status::Http(404) | Status::Grpc(tonic::Code::NotFound) => {
+                Some("the table or its dataset is gone: create it again with `provision` or `terraform apply`")
+            }
+            Status::Grpc(tonic::Code::InvalidArgument) if source.to_string().to_lowercase().contains("schema") => Some(
+                "the table's schema no longer takes the worker's rows: restore it from bigquery/schemas (`provision` reports the drift)",
+            ),
+            _ => None,
+        }
+    }
+
     /// The error and its causes on one line (`a: b: c`), for logs.
     pub fn report(&self) -> String {
         let mut out = self.to_string();
@@ -450,6 +491,39 @@ mod tests {
         }
         assert!(Status::Http(404).is_not_found() && Status::Grpc(tonic::Code::NotFound).is_not_found());
         assert!(!Status::Http(403).is_not_found());
+    }
+
+    #[test]
+    fn a_table_wide_refusal_is_told_from_a_bad_row_or_an_outage() {
+        let wide =
+            |status: Status, message: &str| Error::remote("BigQuery", "AppendRows", "t", status, message).sink_wide();
+        assert!(
+            wide(Status::Http(403), "Permission bigquery.tables.updateData denied")
+                .unwrap()
+                .contains("roles/bigquery.dataEditor")
+        );
+        assert!(wide(Status::Grpc(tonic::Code::PermissionDenied), "denied").is_some());
+        assert!(
+            wide(Status::Http(404), "Not found: Table p:d.t")
+                .unwrap()
+                .contains("`provision`")
+        );
+        assert!(wide(Status::Grpc(tonic::Code::NotFound), "no table").is_some());
+        assert!(wide(Status::Http(401), "").is_some());
+        assert!(
+            wide(
+                Status::Grpc(tonic::Code::InvalidArgument),
+                "Input schema has more fields than BigQuery schema"
+            )
+            .unwrap()
+            .contains("schema")
+        );
+        // A bad row, an over-size request, an outage: not the whole table's fault.
+        assert!(wide(Status::Grpc(tonic::Code::InvalidArgument), "row 3: invalid NUMERIC").is_none());
+        assert!(wide(Status::Http(400), "Request payload size exceeds the limit").is_none());
+        assert!(wide(Status::Http(503), "backend error").is_none());
+        assert!(wide(Status::Transport, "").is_none());
+        assert!(wide(Status::Other, "3 rows refused").is_none());
     }
 
     #[test]

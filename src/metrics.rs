@@ -2,7 +2,7 @@
 //! client), its periodic stats line, its health, and the HTTP server (`axum`) that
 //! serves them: `/metrics`; `/healthz` (liveness: the worker's main loop has turned
 //! within [`LIVENESS_STALE_AFTER`]); `/readyz` (readiness: Pub/Sub and BigQuery
-//! answered, and the worker is not draining). It listens on loopback unless told it runs
+//! answered, the worker is not draining, and BigQuery takes its writes). It listens on loopback unless told it runs
 //! in a container whose platform probes it from outside (Cloud Run).
 //!
 //! The server is bounded: at most [`MAX_CONCURRENT_REQUESTS`] requests are handled at
@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -69,10 +69,19 @@ pub struct Metrics {
     pub failed_batches: Counter,
     /// Unknown fields ignored in valid events.
     pub unknown_fields: Counter,
+    /// Messages the last pull brought after shutdown began, handed back at once.
+    pub handed_back: Counter,
+    /// Writes tried again while BigQuery refused every write.
+    pub sink_probes: Counter,
     /// Milliseconds between the newest message's publish time and its receipt.
     pub lag_ms: Gauge,
-    /// 1 while the worker is ready (Pub/Sub and BigQuery answered, not draining).
+    /// 1 while the worker is ready (Pub/Sub and BigQuery answered, not draining, and
+    /// BigQuery takes its writes).
     pub ready: Gauge,
+    /// Started and not draining (what [`Metrics::set_ready`] says).
+    started_not_draining: AtomicBool,
+    /// BigQuery refuses every write (what [`Metrics::set_sink_down`] says).
+    sink_down: AtomicBool,
     rejected: Family<KindLabel, Counter>,
     write_seconds: Histogram,
     registry: Registry,
@@ -95,8 +104,12 @@ impl Default for Metrics {
             batches: Counter::default(),
             failed_batches: Counter::default(),
             unknown_fields: Counter::default(),
+            handed_back: Counter::default(),
+            sink_probes: Counter::default(),
             lag_ms: Gauge::default(),
             ready: Gauge::default(),
+            started_not_draining: AtomicBool::new(false),
+            sink_down: AtomicBool::new(false),
             rejected: Family::default(),
             write_seconds: Histogram::new(LATENCY_BUCKETS),
             registry: Registry::with_prefix("instashop_worker"),
@@ -104,7 +117,7 @@ impl Default for Metrics {
             heartbeat_ms: AtomicU64::new(0),
         };
         // The registry holds clones: each shares its value with the field above.
-        let counters: [(&str, &str, Counter); 11] = [
+        let counters: [(&str, &str, Counter); 13] = [
             ("received", "Messages received from Pub/Sub.", m.received.clone()),
             (
                 "pulls",
@@ -137,6 +150,16 @@ impl Default for Metrics {
                 m.write_errors.clone(),
             ),
             ("retried", "Write attempts retried.", m.retried.clone()),
+            (
+                "handed_back",
+                "Messages the last pull brought after shutdown began, handed back (modifyAckDeadline 0) for the next worker.",
+                m.handed_back.clone(),
+            ),
+            (
+                "sink_probes",
+                "Writes tried again while BigQuery refused every write (the worker was not pulling).",
+                m.sink_probes.clone(),
+            ),
             ("batches", "Batches flushed.", m.batches.clone()),
             (
                 "failed_batches",
@@ -161,7 +184,7 @@ impl Default for Metrics {
         );
         m.registry.register(
             "ready",
-            "1 while the worker is ready: Pub/Sub and BigQuery answered, not draining.",
+            "1 while the worker is ready: Pub/Sub and BigQuery answered, not draining, BigQuery takes its writes.",
             m.ready.clone(),
         );
         m.registry.register(
@@ -191,7 +214,24 @@ impl Metrics {
 
     /// Marks the worker ready (or not: starting, draining).
     pub fn set_ready(&self, ready: bool) {
+        self.started_not_draining.store(ready, Ordering::SeqCst);
+        self.update_ready();
+    }
+
+    /// Marks BigQuery as refusing every write (or taking them again): not ready meanwhile.
+    pub fn set_sink_down(&self, down: bool) {
+        self.sink_down.store(down, Ordering::SeqCst);
+        self.update_ready();
+    }
+
+    fn update_ready(&self) {
+        let ready = self.started_not_draining.load(Ordering::SeqCst) && !self.is_sink_down();
         self.ready.set(i64::from(ready));
+    }
+
+    /// Whether BigQuery refuses every write.
+    pub fn is_sink_down(&self) -> bool {
+        self.sink_down.load(Ordering::SeqCst)
     }
 
     /// Whether the worker is ready.
@@ -220,7 +260,7 @@ impl Metrics {
     /// The one-line summary logged periodically.
     pub fn stats_line(&self) -> String {
         format!(
-            "received={} written={} dead_lettered={} acked={} nacked={} write_errors={} retried={} batches={} pulls={} lag_ms={}",
+            "received={} written={} dead_lettered={} acked={} nacked={} write_errors={} retried={} batches={} pulls={} handed_back={} sink_probes={} lag_ms={}",
             self.received.get(),
             self.written.get(),
             self.dead_lettered.get(),
@@ -230,6 +270,8 @@ impl Metrics {
             self.retried.get(),
             self.batches.get(),
             self.pulls.get(),
+            self.handed_back.get(),
+            self.sink_probes.get(),
             self.lag_ms.get(),
         )
     }
@@ -271,6 +313,11 @@ fn liveness(since: Duration) -> (StatusCode, String) {
 async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
     if m.is_ready() {
         (StatusCode::OK, "ready\n")
+    } else if m.is_sink_down() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: BigQuery refuses every write (the log says why and what to do); not pulling, messages left unacked\n",
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -364,8 +411,21 @@ mod tests {
         m.set_ready(true);
         assert_eq!(get("/readyz").await.0, 200);
         assert!(m.render().contains("instashop_worker_ready 1"));
+        m.set_sink_down(true);
+        let (code, body) = get("/readyz").await;
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("BigQuery refuses every write"), "{body}");
+        assert!(m.render().contains("instashop_worker_ready 0"));
+        m.set_sink_down(false);
+        assert_eq!(get("/readyz").await.0, 200);
         m.set_ready(false); // draining
-        assert_eq!(get("/readyz").await.0, 503);
+        m.set_sink_down(true);
+        m.set_sink_down(false);
+        assert_eq!(
+            get("/readyz").await.0,
+            503,
+            "a sink back while draining does not make it ready"
+        );
         m.heartbeat();
         assert_eq!(get("/healthz").await, (200, "alive\n".to_string()));
         task.abort();

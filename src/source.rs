@@ -194,10 +194,10 @@ impl Source {
         }
     }
 
-    /// Waits for flow-control room, then pulls what is there (possibly nothing). A
-    /// subscription that no longer exists is an error for which
-    /// [`Error::is_not_found`] holds (permanent: not retried).
-    pub async fn pull(&self) -> Result<Vec<Received>> {
+    /// Waits until flow control has room for another pull: fewer than `max_messages`
+    /// and `max_bytes` held. Kept apart from [`Source::pull`] so that a retried pull's
+    /// budget counts the pulls, not the backpressure before them.
+    pub async fn wait_for_room(&self) {
         loop {
             let notified = self.outstanding.room.notified();
             let (m, b) = (
@@ -205,10 +205,17 @@ impl Source {
                 self.outstanding.bytes.load(SeqCst),
             );
             if m < self.max_messages && b < self.max_bytes {
-                break;
+                return;
             }
             notified.await;
         }
+    }
+
+    /// Pulls what is there (possibly nothing), as many messages as flow control has
+    /// room for (at least one: call [`Source::wait_for_room`] first). A subscription that
+    /// no longer exists is an error for which [`Error::is_not_found`] holds (permanent:
+    /// not retried).
+    pub async fn pull(&self) -> Result<Vec<Received>> {
         let room = self.max_messages - self.outstanding.messages.load(SeqCst).min(self.max_messages);
         // A long poll: the server answers when messages arrive (or after its own wait),
         // so an idle worker sends a few requests a minute, not one every few hundred ms.

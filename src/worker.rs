@@ -5,6 +5,18 @@
 //! retry nacks its messages; Pub/Sub redelivers them, and after the subscription's
 //! maximum delivery attempts moves them to the dead-letter topic.
 //!
+//! A write that fails for the whole table ([`Error::sink_wide`]: a revoked role, a
+//! dropped table, an incompatible schema) nacks nothing: every later write would fail
+//! too, and the messages would run out of delivery attempts. The worker stops pulling,
+//! turns `/readyz` to 503, says once what is wrong and what to do, and keeps trying the
+//! batches it holds (their leases extended) every few seconds; once BigQuery takes them
+//! it pulls again. After `--sink-down-exit-secs` it exits non-zero, messages unacked, so
+//! the platform restarts it with backoff.
+//!
+//! On shutdown the in-flight long-poll pull is not abandoned: it is let finish within
+//! the grace period, and what it brings is handed back (`modifyAckDeadline` 0) so the
+//! next worker gets it at once rather than after the ack deadline.
+//!
 //! Nothing correctness depends on lives in this process: rows are deduplicated by
 //! `event_id` in the views, so redeliveries, a killed worker or several workers on one
 //! subscription all give the same results.
@@ -23,7 +35,7 @@ use crate::gcp::Gcp;
 use crate::metrics::Metrics;
 use crate::retry::{self, RetryPolicy};
 use crate::settings::{DatasetArg, SubscriptionArg};
-use crate::sink::{DeadLetter, Delivery, SaleRow, Sink, WriteMethod};
+use crate::sink::{DEAD_LETTER_TABLE, DeadLetter, Delivery, SALES_TABLE, SaleRow, Sink, WriteMethod};
 use crate::source::{Received, Settler, Source};
 use crate::transform;
 
@@ -47,8 +59,16 @@ pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
 /// Default of `--shutdown-grace-secs`: Cloud Run stops an instance 10 s after SIGTERM,
 /// so the drain must end well before.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 7;
-/// How long pulling may keep failing (transiently) before the worker gives up.
+/// How long one pull may keep failing (transiently) before the worker gives up; the
+/// wait for flow-control room before a pull does not count.
 pub const PULL_RETRY_BUDGET: Duration = Duration::from_secs(60);
+/// Default of `--sink-down-exit-secs`.
+pub const DEFAULT_SINK_DOWN_EXIT_SECS: u64 = 600;
+/// First pause before a write is tried again while BigQuery refuses every write; it
+/// doubles up to [`SINK_PROBE_MAX`].
+const SINK_PROBE_FIRST: Duration = Duration::from_secs(2);
+/// Longest pause between those tries.
+const SINK_PROBE_MAX: Duration = Duration::from_secs(30);
 
 /// What the worker reads, where it writes, and how it batches: the `stream-worker`
 /// flags, declared once here (each also an `INSTASHOP_*` environment variable).
@@ -95,6 +115,11 @@ pub struct WorkerOptions {
     /// unacked (Pub/Sub redelivers them).
     #[arg(long, env = "INSTASHOP_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS)]
     pub shutdown_grace_secs: u64,
+    /// While BigQuery refuses every write (a revoked role, a dropped table), seconds the
+    /// worker holds its messages and tries again before it exits non-zero (at most 3000:
+    /// leases are extended for an hour at most).
+    #[arg(long, env = "INSTASHOP_SINK_DOWN_EXIT_SECS", default_value_t = DEFAULT_SINK_DOWN_EXIT_SECS)]
+    pub sink_down_exit_secs: u64,
 }
 
 impl Default for WorkerOptions {
@@ -113,6 +138,7 @@ impl Default for WorkerOptions {
             stats_interval_secs: DEFAULT_STATS_INTERVAL_SECS,
             retry_budget_secs: DEFAULT_RETRY_BUDGET_SECS,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            sink_down_exit_secs: DEFAULT_SINK_DOWN_EXIT_SECS,
         }
     }
 }
@@ -159,6 +185,13 @@ impl WorkerOptions {
                 "must be at least --batch-rows, or batches never fill",
             );
         }
+        if self.sink_down_exit_secs == 0 || self.sink_down_exit_secs > 3000 {
+            return bad(
+                "--sink-down-exit-secs",
+                self.sink_down_exit_secs.to_string(),
+                "must be 1 to 3000 (the leases of held messages are extended for an hour at most)",
+            );
+        }
         if self.concurrent_writes == 0 {
             return bad("--concurrent-writes", "0".into(), "must be at least 1");
         }
@@ -202,8 +235,82 @@ impl Batch {
     }
 }
 
-/// Runs until `shutdown` resolves, the idle timeout passes, or the subscription fails;
-/// then stops pulling, writes and acks what it holds, and returns.
+/// BigQuery refusing every write: since when, where, why, and what to do.
+#[derive(Debug, Clone)]
+struct Outage {
+    since: Instant,
+    table: &'static str,
+    cause: String,
+    action: &'static str,
+}
+
+/// Whether BigQuery takes the worker's writes, shared by the write tasks (which report
+/// it), the puller (which waits while it does not) and the main loop (which exits once
+/// it has not for too long).
+#[derive(Clone)]
+struct SinkHealth {
+    state: Arc<watch::Sender<Option<Outage>>>,
+    metrics: Arc<Metrics>,
+    exit_after: Duration,
+}
+
+impl SinkHealth {
+    fn new(metrics: Arc<Metrics>, exit_after: Duration) -> Self {
+        SinkHealth {
+            state: Arc::new(watch::Sender::new(None)),
+            metrics,
+            exit_after,
+        }
+    }
+
+    /// A write to `table` failed for the whole table; the first such failure of an
+    /// outage says so, once.
+    fn down(&self, table: &'static str, error: &Error, action: &'static str, held: usize) {
+        let entered = self.state.send_if_modified(|state| {
+            if state.is_some() {
+                return false;
+            }
+            *state = Some(Outage {
+                since: Instant::now(),
+                table,
+                cause: error.report(),
+                action,
+            });
+            true
+        });
+        if entered {
+            self.metrics.set_sink_down(true);
+            let sentence = format!(
+                "BigQuery refuses every write to {table}: {action}. The worker stops pulling, holds its {held} messages unacked with their leases extended, tries again every few seconds, and exits after {} s if this persists",
+                self.exit_after.as_secs()
+            );
+            tracing::error!(message = %sentence, cause = %error.report());
+        }
+    }
+
+    /// A write went through: if BigQuery was refusing them, it no longer is.
+    fn up(&self) {
+        let was = self.state.borrow().clone();
+        if let Some(outage) = was
+            && self.state.send_if_modified(|state| state.take().is_some())
+        {
+            self.metrics.set_sink_down(false);
+            tracing::info!(
+                message = "BigQuery takes writes again: pulling again",
+                table = outage.table,
+                down_s = outage.since.elapsed().as_secs()
+            );
+        }
+    }
+
+    fn watch(&self) -> watch::Receiver<Option<Outage>> {
+        self.state.subscribe()
+    }
+}
+
+/// Runs until `shutdown` resolves, the idle timeout passes, the subscription fails, or
+/// BigQuery has refused every write for `--sink-down-exit-secs`; then stops pulling,
+/// writes and acks what it holds (not in the last case), and returns.
 pub async fn run(
     gcp: &Gcp,
     opts: &WorkerOptions,
@@ -223,13 +330,15 @@ pub async fn run(
     sink.check_tables().await?;
     metrics.set_ready(true);
     let settler = source.settler();
+    let health = SinkHealth::new(metrics.clone(), Duration::from_secs(opts.sink_down_exit_secs));
+    let mut outage = health.watch();
     tracing::info!(message = "worker started", subscription = %opts.subscription.subscription, method = ?opts.method, batch_rows = opts.batch_rows, ack_deadline_s = source.ack_deadline());
 
     // The puller feeds a bounded channel: when writes fall behind, flow control stops it.
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::channel::<Result<Received>>(opts.batch_rows);
     let source = Arc::new(source);
-    let puller = tokio::spawn(pull_loop(source.clone(), tx, stop_rx, metrics.clone()));
+    let mut puller = tokio::spawn(pull_loop(source.clone(), tx, stop_rx, health.watch(), metrics.clone()));
 
     let permits = Arc::new(Semaphore::new(opts.concurrent_writes));
     let mut tasks: JoinSet<()> = JoinSet::new();
@@ -244,6 +353,7 @@ pub async fn run(
     let far = Duration::from_secs(365 * 24 * 3600);
     tokio::pin!(shutdown);
     let mut outcome = Ok(());
+    let mut sink_gave_out = false;
 
     loop {
         metrics.heartbeat();
@@ -256,6 +366,10 @@ pub async fn run(
             Some(idle) if batch.len() == 0 && ready.is_none() && tasks.is_empty() => last_message + idle,
             _ => Instant::now() + far,
         };
+        let give_up_at = match &*outage.borrow() {
+            Some(o) => o.since + health.exit_after,
+            None => Instant::now() + far,
+        };
         tokio::select! {
             _ = &mut shutdown => {
                 tracing::info!(message = "shutdown requested: draining", in_flight = tasks.len());
@@ -265,13 +379,32 @@ pub async fn run(
                 tracing::info!(message = "idle timeout: nothing received", seconds = opts.idle_timeout().unwrap_or_default().as_secs());
                 break;
             }
+            changed = outage.changed() => {
+                // A write task reported BigQuery down or back: the deadline above moves,
+                // and the idle time counts from now (nothing was pulled meanwhile).
+                changed.expect("the health sender lives as long as this loop");
+                last_message = Instant::now();
+            }
+            _ = tokio::time::sleep_until(give_up_at) => {
+                let o = outage.borrow().clone().expect("a deadline exists only during an outage");
+                let error = Error::SinkDown {
+                    table: o.table.to_string(),
+                    seconds: o.since.elapsed().as_secs(),
+                    cause: o.cause,
+                    action: o.action,
+                };
+                tracing::error!(message = %error, in_flight = tasks.len());
+                outcome = Err(error);
+                sink_gave_out = true;
+                break;
+            }
             _ = tokio::time::sleep_until(flush_at), if ready.is_none() => {
                 ready = Some(std::mem::replace(&mut batch, Batch::new()));
             }
             permit = permits.clone().acquire_owned(), if ready.is_some() => {
                 let permit = permit.expect("the semaphore is never closed");
                 let full = ready.take().expect("guarded by ready.is_some()");
-                spawn_flush(&mut tasks, permit, &sink, &settler, &metrics, full);
+                spawn_flush(&mut tasks, permit, &sink, &settler, &health, full);
             }
             _ = stats.tick() => tracing::info!(message = "stats", stats = %metrics.stats_line()),
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -295,36 +428,56 @@ pub async fn run(
 
     // Drain within the grace period: stop pulling, take what was already pulled, write
     // it, ack. What is not written by then stays unacked, and Pub/Sub redelivers it.
+    // The puller closes the channel at once; its in-flight pull, let finish, hands back
+    // what it brings. After BigQuery refused every write for too long, nothing more is
+    // tried: the messages stay unacked.
     metrics.set_ready(false);
     let _ = stop_tx.send(true);
     let grace = Duration::from_secs(opts.shutdown_grace_secs);
+    if sink_gave_out {
+        tasks.abort_all();
+    }
+    let mut writes_done = false;
     let drained = tokio::time::timeout(grace, async {
         while let Some(next) = rx.recv().await {
             if let Ok(msg) = next {
                 accept(&mut batch, msg, &metrics);
             }
         }
-        let _ = puller.await;
-        for b in [ready.take(), Some(batch)].into_iter().flatten() {
-            if b.len() > 0 {
-                let permit = permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed");
-                spawn_flush(&mut tasks, permit, &sink, &settler, &metrics, b);
+        if !sink_gave_out {
+            for b in [ready.take(), Some(batch)].into_iter().flatten() {
+                if b.len() > 0 {
+                    let permit = permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed");
+                    spawn_flush(&mut tasks, permit, &sink, &settler, &health, b);
+                }
             }
         }
         while tasks.join_next().await.is_some() {}
+        writes_done = true;
+        let _ = (&mut puller).await;
     })
     .await;
-    if drained.is_err() {
+    if drained.is_err() && writes_done {
+        tracing::info!(
+            message = "the last long poll was still open at the end of the grace period; what it may be handed stays leased until the ack deadline",
+            grace_s = grace.as_secs()
+        );
+    } else if drained.is_err() {
         tracing::warn!(
             message = "writes still in flight at the end of the grace period; their messages stay unacked and will be redelivered",
             in_flight = tasks.len(),
             grace_s = grace.as_secs()
         );
+    }
+    if drained.is_err() {
         tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        puller.abort();
+        let _ = (&mut puller).await;
     }
     drop(settler);
     match Arc::try_unwrap(source) {
@@ -375,25 +528,51 @@ fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
     }
 }
 
-/// Pulls until told to stop; each message goes to the channel. A failed pull is retried
-/// under the control policy for up to [`PULL_RETRY_BUDGET`]; a permanent failure (the
-/// subscription was deleted, permission denied) or a spent budget ends the worker.
+/// Pulls until told to stop; each message goes to the channel. No pull is sent while
+/// flow control has no room, nor while BigQuery refuses every write. A failed pull is
+/// retried under the control policy for up to [`PULL_RETRY_BUDGET`] (the wait for room
+/// does not count); a permanent failure (the subscription was deleted, permission
+/// denied) or a spent budget ends the worker. Told to stop during a pull, it closes the
+/// channel, lets the pull finish, and hands back what it brings.
 async fn pull_loop(
     source: Arc<Source>,
     tx: mpsc::Sender<Result<Received>>,
     mut stop: watch::Receiver<bool>,
+    mut outage: watch::Receiver<Option<Outage>>,
     metrics: Arc<Metrics>,
 ) {
     let policy = RetryPolicy::CONTROL.with_budget(PULL_RETRY_BUDGET);
     let mut empty = 0u32;
     while !*stop.borrow() {
-        let pull = || {
-            metrics.pulls.inc();
-            source.pull()
-        };
+        while outage.borrow_and_update().is_some() {
+            tokio::select! {
+                _ = stop.changed() => return,
+                changed = outage.changed() => if changed.is_err() { return },
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = source.wait_for_room() => {}
+        }
+        let pull = retry::retry(
+            policy,
+            "pull",
+            || {
+                metrics.pulls.inc();
+                source.pull()
+            },
+            |_| {},
+        );
+        tokio::pin!(pull);
         let pulled = tokio::select! {
-            _ = stop.changed() => break,
-            r = retry::retry(policy, "pull", pull, |_| {}) => r,
+            _ = stop.changed() => {
+                drop(tx);
+                if let Ok(msgs) = pull.await {
+                    hand_back(&source, &metrics, msgs).await;
+                }
+                return;
+            }
+            r = &mut pull => r,
         };
         match pulled {
             Ok(msgs) if msgs.is_empty() => {
@@ -419,21 +598,40 @@ async fn pull_loop(
     }
 }
 
+/// Hands messages back to Pub/Sub at once (`modifyAckDeadline` 0): pulled after
+/// shutdown began, they would otherwise stay leased to nobody until the ack deadline.
+async fn hand_back(source: &Source, metrics: &Metrics, msgs: Vec<Received>) {
+    if msgs.is_empty() {
+        return;
+    }
+    let n = msgs.len();
+    let leases = msgs.into_iter().map(|m| (m.ack_id, m.data.len())).collect();
+    source.settler().nack(leases).await;
+    metrics.handed_back.inc_by(n as u64);
+    tracing::info!(
+        message = "handed back what the last pull brought after shutdown began",
+        count = n
+    );
+}
+
 /// Writes `batch` in a task holding one of the write slots, then settles its messages.
+/// A part (the sales, the dead letters) whose write fails for the whole table is not
+/// settled: it is tried again, with growing pauses, until BigQuery takes it or the
+/// worker gives up (the main loop then aborts this task, messages unacked).
 fn spawn_flush(
     tasks: &mut JoinSet<()>,
     permit: OwnedSemaphorePermit,
     sink: &Sink,
     settler: &Settler,
-    metrics: &Arc<Metrics>,
+    health: &SinkHealth,
     batch: Batch,
 ) {
     let sink = sink.clone();
     let settler = settler.clone();
-    let metrics = metrics.clone();
+    let health = health.clone();
     tasks.spawn(async move {
         let _permit = permit;
-        let started = std::time::Instant::now();
+        let metrics = health.metrics.clone();
         let Batch {
             sales,
             sale_leases,
@@ -441,19 +639,72 @@ fn spawn_flush(
             dead_leases,
             ..
         } = batch;
-        let (sales_result, dead_result) = tokio::join!(sink.write_sales(&sales), sink.write_dead_letters(&dead));
-        metrics.observe_write(started.elapsed());
+        // The leases of a part not yet settled (None once it is).
+        let mut sale_leases = (!sale_leases.is_empty()).then_some(sale_leases);
+        let mut dead_leases = (!dead_leases.is_empty()).then_some(dead_leases);
+        let mut pause = SINK_PROBE_FIRST;
         metrics.batches.inc();
-        settle(&settler, &metrics, sales_result, sale_leases, &metrics.written, "sales").await;
-        settle(
-            &settler,
-            &metrics,
-            dead_result,
-            dead_leases,
-            &metrics.dead_lettered,
-            "dead letters",
-        )
-        .await;
+        loop {
+            let started = std::time::Instant::now();
+            let (sales_result, dead_result) = tokio::join!(
+                async {
+                    match &sale_leases {
+                        Some(_) => Some(sink.write_sales(&sales).await),
+                        None => None,
+                    }
+                },
+                async {
+                    match &dead_leases {
+                        Some(_) => Some(sink.write_dead_letters(&dead).await),
+                        None => None,
+                    }
+                },
+            );
+            metrics.observe_write(started.elapsed());
+            let mut refused = None;
+            let mut wrote = false;
+            let parts = [
+                (sales_result, &mut sale_leases, SALES_TABLE, &metrics.written, "sales"),
+                (
+                    dead_result,
+                    &mut dead_leases,
+                    DEAD_LETTER_TABLE,
+                    &metrics.dead_lettered,
+                    "dead letters",
+                ),
+            ];
+            for (result, part, table, written, what) in parts {
+                let result = match result {
+                    None => continue,
+                    Some(Err(error)) => match error.sink_wide() {
+                        Some(action) => {
+                            refused = Some((table, action, error));
+                            continue;
+                        }
+                        None => Err(error),
+                    },
+                    Some(ok) => ok,
+                };
+                wrote |= result.is_ok();
+                let leases = part.take().expect("a result means the part was written");
+                settle(&settler, &metrics, result, leases, written, what).await;
+            }
+            match refused {
+                None => {
+                    if wrote {
+                        health.up();
+                    }
+                    return;
+                }
+                Some((table, action, error)) => {
+                    let held = sale_leases.as_ref().map_or(0, Vec::len) + dead_leases.as_ref().map_or(0, Vec::len);
+                    health.down(table, &error, action, held);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(SINK_PROBE_MAX);
+                    metrics.sink_probes.inc();
+                }
+            }
+        }
     });
 }
 

@@ -613,3 +613,267 @@ async fn sigterm_during_a_bigquery_outage_exits_within_the_grace_and_loses_nothi
     let _ = std::fs::remove_file(log);
     cleanup(&gcp, &names).await;
 }
+
+/// The raw tables (not the views, which hide redeliveries) hold every published message
+/// exactly once: a sale or a dead letter, no message id twice.
+async fn assert_each_message_once_in_the_raw_tables(gcp: &Gcp, names: &Names, published: u64) {
+    let (p, d) = (&gcp.project, &names.dataset);
+    let rows = query(
+        gcp,
+        &format!(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT message_id) AS ids FROM (
+               SELECT message_id FROM `{p}.{d}.fact_sales_streaming`
+               UNION ALL SELECT message_id FROM `{p}.{d}.fact_sales_deadletter`)"
+        ),
+    )
+    .await;
+    let (n, ids) = (rows[0][0].as_deref().unwrap(), rows[0][1].as_deref().unwrap());
+    assert_eq!(
+        (n, ids),
+        (published.to_string().as_str(), published.to_string().as_str()),
+        "raw rows and distinct message ids, against the {published} messages published"
+    );
+}
+
+/// `/readyz`'s status and body at `addr`.
+async fn readyz(addr: &str) -> (u16, String) {
+    let r = reqwest::get(format!("http://{addr}/readyz"))
+        .await
+        .expect("readyz answers");
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// One counter or gauge of the worker's `/metrics`, by its full name.
+async fn metric(addr: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until `/readyz` answers `code` (the worker's metrics server may still be binding).
+async fn wait_ready_state(addr: &str, code: u16, limit: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+            && r.status().as_u16() == code
+        {
+            return r.text().await.unwrap();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "/readyz did not answer {code} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Messages waiting in the dead-letter topic's keep-subscription (pulled and left there).
+async fn on_the_dead_letter_topic(gcp: &Gcp, names: &Names) -> usize {
+    let rest = gcp.pubsub_rest().await.unwrap();
+    let path = format!(
+        "/projects/{}/subscriptions/{}:pull",
+        gcp.project,
+        names.dead_letter_subscription()
+    );
+    let resp = rest
+        .post(
+            "pull",
+            &path,
+            &serde_json::json!({"maxMessages": 1000, "returnImmediately": true}),
+        )
+        .await
+        .expect("the keep-subscription answers");
+    resp["receivedMessages"].as_array().map_or(0, Vec::len)
+}
+
+/// Issue 18 §3: insertAll answering 403 (the worker's role revoked), through the strict
+/// proxy. The worker tells it from a bad row: it stops pulling, turns `/readyz` to 503
+/// and its ready gauge to 0, says once what is wrong and what to do, nacks nothing, and
+/// exits 1 after `--sink-down-exit-secs`. Nothing reaches the dead-letter topic (the
+/// subscription's 10 delivery attempts would have been spent in seconds by nacks), and
+/// once the role is back the next worker lands every message exactly once, raw tables
+/// included.
+#[tokio::test]
+async fn a_revoked_role_stops_the_pulls_and_nothing_reaches_the_dead_letter_topic() {
+    let (names, gcp) = provision_fresh("revoked");
+    let strict = StrictBigQuery::start();
+    strict.refuse_writes(true);
+    let summary = publish(&names, 600, 21, 0);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut cmd = worker(&names, "insert-all", 120);
+    cmd.env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", strict.port))
+        .args([
+            "--batch-rows",
+            "100",
+            "--sink-down-exit-secs",
+            "25",
+            "--metrics-addr",
+            &addr,
+        ]);
+    let (mut w, log) = spawn_logged(&mut cmd, "revoked");
+    let body = wait_ready_state(&addr, 503, Duration::from_secs(30)).await;
+    // Not the start-up 503: the worker is down because BigQuery refuses its writes.
+    let started = Instant::now();
+    while !readyz(&addr).await.1.contains("BigQuery refuses every write") {
+        assert!(started.elapsed() < Duration::from_secs(30), "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(strict.refused_writes() > 0, "the proxy refused the writes");
+    assert_eq!(metric(&addr, "instashop_worker_ready").await, 0);
+    // It stopped pulling: no pull is sent while BigQuery refuses every write.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pulls = metric(&addr, "instashop_worker_pulls_total").await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        metric(&addr, "instashop_worker_pulls_total").await,
+        pulls,
+        "pulled while down"
+    );
+    assert!(
+        metric(&addr, "instashop_worker_sink_probes_total").await > 0,
+        "it kept trying its batches"
+    );
+    let status = wait(&mut w, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "exits non-zero after --sink-down-exit-secs");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text.matches("BigQuery refuses every write to").count(),
+        1,
+        "said once: {text}"
+    );
+    assert!(text.contains("roles/bigquery.dataEditor"), "what to do: {text}");
+    assert!(
+        text.contains("BigQuery refused every write to fact_sales_"),
+        "why it exits: {text}"
+    );
+    let stats = final_stats(&log);
+    assert_eq!(
+        (stats["nacked"], stats["written"], stats["acked"]),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(on_the_dead_letter_topic(&gcp, &names).await, 0);
+
+    strict.refuse_writes(false);
+    // Idle for 45 s before it stops: a message whose lease ran out when the first worker
+    // exited can be handed by the emulator to that worker's abandoned long poll, and then
+    // comes back one more ack deadline (and backoff) later.
+    let mut again = worker(&names, "insert-all", 45);
+    again.env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", strict.port));
+    assert!(run(&mut again).status.success());
+    assert_exactly_once(&gcp, &names, &summary).await;
+    assert_each_message_once_in_the_raw_tables(&gcp, &names, 600).await;
+    assert_eq!(on_the_dead_letter_topic(&gcp, &names).await, 0);
+    let _ = std::fs::remove_file(log);
+    cleanup(&gcp, &names).await;
+}
+
+/// Issue 18 §3: `fact_sales_streaming` dropped while the worker runs (Storage Write API).
+/// The worker holds what it pulled, not ready, past the ack deadline, without nacking;
+/// once `provision` creates the table again it writes everything and pulls again, and
+/// nothing went to the dead-letter topic.
+#[tokio::test]
+async fn a_table_dropped_mid_run_holds_the_messages_until_it_is_back() {
+    let (names, gcp) = provision_fresh("dropped");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut cmd = worker(&names, "storage-write", 20);
+    cmd.args(["--batch-rows", "100", "--metrics-addr", &addr]);
+    let (mut w, log) = spawn_logged(&mut cmd, "dropped");
+    wait_ready_state(&addr, 200, Duration::from_secs(30)).await;
+    let (p, d) = (&gcp.project, &names.dataset);
+    query(&gcp, &format!("DROP TABLE `{p}.{d}.fact_sales_streaming`")).await;
+    let summary = publish(&names, 600, 23, 0);
+    let body = wait_ready_state(&addr, 503, Duration::from_secs(30)).await;
+    assert!(body.contains("BigQuery refuses every write"), "{body}");
+    // Longer than the 10 s ack deadline: nacked or expired messages would be redelivered.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(w.try_wait().unwrap().is_none(), "the worker waits for the table");
+    assert!(metric(&addr, "instashop_worker_sink_probes_total").await > 0);
+    assert!(
+        run(bin("provision", &names).args(["--ack-deadline-secs", "10"]))
+            .status
+            .success(),
+        "provision creates the table again"
+    );
+    wait_ready_state(&addr, 200, Duration::from_secs(60)).await;
+    assert!(wait(&mut w, Duration::from_secs(120)).success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("BigQuery takes writes again"), "{text}");
+    assert!(text.contains("create it again with `provision`"), "what to do: {text}");
+    let stats = final_stats(&log);
+    assert_eq!(stats["nacked"], 0, "{stats:?}");
+    assert_eq!(stats["received"], 600, "nothing was redelivered: {stats:?}");
+    assert_exactly_once(&gcp, &names, &summary).await;
+    assert_each_message_once_in_the_raw_tables(&gcp, &names, 600).await;
+    assert_eq!(on_the_dead_letter_topic(&gcp, &names).await, 0);
+    let _ = std::fs::remove_file(log);
+    cleanup(&gcp, &names).await;
+}
+
+/// Issue 18 §3: a worker ending on its idle timeout lets its in-flight long-poll pull
+/// finish and hands back what it brings (modifyAckDeadline 0), and five messages
+/// published at that moment reach the next run at once (60 s ack deadline, the next run
+/// gives up after 5 idle seconds). Pub/Sub may hand messages to a pull whose client has
+/// gone, and they come back only after the ack deadline; this emulator notices the
+/// closed connection and does not, so what fails here without the fix is the count of
+/// handed-back messages (0 when the pull is abandoned), not the next run's rows.
+#[tokio::test]
+async fn what_the_last_pull_of_a_stopping_worker_brings_goes_to_the_next_at_once() {
+    let names = fresh_names("handback");
+    assert!(
+        run(bin("provision", &names).args(["--ack-deadline-secs", "60"]))
+            .status
+            .success()
+    );
+    let gcp = Gcp::new(&gcp_args()).unwrap();
+    let mut first = worker(&names, "storage-write", 2);
+    first.args(["--shutdown-grace-secs", "9"]);
+    let (mut w, log) = spawn_logged(&mut first, "handback");
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).unwrap().contains("idle timeout") {
+        assert!(started.elapsed() < Duration::from_secs(30), "no idle timeout");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Published straight through the API, within milliseconds of the idle timeout, while
+    // the worker's last long poll is still open.
+    let rest = gcp.pubsub_rest().await.unwrap();
+    let sale = |i: u32| {
+        use base64::Engine;
+        let event = format!(
+            r#"{{"event_id":"{}","order_id":"o-hb-{i}","customer_id":"c1","product_id":"p1","qty":1,"unit_price":"2.50","event_ts":"{}"}}"#,
+            uuid::Uuid::new_v4(),
+            chrono::Utc::now().to_rfc3339()
+        );
+        serde_json::json!({"data": base64::engine::general_purpose::STANDARD.encode(event)})
+    };
+    rest.post(
+        "publish",
+        &format!("/projects/{}/topics/{}:publish", gcp.project, names.topic),
+        &serde_json::json!({"messages": (0..5).map(sale).collect::<Vec<_>>()}),
+    )
+    .await
+    .expect("the topic takes them");
+    assert!(wait(&mut w, Duration::from_secs(20)).success());
+    let mut next = worker(&names, "storage-write", 5);
+    assert!(run(&mut next).status.success());
+    assert_each_message_once_in_the_raw_tables(&gcp, &names, 5).await;
+    assert_eq!(count(&gcp, &names, "fact_sales_streaming").await, 5);
+    // The case at stake happened: the first worker's last pull brought some of them.
+    let stats = final_stats(&log);
+    assert!(
+        stats["handed_back"] >= 1,
+        "the last pull brought messages after shutdown began: {stats:?}"
+    );
+    assert_eq!(stats["received"], 0, "{stats:?}");
+    let _ = std::fs::remove_file(log);
+    cleanup(&gcp, &names).await;
+}

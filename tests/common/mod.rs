@@ -552,6 +552,15 @@ pub struct StrictBigQuery {
     /// The port clients connect to (`BIGQUERY_EMULATOR_HOST=127.0.0.1:PORT`).
     pub port: u16,
     refused: Arc<std::sync::atomic::AtomicU64>,
+    writes: Arc<WriteGate>,
+}
+
+/// Whether the proxy refuses `tabledata.insertAll` as BigQuery does a caller whose role
+/// was revoked (403 `accessDenied`), and how many it refused.
+#[derive(Default)]
+struct WriteGate {
+    closed: std::sync::atomic::AtomicBool,
+    refused: std::sync::atomic::AtomicU64,
 }
 
 /// BigQuery's on-demand minimum per table referenced.
@@ -566,6 +575,8 @@ impl StrictBigQuery {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let counter = refused.clone();
+        let writes = Arc::new(WriteGate::default());
+        let gate = writes.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -575,17 +586,28 @@ impl StrictBigQuery {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let http = reqwest::Client::new();
                 let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-                    strict_forward(http.clone(), upstream.clone(), counter.clone(), req)
+                    strict_forward(http.clone(), upstream.clone(), counter.clone(), gate.clone(), req)
                 });
                 axum::serve(listener, app).await.unwrap();
             });
         });
-        StrictBigQuery { port, refused }
+        StrictBigQuery { port, refused, writes }
     }
 
     /// How many queries it refused so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(SeqCst)
+    }
+
+    /// From now on answers every insertAll with BigQuery's 403 for a revoked role
+    /// (`true`), or forwards them again (`false`).
+    pub fn refuse_writes(&self, refuse: bool) {
+        self.writes.closed.store(refuse, SeqCst);
+    }
+
+    /// How many insertAll calls it refused so far.
+    pub fn refused_writes(&self) -> u64 {
+        self.writes.refused.load(SeqCst)
     }
 }
 
@@ -619,12 +641,27 @@ async fn strict_forward(
     http: reqwest::Client,
     upstream: String,
     refused: Arc<std::sync::atomic::AtomicU64>,
+    writes: Arc<WriteGate>,
     req: axum::extract::Request,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
     let path = parts.uri.path().to_string();
+    if path.ends_with("/insertAll") && writes.closed.load(SeqCst) {
+        writes.refused.fetch_add(1, SeqCst);
+        let table = path.split('/').rev().nth(1).unwrap_or_default();
+        let message = format!(
+            "Access Denied: Table {table}: Permission bigquery.tables.updateData denied on table {table} (or it may not exist)."
+        );
+        let answer = serde_json::json!({"error": {
+            "code": 403,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": "accessDenied"}],
+            "status": "PERMISSION_DENIED",
+        }});
+        return (http::StatusCode::FORBIDDEN, axum::Json(answer)).into_response();
+    }
     if parts.method == http::Method::POST {
         let json: Value = serde_json::from_slice(&body).unwrap_or_default();
         if let Some(cap) = query_cap(&path, &json) {
