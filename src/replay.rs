@@ -146,6 +146,9 @@ pub struct DeadLetterRow {
     pub attributes: HashMap<String, String>,
     /// Why it was rejected then.
     pub error_kind: String,
+    /// The whole payload's size when `payload` is only its first 64 KiB (the worker kept
+    /// the rest in the bucket, at the row's `payload_uri`).
+    pub cut_from: Option<u64>,
 }
 
 /// What replay does with one dead letter.
@@ -163,7 +166,21 @@ pub enum Decision {
 }
 
 /// Today's verdict on one dead letter, with `repairs` applied if they change it.
+///
+/// A payload the row holds only the start of was over 64 KiB, so it fails rule 1 as it
+/// did then, whatever the repairs: judged by its recorded size, never by the start
+/// (which may well be a valid event followed by the bulk that made it too large).
 pub fn decide(row: &DeadLetterRow, repairs: &[Repair], now: DateTime<Utc>) -> Decision {
+    if let Some(size) = row.cut_from {
+        return Decision::StillInvalid(Reject {
+            kind: RejectKind::PayloadTooLarge,
+            reason: format!(
+                "payload is {size} bytes, over the {} an event may have (the dead letter holds its first {} bytes; payload_uri has it whole)",
+                crate::transform::MAX_PAYLOAD_BYTES,
+                crate::sink::DEAD_LETTER_INLINE_BYTES
+            ),
+        });
+    }
     let (payload, changes) = repair(&row.payload, repairs).unwrap_or_else(|| (row.payload.clone(), Vec::new()));
     match crate::transform::validate(&payload, now) {
         Ok(_) => Decision::Publish {
@@ -285,7 +302,7 @@ impl fmt::Display for Summary {
 async fn read(gcp: &Gcp, bq: &BigQuery, opts: &Options) -> Result<(Vec<DeadLetterRow>, BTreeSet<String>)> {
     let (p, d) = (&gcp.project, &opts.dataset);
     let sql = format!(
-        "SELECT message_id, raw_payload, TO_JSON_STRING(attributes) AS attributes_json, error_kind \
+        "SELECT message_id, raw_payload, TO_JSON_STRING(attributes) AS attributes_json, error_kind, payload_bytes \
          FROM `{p}.{d}.v_dead_letters` WHERE {} ORDER BY ingest_ts, message_id",
         opts.selection.where_sql()?
     );
@@ -314,11 +331,15 @@ async fn read(gcp: &Gcp, bq: &BigQuery, opts: &Options) -> Result<(Vec<DeadLette
                 serde_json::from_value(v).ok()
             })
             .unwrap_or_default();
+        // A row of an older worker has no size: its payload is whole.
+        let size: Option<u64> = r.get(4).cloned().flatten().and_then(|n| n.parse().ok());
+        let cut_from = size.filter(|&n| n > payload.len() as u64);
         letters.push(DeadLetterRow {
             message_id: cell(0),
             payload,
             attributes,
             error_kind: cell(3),
+            cut_from,
         });
     }
     let done = replayed_ids(gcp, bq, opts).await?;
@@ -510,6 +531,7 @@ async fn from_subscription(gcp: &Gcp, opts: &Options) -> Result<Summary> {
                 payload: b64.decode(msg["data"].as_str().unwrap_or_default()).unwrap_or_default(),
                 attributes: serde_json::from_value(msg["attributes"].clone()).unwrap_or_default(),
                 error_kind: "delivery_failure".into(),
+                cut_from: None,
             });
         }
         if letters.is_empty() {
@@ -584,6 +606,22 @@ mod tests {
             payload: payload.as_bytes().to_vec(),
             attributes: HashMap::new(),
             error_kind: "x".into(),
+            cut_from: None,
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_cut_to_its_first_64_kib_is_judged_by_its_size_not_its_start() {
+        // The start is a valid event; the whole was 6 MB of it and padding.
+        let mut cut = letter(&event("2", "1.50", "2026-11-01 10:00:00"));
+        assert!(matches!(decide(&cut, &[], Utc::now()), Decision::Publish { .. }));
+        cut.cut_from = Some(6_000_000);
+        match decide(&cut, &[], Utc::now()) {
+            Decision::StillInvalid(r) => {
+                assert_eq!(r.kind, RejectKind::PayloadTooLarge);
+                assert!(r.reason.contains("6000000 bytes"), "{}", r.reason);
+            }
+            other => panic!("{other:?}"),
         }
     }
 

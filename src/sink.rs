@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use storage::big_query_write_client::BigQueryWriteClient;
 
 use crate::error::{Error, Result, Status};
-use crate::gcp::{BIGQUERY, BigQuery, Gcp};
+use crate::gcp::{BIGQUERY, BigQuery, CloudStorage, Gcp, STORAGE};
 use crate::metrics::Metrics;
 use crate::retry::{self, RetryPolicy};
 use crate::transform::{Reject, Sale};
@@ -33,6 +33,13 @@ pub const DEAD_LETTER_TABLE: &str = "fact_sales_deadletter";
 const MAX_APPEND_BYTES: usize = 8 * 1024 * 1024;
 /// Rows per insertAll request: BigQuery recommends 500.
 const INSERT_ALL_ROWS: usize = 500;
+/// Largest insertAll request body we send: BigQuery refuses an HTTP request over 10 MB.
+pub const MAX_INSERT_ALL_BYTES: usize = 9 * 1024 * 1024;
+/// Most of a rejected payload a dead-letter row holds: a larger one is cut there (its
+/// size and SHA-256 say what it was) and kept whole in the bucket.
+pub const DEAD_LETTER_INLINE_BYTES: usize = 64 * 1024;
+/// Where in the bucket whole payloads of dead letters too large for their row are kept.
+pub const DEAD_LETTER_PREFIX: &str = "pipelines/dead-letters/";
 
 /// How sale rows reach BigQuery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -170,12 +177,44 @@ pub fn dead_letter_insert_id(d: &DeadLetter) -> Option<String> {
     Some(d.delivery.message_id.clone()).filter(|id| !id.is_empty())
 }
 
-/// One dead letter as insertAll JSON.
-pub fn dead_letter_json(d: &DeadLetter, ingest_ts: DateTime<Utc>) -> Value {
+/// The object name under [`DEAD_LETTER_PREFIX`] of a dead letter's whole payload: its
+/// message id, or the payload's SHA-256 for a message without one.
+pub fn dead_letter_object(d: &DeadLetter) -> String {
+    let id = match d.delivery.message_id.as_str() {
+        "" => sha256_hex(&d.raw),
+        id => id.to_string(),
+    };
+    format!("{DEAD_LETTER_PREFIX}{id}")
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(data))
+}
+
+/// Whether a dead letter's payload is too large for its row (and goes to the bucket).
+pub fn is_oversized(d: &DeadLetter) -> bool {
+    d.raw.len() > DEAD_LETTER_INLINE_BYTES
+}
+
+/// One dead letter as insertAll JSON: the payload whole up to
+/// [`DEAD_LETTER_INLINE_BYTES`], else its first bytes and `payload_uri`, where the whole
+/// of it was written; its size and SHA-256 either way.
+pub fn dead_letter_json(d: &DeadLetter, payload_uri: Option<&str>, ingest_ts: DateTime<Utc>) -> Value {
+    let kept = &d.raw[..d.raw.len().min(DEAD_LETTER_INLINE_BYTES)];
+    let text = match std::str::from_utf8(kept) {
+        Ok(t) => Some(t),
+        // A cut through a character: the text up to it, if the rest is valid UTF-8.
+        Err(e) if is_oversized(d) && e.error_len().is_none() => std::str::from_utf8(&kept[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
     json!({
         "message_id": d.delivery.message_id,
-        "raw_payload": base64::engine::general_purpose::STANDARD.encode(&d.raw),
-        "raw_payload_text": std::str::from_utf8(&d.raw).ok(),
+        "raw_payload": base64::engine::general_purpose::STANDARD.encode(kept),
+        "raw_payload_text": text,
+        "payload_bytes": d.raw.len(),
+        "payload_sha256": sha256_hex(&d.raw),
+        "payload_uri": payload_uri,
         // A JSON column takes a JSON document as a string.
         "attributes": serde_json::to_string(&d.attributes).unwrap_or_else(|_| "{}".into()),
         "publish_ts": d.delivery.publish_ts.map(ts_json),
@@ -185,10 +224,43 @@ pub fn dead_letter_json(d: &DeadLetter, ingest_ts: DateTime<Utc>) -> Value {
     })
 }
 
-/// Writes rows to BigQuery.
+/// Splits insertAll rows into requests of at most `max_rows` rows and, as the rows'
+/// JSON measures, `max_bytes` bytes (a row alone over the bound goes in a request of
+/// its own, so it cannot fail its neighbours).
+pub fn insert_all_chunks(
+    rows: &[(Option<String>, Value)],
+    max_rows: usize,
+    max_bytes: usize,
+) -> Vec<&[(Option<String>, Value)]> {
+    // Each row travels as {"insertId": "...", "json": {...}}, with a comma.
+    let size = |(id, row): &(Option<String>, Value)| {
+        serde_json::to_vec(row).map_or(0, |v| v.len()) + id.as_ref().map_or(0, String::len) + 32
+    };
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        let n = size(r);
+        if i > start && (i - start >= max_rows || bytes + n > max_bytes) {
+            out.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += n;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
+
+/// Writes rows to BigQuery (and the whole payloads of oversized dead letters to the
+/// bucket).
 #[derive(Clone)]
 pub struct Sink {
     bq: BigQuery,
+    gcp: Gcp,
+    /// Connected at the first oversized dead letter: most runs never need it.
+    storage: Arc<tokio::sync::OnceCell<CloudStorage>>,
+    bucket: String,
     project: String,
     dataset: String,
     write: Option<WriteApi>,
@@ -204,11 +276,12 @@ struct WriteApi {
 }
 
 impl Sink {
-    /// A sink for `dataset`; connects lazily. Failed and retried attempts are counted
-    /// in `metrics`.
+    /// A sink for `dataset` (whole payloads of oversized dead letters to `bucket`);
+    /// connects lazily. Failed and retried attempts are counted in `metrics`.
     pub async fn new(
         gcp: &Gcp,
         dataset: &str,
+        bucket: &str,
         method: WriteMethod,
         retry: RetryPolicy,
         metrics: Arc<Metrics>,
@@ -230,6 +303,9 @@ impl Sink {
         };
         Ok(Sink {
             bq,
+            gcp: gcp.clone(),
+            storage: Arc::new(tokio::sync::OnceCell::new()),
+            bucket: bucket.to_string(),
             project: gcp.project.clone(),
             dataset: dataset.to_string(),
             write,
@@ -304,20 +380,56 @@ impl Sink {
     /// chunk retried after an answer was lost is dropped by BigQuery's best-effort
     /// deduplication, and `v_dead_letters` removes what is written again later (a
     /// redelivery after the window, or on the emulator, which ignores insertId).
+    ///
+    /// A payload over [`DEAD_LETTER_INLINE_BYTES`] is first written whole to
+    /// `gs://BUCKET/pipelines/dead-letters/<message id>` (the same name again on a
+    /// redelivery), and its row keeps the first bytes and that URI; if the bucket
+    /// refuses, the write fails and the messages are not acked.
     pub async fn write_dead_letters(&self, rows: &[DeadLetter]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
         let now = Utc::now();
-        let json = rows
-            .iter()
-            .map(|d| (dead_letter_insert_id(d), dead_letter_json(d, now)))
-            .collect();
+        let mut json = Vec::with_capacity(rows.len());
+        for d in rows {
+            let uri = if is_oversized(d) {
+                Some(self.keep_whole(d).await?)
+            } else {
+                None
+            };
+            json.push((dead_letter_insert_id(d), dead_letter_json(d, uri.as_deref(), now)));
+        }
         self.insert_all(DEAD_LETTER_TABLE, json).await
     }
 
+    /// Writes an oversized dead letter's whole payload to the bucket; its `gs://` URI.
+    async fn keep_whole(&self, d: &DeadLetter) -> Result<String> {
+        let gcs = self.storage.get_or_try_init(|| self.gcp.storage()).await?;
+        let object = dead_letter_object(d);
+        let bucket = &self.bucket;
+        let uri = format!("gs://{bucket}/{object}");
+        // Only if absent (generation 0): the worker may create objects, not replace them,
+        // and a redelivered message has the same name and payload.
+        self.retry("upload", || async {
+            let written = gcs
+                .objects
+                .write_object(format!("projects/_/buckets/{bucket}"), object.clone(), d.raw.clone())
+                .set_if_generation_match(0)
+                .send_buffered()
+                .await
+                .map(|_| ())
+                .map_err(|e| Error::api(STORAGE, "upload", &uri, e));
+            match written {
+                Err(e) if e.status() == Some(Status::Http(412)) => Ok(()),
+                other => other,
+            }
+        })
+        .await?;
+        Ok(uri)
+    }
+
     async fn insert_all(&self, table: &'static str, rows: Vec<(Option<String>, Value)>) -> Result<()> {
-        for chunk in rows.chunks(INSERT_ALL_ROWS) {
+        for chunk in insert_all_chunks(&rows, INSERT_ALL_ROWS, MAX_INSERT_ALL_BYTES) {
             self.retry("insertAll", || async {
                 let mut req = TableDataInsertAllRequest::new();
                 for (id, row) in chunk {
@@ -563,7 +675,7 @@ mod tests {
             },
             delivery: Delivery::default(),
         };
-        let v = dead_letter_json(&d, Utc::now());
+        let v = dead_letter_json(&d, None, Utc::now());
         let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
         let mut dl_sorted = dl.clone();
         keys.sort();
@@ -571,6 +683,13 @@ mod tests {
         assert_eq!(keys, dl_sorted);
         assert_eq!(v["raw_payload"], "/3s=");
         assert!(v["raw_payload_text"].is_null());
+        assert_eq!(v["payload_bytes"], 2);
+        // sha256sum of the bytes ff 7b.
+        assert_eq!(
+            v["payload_sha256"],
+            "b26f99543485cab0666a50160ed4281d01669a10feb99985525b10dd791f1e9d"
+        );
+        assert!(v["payload_uri"].is_null());
         assert_eq!(dead_letter_insert_id(&d), None, "no message id, no insertId");
         let mut redelivered = d.clone();
         redelivered.delivery.message_id = "17".into();
@@ -582,5 +701,78 @@ mod tests {
         cols.sort();
         assert_eq!(keys, cols);
         assert_eq!(sj["gross_amount"], "0.999999999");
+    }
+
+    #[test]
+    fn an_oversized_dead_letter_keeps_its_first_64_kib_its_size_and_hash_and_points_at_the_rest() {
+        // 70,000 bytes of text whose 64 KiB cut falls inside a two-byte character.
+        let mut raw = vec![b'a'; DEAD_LETTER_INLINE_BYTES - 1];
+        raw.extend("é".repeat(3000).as_bytes());
+        let d = DeadLetter {
+            raw: raw.clone().into(),
+            attributes: HashMap::new(),
+            reject: Reject {
+                kind: RejectKind::PayloadTooLarge,
+                reason: "r".into(),
+            },
+            delivery: Delivery {
+                message_id: "42".into(),
+                publish_ts: None,
+            },
+        };
+        assert!(is_oversized(&d));
+        assert_eq!(dead_letter_object(&d), "pipelines/dead-letters/42");
+        let v = dead_letter_json(&d, Some("gs://b/pipelines/dead-letters/42"), Utc::now());
+        let kept = base64::engine::general_purpose::STANDARD
+            .decode(v["raw_payload"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(kept, raw[..DEAD_LETTER_INLINE_BYTES]);
+        // The text stops before the character the cut went through.
+        assert_eq!(
+            v["raw_payload_text"].as_str().unwrap().len(),
+            DEAD_LETTER_INLINE_BYTES - 1
+        );
+        assert_eq!(v["payload_bytes"], raw.len());
+        use sha2::Digest;
+        assert_eq!(v["payload_sha256"], format!("{:x}", sha2::Sha256::digest(&raw)));
+        assert_eq!(v["payload_uri"], "gs://b/pipelines/dead-letters/42");
+        // At the bound it is kept whole.
+        let whole = DeadLetter {
+            raw: raw[..DEAD_LETTER_INLINE_BYTES].to_vec().into(),
+            ..d.clone()
+        };
+        assert!(!is_oversized(&whole));
+        // A payload with no message id is named by its hash.
+        let anonymous = DeadLetter {
+            delivery: Delivery::default(),
+            ..d
+        };
+        assert_eq!(
+            dead_letter_object(&anonymous),
+            format!("pipelines/dead-letters/{:x}", sha2::Sha256::digest(&raw))
+        );
+    }
+
+    #[test]
+    fn insert_all_requests_are_cut_by_rows_and_by_bytes() {
+        let row = |n: usize| (Some("id".to_string()), json!({ "s": "x".repeat(n) }));
+        let rows: Vec<_> = (0..1200).map(|_| row(10)).collect();
+        let sizes: Vec<usize> = insert_all_chunks(&rows, 500, MAX_INSERT_ALL_BYTES)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, [500, 500, 200]);
+        // Twenty rows of 1 MiB: eight per request under 9 MiB, and a row over the bound alone.
+        let mut big: Vec<_> = (0..20).map(|_| row(1 << 20)).collect();
+        big.insert(5, row(12 << 20));
+        let chunks = insert_all_chunks(&big, 500, MAX_INSERT_ALL_BYTES);
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [5, 1, 8, 7]);
+        for c in &chunks {
+            let body: usize = c.iter().map(|(_, v)| serde_json::to_vec(v).unwrap().len()).sum();
+            assert!(c.len() == 1 || body <= MAX_INSERT_ALL_BYTES, "{body}");
+        }
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 21);
+        assert!(insert_all_chunks(&[], 500, MAX_INSERT_ALL_BYTES).is_empty());
     }
 }

@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::gcp::Gcp;
 use crate::metrics::Metrics;
 use crate::retry::{self, RetryPolicy};
-use crate::settings::{DatasetArg, SubscriptionArg};
+use crate::settings::{BucketArg, DatasetArg, SubscriptionArg};
 use crate::sink::{DEAD_LETTER_TABLE, DeadLetter, Delivery, SALES_TABLE, SaleRow, Sink, WriteMethod};
 use crate::source::{Received, Settler, Source};
 use crate::transform;
@@ -80,6 +80,10 @@ pub struct WorkerOptions {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub dataset: DatasetArg,
+    /// Where the whole payloads of dead letters over 64 KiB are kept
+    /// (`pipelines/dead-letters/`).
+    #[command(flatten)]
+    pub bucket: BucketArg,
     /// How sale rows reach BigQuery.
     #[arg(long = "write-method", env = "INSTASHOP_WRITE_METHOD", value_enum, default_value_t = WriteMethod::StorageWrite)]
     pub method: WriteMethod,
@@ -127,6 +131,7 @@ impl Default for WorkerOptions {
         WorkerOptions {
             subscription: SubscriptionArg::default(),
             dataset: DatasetArg::default(),
+            bucket: BucketArg::default(),
             method: WriteMethod::StorageWrite,
             batch_rows: DEFAULT_BATCH_ROWS,
             batch_bytes: DEFAULT_BATCH_BYTES,
@@ -325,7 +330,15 @@ pub async fn run(
         opts.max_outstanding_bytes,
     )
     .await?;
-    let sink = Sink::new(gcp, &opts.dataset.dataset, opts.method, opts.retry(), metrics.clone()).await?;
+    let sink = Sink::new(
+        gcp,
+        &opts.dataset.dataset,
+        &opts.bucket.bucket,
+        opts.method,
+        opts.retry(),
+        metrics.clone(),
+    )
+    .await?;
     // Both tables must exist before the first message is taken: BigQuery answered.
     sink.check_tables().await?;
     metrics.set_ready(true);

@@ -85,6 +85,14 @@ resource "google_bigquery_table_iam_member" "worker_writes" {
   member     = google_service_account.stream_worker.member
 }
 
+# The worker keeps the whole payload of a dead letter over 64 KiB in the bucket
+# (pipelines/dead-letters/<message id>): it creates objects, never reads or replaces them.
+resource "google_storage_bucket_iam_member" "worker_keeps_dead_letters" {
+  bucket = google_storage_bucket.data.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.stream_worker.member
+}
+
 # Batch loader: objects in the bucket, load jobs in the project (jobs exist only at
 # project level), and writes to the batch tables.
 resource "google_storage_bucket_iam_member" "loader_objects" {

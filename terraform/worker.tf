@@ -11,6 +11,7 @@ locals {
     GOOGLE_CLOUD_PROJECT             = var.project_id
     INSTASHOP_SUBSCRIPTION           = google_pubsub_subscription.worker.name
     INSTASHOP_DATASET                = google_bigquery_dataset.main.dataset_id
+    INSTASHOP_BUCKET                 = google_storage_bucket.data.name
     INSTASHOP_LOG_FORMAT             = "json"
     INSTASHOP_METRICS_ADDR           = "0.0.0.0:${local.worker_port}"
     INSTASHOP_METRICS_ALL_INTERFACES = "true"

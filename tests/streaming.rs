@@ -877,3 +877,105 @@ async fn what_the_last_pull_of_a_stopping_worker_brings_goes_to_the_next_at_once
     let _ = std::fs::remove_file(log);
     cleanup(&gcp, &names).await;
 }
+
+/// Issue 18 §2: a 6 MB rejected event (a valid sale padded past the 64 KiB an event may
+/// have) and a 100 KiB one among 600 ordinary events, every write through the strict
+/// proxy, which refuses a request over BigQuery's 10 MB as BigQuery does. Each dead
+/// letter holds its first 64 KiB, its size and SHA-256, and the URI of the whole payload,
+/// which the bucket holds byte for byte; their neighbours (sales and other dead letters)
+/// land, nothing is nacked, every message is once in the raw tables, and `replay` does
+/// not take the valid start of the cut payload for the event.
+#[tokio::test]
+async fn a_six_megabyte_event_is_kept_whole_in_the_bucket_and_takes_no_neighbour_with_it() {
+    use base64::Engine;
+    let (names, gcp) = provision_fresh("huge");
+    let strict = StrictBigQuery::start();
+    let summary = publish(&names, 600, 31, 0);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let padded = |size: usize| {
+        let mut event = format!(
+            r#"{{"event_id":"{}","order_id":"o-huge","customer_id":"c1","product_id":"p1","qty":1,"unit_price":2.5,"event_ts":"2026-11-01 10:00:00"}}"#,
+            uuid::Uuid::new_v4()
+        )
+        .into_bytes();
+        event.resize(size, b' ');
+        event
+    };
+    let payloads = [padded(6_000_000), padded(100 * 1024)];
+    let rest = gcp.pubsub_rest().await.unwrap();
+    let mut ids = Vec::new();
+    for p in &payloads {
+        let answer = rest
+            .post(
+                "publish",
+                &format!("/projects/{}/topics/{}:publish", gcp.project, names.topic),
+                &serde_json::json!({"messages": [{"data": b64.encode(p)}]}),
+            )
+            .await
+            .unwrap();
+        ids.push(answer["messageIds"][0].as_str().unwrap().to_string());
+    }
+    let mut cmd = worker(&names, "insert-all", 15);
+    cmd.env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", strict.port));
+    let (mut w, log) = spawn_logged(&mut cmd, "huge");
+    assert!(wait(&mut w, Duration::from_secs(120)).success());
+    let stats = final_stats(&log);
+    assert_eq!(stats["nacked"], 0, "{stats:?}");
+    assert_eq!(strict.refused(), 0, "no request over BigQuery's limit was sent");
+    assert_each_message_once_in_the_raw_tables(&gcp, &names, 602).await;
+    let valid = summary["valid_events"].as_u64().unwrap();
+    let (p, d) = (&gcp.project, &names.dataset);
+    let landed = query(
+        &gcp,
+        &format!("SELECT COUNT(DISTINCT event_id) AS n FROM `{p}.{d}.fact_sales_streaming`"),
+    )
+    .await;
+    assert_eq!(landed[0][0].as_deref(), Some(valid.to_string().as_str()));
+    let gcs = gcp.storage().await.unwrap();
+    for (payload, id) in payloads.iter().zip(&ids) {
+        let rows = query(
+            &gcp,
+            &format!(
+                "SELECT error_kind, LENGTH(raw_payload) AS kept, payload_bytes, payload_sha256, payload_uri \
+                 FROM `{p}.{d}.v_dead_letters` WHERE message_id = '{id}'"
+            ),
+        )
+        .await;
+        assert_eq!(rows.len(), 1, "one dead letter for {id}");
+        let r = &rows[0];
+        use sha2::Digest;
+        let object = format!("pipelines/dead-letters/{id}");
+        assert_eq!(
+            (
+                r[0].as_deref(),
+                r[1].as_deref(),
+                r[2].as_deref(),
+                r[3].as_deref(),
+                r[4].as_deref()
+            ),
+            (
+                Some("payload_too_large"),
+                Some("65536"),
+                Some(payload.len().to_string().as_str()),
+                Some(format!("{:x}", sha2::Sha256::digest(payload)).as_str()),
+                Some(format!("gs://{}/{object}", names.bucket).as_str()),
+            )
+        );
+        let whole = gcs
+            .rest
+            .get_bytes(
+                "download",
+                &format!("/b/{}/o/{}?alt=media", names.bucket, object.replace('/', "%2F")),
+            )
+            .await
+            .unwrap()
+            .expect("the whole payload is in the bucket");
+        assert!(whole == *payload, "the bucket holds the payload byte for byte");
+    }
+    // Replay judges the cut payloads by their size: nothing republished.
+    let out = run(bin("replay", &names).args(["--kind", "payload_too_large"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("0 replayed"), "{}", stdout(&out));
+    let _ = std::fs::remove_file(log);
+    cleanup(&gcp, &names).await;
+}

@@ -935,7 +935,7 @@ fn every_container_variable_is_one_its_binary_reads() {
 
 /// Every IAM grant of the module, as (account, role, what on): the account without
 /// `google_service_account.` and `[0]`; what on as `table:NAME`, `dataset:RESOURCE`,
-/// `subscription:RESOURCE`, `topic:RESOURCE`, `job:RESOURCE` or `project` (a grant over
+/// `subscription:RESOURCE`, `topic:RESOURCE`, `bucket:RESOURCE`, `job:RESOURCE` or `project` (a grant over
 /// a `for_each` of table names, one per name).
 fn grants() -> BTreeSet<(String, String, String)> {
     let quoted = regex_lite_strings();
@@ -984,6 +984,8 @@ fn grants() -> BTreeSet<(String, String, String)> {
                 vec![format!("topic:{}", resource(&t, "pubsub_topic"))]
             } else if let Some(d) = attr("dataset_id") {
                 vec![format!("dataset:{}", resource(&d, "bigquery_dataset"))]
+            } else if let Some(b) = attr("bucket") {
+                vec![format!("bucket:{}", resource(&b, "storage_bucket"))]
             } else if let Some(n) = attr("name") {
                 vec![format!("job:{}", resource(&n, "cloud_run_v2_job"))]
             } else {
@@ -999,7 +1001,7 @@ fn grants() -> BTreeSet<(String, String, String)> {
 
 /// What the deployed jobs call, and so the grants their accounts need: a dead letter's
 /// replay from the keep-subscription (pull, modifyAckDeadline, acknowledge), its publish
-/// and record; the worker's pull and its writes; the forecast's read, write, staging and
+/// and record; the worker's pull, its writes and its oversized dead letters' objects; the forecast's read, write, staging and
 /// jobs; the scheduler's `jobs.run`; the refresh's writes. Each is in the module.
 #[test]
 fn each_account_holds_the_grants_its_calls_need() {
@@ -1012,6 +1014,7 @@ fn each_account_holds_the_grants_its_calls_need() {
         ("replay", "roles/bigquery.dataEditor", "table:fact_sales_replay"),
         ("replay", "roles/bigquery.jobUser", "project"),
         ("stream_worker", "roles/pubsub.subscriber", "subscription:worker"),
+        ("stream_worker", "roles/storage.objectCreator", "bucket:data"),
         (
             "stream_worker",
             "roles/bigquery.dataEditor",

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use instashop::settings::{BigQueryEmulatorArgs, GcpArgs, ProjectArg, PubSubEmulatorArg};
+use instashop::settings::{BigQueryEmulatorArgs, GcpArgs, ProjectArg, PubSubEmulatorArg, StorageEmulatorArg};
 use instashop::{cli::LogArgs, gcp::Gcp, metrics, worker};
 
 /// Stream order events from the subscription into fact_sales_streaming (bad ones into
@@ -18,6 +18,8 @@ struct Args {
     pubsub: PubSubEmulatorArg,
     #[command(flatten)]
     bigquery: BigQueryEmulatorArgs,
+    #[command(flatten)]
+    storage: StorageEmulatorArg,
     #[command(flatten)]
     worker: worker::WorkerOptions,
     /// Serve Prometheus metrics at http://ADDR/metrics, liveness at /healthz and
@@ -41,7 +43,7 @@ fn main() -> ExitCode {
             &args.project,
             Some(&args.pubsub),
             Some(&args.bigquery),
-            None,
+            Some(&args.storage),
         ))?;
         let m = metrics::Metrics::new();
         let _server = match args.metrics_addr {

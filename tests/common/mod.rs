@@ -541,13 +541,16 @@ impl Drop for Served {
 }
 
 /// An HTTP proxy on a loopback port of its own in front of the BigQuery emulator's REST
-/// API that imposes a contract of BigQuery's the emulator lets pass: a query billed
-/// on demand is billed at least 10 MiB for each table it references, so a query job whose
+/// API that imposes contracts of BigQuery's the emulator lets pass. A query billed on
+/// demand is billed at least 10 MiB for each table it references, so a query job whose
 /// `maximumBytesBilled` is under that fails, billing nothing, with BigQuery's own answer
 /// (400, reason `bytesBilledLimitExceeded`, "Query exceeded limit for bytes billed: CAP.
-/// 10485760 or higher required."). The emulator bills 0 bytes and ignores the cap. Every
-/// other request passes through unchanged. `refused` counts the queries it refused, so a
-/// test proves its fault happened.
+/// 10485760 or higher required."); the emulator bills 0 bytes and ignores the cap. A
+/// request over 10 MB is refused (400, "Request payload size exceeds the limit"); the
+/// emulator takes any size. On demand ([`StrictBigQuery::refuse_writes`]) it answers
+/// insertAll with the 403 of a revoked role. Every other request passes through
+/// unchanged. `refused` counts the queries and requests it refused, so a test proves its
+/// fault happened.
 pub struct StrictBigQuery {
     /// The port clients connect to (`BIGQUERY_EMULATOR_HOST=127.0.0.1:PORT`).
     pub port: u16,
@@ -562,6 +565,9 @@ struct WriteGate {
     closed: std::sync::atomic::AtomicBool,
     refused: std::sync::atomic::AtomicU64,
 }
+
+/// BigQuery's limit on an HTTP request's size (the emulator takes any size).
+pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 
 /// BigQuery's on-demand minimum per table referenced.
 pub const MIN_BILLED_PER_TABLE: u64 = 10 * 1024 * 1024;
@@ -594,7 +600,7 @@ impl StrictBigQuery {
         StrictBigQuery { port, refused, writes }
     }
 
-    /// How many queries it refused so far.
+    /// How many queries (and over-size requests) it refused so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(SeqCst)
     }
@@ -648,6 +654,32 @@ async fn strict_forward(
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
     let path = parts.uri.path().to_string();
+    // The limit is on the request as BigQuery reads it: a gzipped body (insertAll's) counts
+    // by what it holds, which is also what bounds a row (10 MB).
+    let gzipped = parts
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let size = if gzipped {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .map_or(body.len(), |n| n)
+    } else {
+        body.len()
+    };
+    if parts.method == http::Method::POST && size > MAX_REQUEST_BYTES {
+        refused.fetch_add(1, SeqCst);
+        let message = format!("Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.");
+        let answer = serde_json::json!({"error": {
+            "code": 400,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": "badRequest"}],
+            "status": "INVALID_ARGUMENT",
+        }});
+        return (http::StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
+    }
     if path.ends_with("/insertAll") && writes.closed.load(SeqCst) {
         writes.refused.fetch_add(1, SeqCst);
         let table = path.split('/').rev().nth(1).unwrap_or_default();
