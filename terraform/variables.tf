@@ -231,6 +231,22 @@ variable "alerts_scheduled_query" {
   default     = false
 }
 
+variable "alerts_job" {
+  description = "Run the alerts binary on a schedule as a Cloud Run job started by Cloud Scheduler, once worker_image is set (the same image): it publishes new and resolved alerts to the alerts topic and logs them in alert_log."
+  type        = bool
+  default     = true
+}
+
+variable "alerts_job_schedule" {
+  description = "When the alerts job runs (cron, in time_zone)."
+  type        = string
+  default     = "*/5 * * * *"
+  validation {
+    condition     = length(split(" ", var.alerts_job_schedule)) == 5
+    error_message = "alerts_job_schedule is a five-field cron expression, such as \"*/5 * * * *\"."
+  }
+}
+
 variable "alerts_schedule" {
   description = "How often the scheduled query evaluates the alerts (BigQuery Data Transfer schedule syntax)."
   type        = string

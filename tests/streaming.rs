@@ -407,10 +407,10 @@ async fn a_corpus_of_malformed_payloads_is_dead_lettered_each_with_its_own_reaso
         assert!(out.status.success(), "the worker never panics and exits 0 ({method})");
     }
     let dead = query(&gcp, &format!(
-        "SELECT TO_JSON_STRING(attributes) AS a, error_kind, error_reason, LENGTH(raw_payload) AS len FROM `{}.{}.fact_sales_deadletter`",
+        "SELECT TO_JSON_STRING(attributes) AS a, error_kind, error_reason, LENGTH(raw_payload) AS len, payload_bytes FROM `{}.{}.fact_sales_deadletter`",
         gcp.project, names.dataset
     )).await;
-    let mut got: HashMap<String, (String, String, usize)> = HashMap::new();
+    let mut got: HashMap<String, (String, String, usize, usize)> = HashMap::new();
     for row in dead {
         let attrs: HashMap<String, String> = serde_json::from_str(row[0].as_deref().unwrap()).unwrap();
         got.insert(
@@ -419,16 +419,23 @@ async fn a_corpus_of_malformed_payloads_is_dead_lettered_each_with_its_own_reaso
                 row[1].clone().unwrap(),
                 row[2].clone().unwrap(),
                 row[3].as_deref().unwrap().parse().unwrap(),
+                row[4].as_deref().unwrap().parse().unwrap(),
             ),
         );
     }
     for c in &cases {
-        let (kind, reason, len) = got
+        let (kind, reason, len, size) = got
             .get(c.0)
             .unwrap_or_else(|| panic!("case {:?} was not dead-lettered", c.0));
         assert_eq!(kind, c.2, "case {:?}: {reason}", c.0);
         assert!(!reason.is_empty());
-        assert_eq!(*len, c.1.len(), "case {:?}: the raw payload is kept whole", c.0);
+        // Whole up to 64 KiB; of a larger payload the first 64 KiB (the bucket has the rest).
+        assert_eq!(
+            (*len, *size),
+            (c.1.len().min(64 * 1024), c.1.len()),
+            "case {:?}: the raw payload is kept, and its size",
+            c.0
+        );
     }
     assert_eq!(
         count(&gcp, &names, "fact_sales_streaming").await,

@@ -900,6 +900,7 @@ fn every_container_variable_is_one_its_binary_reads() {
     let binaries = [
         ("worker_env", env!("CARGO_BIN_EXE_stream-worker")),
         ("forecast_job_env", env!("CARGO_BIN_EXE_forecast")),
+        ("alerts_job_env", env!("CARGO_BIN_EXE_alerts")),
     ];
     let mut checked = 0;
     for (local, exe) in binaries {
@@ -931,6 +932,47 @@ fn every_container_variable_is_one_its_binary_reads() {
         }
     }
     assert!(checked >= 10, "{checked} variables checked");
+}
+
+/// The alerts job passes every alert threshold of `var.alert_thresholds`, each as the
+/// flag of the alerts binary that sets it (one its `--help` lists), and runs it once.
+#[test]
+fn the_alerts_job_passes_every_threshold_as_a_flag_the_binary_takes() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_alerts"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    let args = module()
+        .into_iter()
+        .flat_map(|(_, _, body)| {
+            body.into_blocks()
+                .filter(|b| b.identifier() == "locals")
+                .collect::<Vec<_>>()
+        })
+        .flat_map(|b| b.body.into_attributes())
+        .find(|a| a.key() == "alerts_job_args")
+        .expect("locals { alerts_job_args } is in the module");
+    let Expression::Array(args) = args.expr() else {
+        panic!("alerts_job_args is a list")
+    };
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    assert!(args.iter().any(|a| a.contains("--once")), "{args:?}");
+    let d = defaults();
+    let Expression::Object(thresholds) = &d["alert_thresholds"] else {
+        panic!("alert_thresholds default is not an object")
+    };
+    assert_eq!(args.len(), thresholds.len() + 1, "{args:?}");
+    for key in thresholds.keys() {
+        let key = key.to_string().trim_matches('"').to_string();
+        let flag = format!("--{}", key.trim_start_matches("alert_").replace('_', "-"));
+        let arg = args
+            .iter()
+            .find(|a| a.contains(&format!("{flag}=")))
+            .unwrap_or_else(|| panic!("{key} is not passed as {flag}: {args:?}"));
+        assert!(arg.contains(&format!("var.alert_thresholds.{key}")), "{arg}");
+        assert!(help.contains(&format!("{flag} <")), "alerts takes no {flag}");
+    }
 }
 
 /// Every IAM grant of the module, as (account, role, what on): the account without
@@ -1030,6 +1072,9 @@ fn each_account_holds_the_grants_its_calls_need() {
         ("forecast", "roles/bigquery.dataEditor", "dataset:staging"),
         ("forecast", "roles/bigquery.jobUser", "project"),
         ("forecast_scheduler", "roles/run.invoker", "job:forecast"),
+        ("alerts_scheduler", "roles/run.invoker", "job:alerts"),
+        ("alerts", "roles/pubsub.publisher", "topic:alerts"),
+        ("alerts", "roles/bigquery.dataEditor", "table:alert_log"),
         ("refresh", "roles/bigquery.dataEditor", "table:sales_facts"),
         ("refresh", "roles/bigquery.dataEditor", "table:product_daily_units"),
         ("refresh", "roles/bigquery.dataEditor", "table:inventory_sold"),
