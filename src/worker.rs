@@ -295,10 +295,12 @@ impl SinkHealth {
 
     /// A write went through: if BigQuery was refusing them, it no longer is.
     fn up(&self) {
-        let was = self.state.borrow().clone();
-        if let Some(outage) = was
-            && self.state.send_if_modified(|state| state.take().is_some())
-        {
+        let mut ended = None;
+        self.state.send_if_modified(|state| {
+            ended = state.take();
+            ended.is_some()
+        });
+        if let Some(outage) = ended {
             self.metrics.set_sink_down(false);
             tracing::info!(
                 message = "BigQuery takes writes again: pulling again",

@@ -850,25 +850,17 @@ async fn what_the_last_pull_of_a_stopping_worker_brings_goes_to_the_next_at_once
         assert!(started.elapsed() < Duration::from_secs(30), "no idle timeout");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Published straight through the API, within milliseconds of the idle timeout, while
-    // the worker's last long poll is still open.
-    let rest = gcp.pubsub_rest().await.unwrap();
+    // Published within milliseconds of the idle timeout, while the worker's last long
+    // poll is still open.
     let sale = |i: u32| {
-        use base64::Engine;
         let event = format!(
             r#"{{"event_id":"{}","order_id":"o-hb-{i}","customer_id":"c1","product_id":"p1","qty":1,"unit_price":"2.50","event_ts":"{}"}}"#,
             uuid::Uuid::new_v4(),
             chrono::Utc::now().to_rfc3339()
         );
-        serde_json::json!({"data": base64::engine::general_purpose::STANDARD.encode(event)})
+        (event.into_bytes(), HashMap::new())
     };
-    rest.post(
-        "publish",
-        &format!("/projects/{}/topics/{}:publish", gcp.project, names.topic),
-        &serde_json::json!({"messages": (0..5).map(sale).collect::<Vec<_>>()}),
-    )
-    .await
-    .expect("the topic takes them");
+    publish_raw(&gcp, &names, (0..5).map(sale).collect()).await;
     assert!(wait(&mut w, Duration::from_secs(20)).success());
     let mut next = worker(&names, "storage-write", 5);
     assert!(run(&mut next).status.success());
@@ -894,11 +886,9 @@ async fn what_the_last_pull_of_a_stopping_worker_brings_goes_to_the_next_at_once
 /// not take the valid start of the cut payload for the event.
 #[tokio::test]
 async fn a_six_megabyte_event_is_kept_whole_in_the_bucket_and_takes_no_neighbour_with_it() {
-    use base64::Engine;
     let (names, gcp) = provision_fresh("huge");
     let strict = StrictBigQuery::start();
     let summary = publish(&names, 600, 31, 0);
-    let b64 = base64::engine::general_purpose::STANDARD;
     let padded = |size: usize| {
         let mut event = format!(
             r#"{{"event_id":"{}","order_id":"o-huge","customer_id":"c1","product_id":"p1","qty":1,"unit_price":2.5,"event_ts":"2026-11-01 10:00:00"}}"#,
@@ -909,19 +899,12 @@ async fn a_six_megabyte_event_is_kept_whole_in_the_bucket_and_takes_no_neighbour
         event
     };
     let payloads = [padded(6_000_000), padded(100 * 1024)];
-    let rest = gcp.pubsub_rest().await.unwrap();
-    let mut ids = Vec::new();
-    for p in &payloads {
-        let answer = rest
-            .post(
-                "publish",
-                &format!("/projects/{}/topics/{}:publish", gcp.project, names.topic),
-                &serde_json::json!({"messages": [{"data": b64.encode(p)}]}),
-            )
-            .await
-            .unwrap();
-        ids.push(answer["messageIds"][0].as_str().unwrap().to_string());
-    }
+    let ids = publish_raw(
+        &gcp,
+        &names,
+        payloads.iter().map(|p| (p.clone(), HashMap::new())).collect(),
+    )
+    .await;
     let mut cmd = worker(&names, "insert-all", 15);
     cmd.env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", strict.port));
     let (mut w, log) = spawn_logged(&mut cmd, "huge");

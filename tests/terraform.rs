@@ -904,19 +904,8 @@ fn every_container_variable_is_one_its_binary_reads() {
     ];
     let mut checked = 0;
     for (local, exe) in binaries {
-        let help = std::process::Command::new(exe).arg("--help").output().unwrap();
-        let help = String::from_utf8_lossy(&help.stdout).to_string();
-        let map = module()
-            .into_iter()
-            .flat_map(|(_, _, body)| {
-                body.into_blocks()
-                    .filter(|b| b.identifier() == "locals")
-                    .collect::<Vec<_>>()
-            })
-            .flat_map(|b| b.body.into_attributes())
-            .find(|a| a.key() == local)
-            .unwrap_or_else(|| panic!("locals {{ {local} }} is in the module"));
-        let Expression::Object(vars) = map.expr() else {
+        let help = help_of(exe);
+        let Expression::Object(vars) = local_value(local) else {
             panic!("{local} is a map")
         };
         for key in vars.keys() {
@@ -938,22 +927,8 @@ fn every_container_variable_is_one_its_binary_reads() {
 /// flag of the alerts binary that sets it (one its `--help` lists), and runs it once.
 #[test]
 fn the_alerts_job_passes_every_threshold_as_a_flag_the_binary_takes() {
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_alerts"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8_lossy(&help.stdout).to_string();
-    let args = module()
-        .into_iter()
-        .flat_map(|(_, _, body)| {
-            body.into_blocks()
-                .filter(|b| b.identifier() == "locals")
-                .collect::<Vec<_>>()
-        })
-        .flat_map(|b| b.body.into_attributes())
-        .find(|a| a.key() == "alerts_job_args")
-        .expect("locals { alerts_job_args } is in the module");
-    let Expression::Array(args) = args.expr() else {
+    let help = help_of(env!("CARGO_BIN_EXE_alerts"));
+    let Expression::Array(args) = local_value("alerts_job_args") else {
         panic!("alerts_job_args is a list")
     };
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -975,6 +950,28 @@ fn the_alerts_job_passes_every_threshold_as_a_flag_the_binary_takes() {
     }
 }
 
+/// The expression of `locals { name = ... }` in the module.
+fn local_value(name: &str) -> Expression {
+    module()
+        .into_iter()
+        .flat_map(|(_, _, body)| {
+            body.into_blocks()
+                .filter(|b| b.identifier() == "locals")
+                .collect::<Vec<_>>()
+        })
+        .flat_map(|b| b.body.into_attributes())
+        .find(|a| a.key() == name)
+        .unwrap_or_else(|| panic!("locals {{ {name} }} is in the module"))
+        .expr()
+        .clone()
+}
+
+/// A binary's `--help` text.
+fn help_of(exe: &str) -> String {
+    let out = std::process::Command::new(exe).arg("--help").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// Every IAM grant of the module, as (account, role, what on): the account without
 /// `google_service_account.` and `[0]`; what on as `table:NAME`, `dataset:RESOURCE`,
 /// `subscription:RESOURCE`, `topic:RESOURCE`, `bucket:RESOURCE`, `job:RESOURCE` or `project` (a grant over
@@ -987,15 +984,7 @@ fn grants() -> BTreeSet<(String, String, String)> {
     };
     let files = module();
     // A for_each over `local.NAME`: that local's text.
-    let local = |name: &str| -> String {
-        files
-            .iter()
-            .flat_map(|(_, _, body)| body.blocks().filter(|b| b.identifier() == "locals"))
-            .flat_map(|b| b.body.attributes())
-            .find(|a| a.key() == name)
-            .map(|a| a.expr().to_string())
-            .unwrap_or_default()
-    };
+    let local = |name: &str| local_value(name).to_string();
     let mut out = BTreeSet::new();
     for (_, _, body) in &files {
         for b in body.blocks().filter(|b| b.identifier() == "resource") {

@@ -200,12 +200,13 @@ pub async fn publish_payloads(
     publish_raw(gcp, names, messages).await;
 }
 
-/// Publishes raw payloads, each with its attributes, to the test's topic.
+/// Publishes raw payloads, each with its attributes, to the test's topic; their message
+/// ids, in order.
 pub async fn publish_raw(
     gcp: &Gcp,
     names: &Names,
     messages: Vec<(Vec<u8>, std::collections::HashMap<String, String>)>,
-) {
+) -> Vec<String> {
     let (endpoint, creds) = gcp.pubsub_credentials().await.unwrap();
     let publisher =
         google_cloud_pubsub::client::Publisher::builder(format!("projects/{}/topics/{}", gcp.project, names.topic))
@@ -224,9 +225,11 @@ pub async fn publish_raw(
             )
         })
         .collect();
+    let mut ids = Vec::with_capacity(pending.len());
     for p in pending {
-        p.await.expect("published");
+        ids.push(p.await.expect("published"));
     }
+    ids
 }
 
 /// Rows in `table` of the test's dataset.
