@@ -48,6 +48,22 @@ if [ ! -s "$PROVIDER_SCHEMA" ]; then
   python3 scripts/provider_schema.py "$PROVIDER_WHEELS"/cdktn_provider_google-21.1.0-*.whl "$PROVIDER_SCHEMA"
 fi
 
+step "GoogleSQL analyzer (ZetaSQL's local service from npm, its gRPC client in its own venv)"
+# BigQuery's own analyzer, offline: tests/googlesql.rs checks every view, scheduled query,
+# chart query and sent query with it (the emulator's DuckDB takes SQL BigQuery refuses).
+export GOOGLESQL_DIR=$ROOT/.emulators/zetasql
+ZETASQL_PROTOS=$GOOGLESQL_DIR/node_modules/@fivetrandevelopers/zetasql/lib/zetasql/protos
+if [ ! -s "$GOOGLESQL_DIR/gen/local_service_pb2_grpc.py" ]; then
+  mkdir -p "$GOOGLESQL_DIR"
+  npm install --prefix "$GOOGLESQL_DIR" --cache "$GOOGLESQL_DIR/npm-cache" --no-save --ignore-scripts \
+    --no-audit --no-fund --loglevel=error "@fivetrandevelopers/zetasql@1.13.0"
+  python3 -m venv "$GOOGLESQL_DIR/venv"
+  "$GOOGLESQL_DIR/venv/bin/pip" install --quiet --disable-pip-version-check "grpcio==1.74.0" "grpcio-tools==1.74.0"
+  mkdir -p "$GOOGLESQL_DIR/gen"
+  (cd "$ZETASQL_PROTOS" && "$GOOGLESQL_DIR/venv/bin/python" -m grpc_tools.protoc -I. \
+    --python_out="$GOOGLESQL_DIR/gen" --grpc_python_out="$GOOGLESQL_DIR/gen" $(find . -name '*.proto' | sed 's|^\./||'))
+fi
+
 step "Chromium (the dashboard's browser tests)"
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -71,6 +87,14 @@ scripts/emulators.sh start
 eval "$(scripts/emulators.sh env)"
 
 step "cargo test"
+# Every query the binaries and tests send is logged (one file per process), then checked
+# with the GoogleSQL analyzer once they are done.
+export INSTASHOP_SQL_LOG=$EMULATORS_STATE_DIR/sql-sent
 cargo test --all-targets "$@"
+
+if [ $# -eq 0 ]; then
+  step "GoogleSQL analyzer over every query the tests sent"
+  SQL_SENT=$INSTASHOP_SQL_LOG cargo test --test googlesql -- --ignored every_query_a_test_run_sent_is_googlesql
+fi
 
 printf '\ntest.sh: all checks passed in %ss\n' "$(($(date +%s) - started))"

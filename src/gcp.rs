@@ -218,6 +218,7 @@ impl BigQuery {
         use crate::retry::{RetryPolicy, retry};
         let job_id = body["jobReference"]["jobId"].as_str().unwrap_or_default().to_string();
         let jobs = format!("/projects/{project}/jobs");
+        log_sql(body);
         let inserted = retry(
             RetryPolicy::CONTROL,
             "insert job",
@@ -295,6 +296,7 @@ impl BigQuery {
             )),
             None => Ok(()),
         };
+        log_sql(&body);
         let mut resp = self.rest.post("query", &path, &body).await?;
         check(&resp)?;
         let job = resp["jobReference"]["jobId"].as_str().unwrap_or_default().to_string();
@@ -380,6 +382,65 @@ pub enum ParamValue {
     Timestamp(chrono::DateTime<chrono::Utc>),
     /// An `ARRAY<STRING>` (for `IN UNNEST(@name)`).
     Strings(Vec<String>),
+}
+
+impl ParamValue {
+    /// Its GoogleSQL type, as the analyzer and the query log name it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ParamValue::Date(_) => "DATE",
+            ParamValue::String(_) => "STRING",
+            ParamValue::Timestamp(_) => "TIMESTAMP",
+            ParamValue::Strings(_) => "ARRAY<STRING>",
+        }
+    }
+}
+
+/// Diagnostic, off unless `INSTASHOP_SQL_LOG` names a folder: the query of a
+/// `jobs.query` or `jobs.insert` request body is appended to `FOLDER/<pid>.jsonl` as one
+/// line `{"sql": ..., "parameters": {name: type}}`, so that `tests/googlesql.rs` can check
+/// every query a test run sent with the GoogleSQL analyzer (`scripts/test.sh` sets it).
+/// A body that holds no query writes nothing; a log that cannot be written is a warning.
+fn log_sql(body: &serde_json::Value) {
+    let Some(dir) = std::env::var_os("INSTASHOP_SQL_LOG") else {
+        return;
+    };
+    let query = if body["query"].is_string() {
+        body
+    } else {
+        &body["configuration"]["query"]
+    };
+    let Some(sql) = query["query"].as_str() else {
+        return;
+    };
+    let type_name = |t: &serde_json::Value| match t["type"].as_str() {
+        Some("ARRAY") => format!("ARRAY<{}>", t["arrayType"]["type"].as_str().unwrap_or_default()),
+        other => other.unwrap_or_default().to_string(),
+    };
+    let parameters: serde_json::Map<String, serde_json::Value> = query["queryParameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().to_string(),
+                type_name(&p["parameterType"]).into(),
+            )
+        })
+        .collect();
+    let line = serde_json::json!({"sql": sql, "parameters": parameters}).to_string() + "\n";
+    let file = std::path::Path::new(&dir).join(format!("{}.jsonl", std::process::id()));
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)?
+            .write_all(line.as_bytes())
+    });
+    if let Err(error) = written {
+        tracing::warn!(message = "query not logged", file = %file.display(), %error);
+    }
 }
 
 /// A query as one `jobs.query` request: the SQL, its named parameters (values never

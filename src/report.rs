@@ -817,7 +817,10 @@ impl Chart {
                 e = format!("SAFE_DIVIDE({e}, {})", Chart::aggregate(d.agg, &d.field));
             }
             if m.cumulative {
-                e = format!("SUM({e}) OVER (ORDER BY d0 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)");
+                // By the grouped column: BigQuery does not let a window's ORDER BY name a
+                // select-list alias (d0), which the emulator takes.
+                let d = &self.dimensions[0];
+                e = format!("SUM({e}) OVER (ORDER BY `{d}` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)");
             }
             select.push(format!("{e} AS m{i}"));
         }
@@ -1275,7 +1278,7 @@ mod tests {
         let q = batch.query_for(over, "p", "d", &sel, sel.range);
         assert!(
             q.job.sql.contains(
-                "SUM(SUM(`revenue`)) OVER (ORDER BY d0 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS m1"
+                "SUM(SUM(`revenue`)) OVER (ORDER BY `sale_date` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS m1"
             ),
             "{}",
             q.job.sql
