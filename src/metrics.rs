@@ -73,6 +73,8 @@ pub struct Metrics {
     pub handed_back: Counter,
     /// Writes tried again while BigQuery refused every write.
     pub sink_probes: Counter,
+    /// Leases extended: each held message's ack deadline pushed back once counts one.
+    pub lease_extensions: Counter,
     /// Milliseconds between the newest message's publish time and its receipt.
     pub lag_ms: Gauge,
     /// 1 while the worker is ready (Pub/Sub and BigQuery answered, not draining, and
@@ -106,6 +108,7 @@ impl Default for Metrics {
             unknown_fields: Counter::default(),
             handed_back: Counter::default(),
             sink_probes: Counter::default(),
+            lease_extensions: Counter::default(),
             lag_ms: Gauge::default(),
             ready: Gauge::default(),
             started_not_draining: AtomicBool::new(false),
@@ -117,8 +120,13 @@ impl Default for Metrics {
             heartbeat_ms: AtomicU64::new(0),
         };
         // The registry holds clones: each shares its value with the field above.
-        let counters: [(&str, &str, Counter); 13] = [
+        let counters: [(&str, &str, Counter); 14] = [
             ("received", "Messages received from Pub/Sub.", m.received.clone()),
+            (
+                "lease_extensions",
+                "Leases of held messages extended (one per message and extension).",
+                m.lease_extensions.clone(),
+            ),
             (
                 "pulls",
                 "Pull requests sent to Pub/Sub, empty ones included.",
@@ -260,7 +268,7 @@ impl Metrics {
     /// The one-line summary logged periodically.
     pub fn stats_line(&self) -> String {
         format!(
-            "received={} written={} dead_lettered={} acked={} nacked={} write_errors={} retried={} batches={} pulls={} handed_back={} sink_probes={} lag_ms={}",
+            "received={} written={} dead_lettered={} acked={} nacked={} write_errors={} retried={} batches={} pulls={} handed_back={} sink_probes={} lease_extensions={} lag_ms={}",
             self.received.get(),
             self.written.get(),
             self.dead_lettered.get(),
@@ -272,6 +280,7 @@ impl Metrics {
             self.pulls.get(),
             self.handed_back.get(),
             self.sink_probes.get(),
+            self.lease_extensions.get(),
             self.lag_ms.get(),
         )
     }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
 use serde_json::json;
 use tokio::sync::{Mutex, Notify, mpsc};
 use tokio::time::Instant;
@@ -140,8 +141,15 @@ impl Settler {
 }
 
 impl Source {
-    /// Opens `subscription` (an id) of the project; a missing subscription is one clear error.
-    pub async fn open(gcp: &Gcp, subscription: &str, max_messages: usize, max_bytes: usize) -> Result<Source> {
+    /// Opens `subscription` (an id) of the project; a missing subscription is one clear
+    /// error. `lease_extensions` counts each held message's lease extended once.
+    pub async fn open(
+        gcp: &Gcp,
+        subscription: &str,
+        max_messages: usize,
+        max_bytes: usize,
+        lease_extensions: Counter,
+    ) -> Result<Source> {
         let rest = gcp.pubsub_rest().await?;
         let path = format!("projects/{}/subscriptions/{subscription}", gcp.project);
         let sub = rest
@@ -167,7 +175,13 @@ impl Source {
             outstanding.clone(),
             leases.clone(),
         ));
-        let keeper = tokio::spawn(keep_leases(rest.clone(), path.clone(), ack_deadline, leases.clone()));
+        let keeper = tokio::spawn(keep_leases(
+            rest.clone(),
+            path.clone(),
+            ack_deadline,
+            leases.clone(),
+            lease_extensions,
+        ));
         Ok(Source {
             rest,
             subscription: path,
@@ -369,7 +383,13 @@ async fn acker(
 }
 
 /// Extends the leases of held messages every third of the ack deadline.
-async fn keep_leases(rest: Rest, sub: String, ack_deadline: i64, leases: Arc<Mutex<HashMap<String, Instant>>>) {
+async fn keep_leases(
+    rest: Rest,
+    sub: String,
+    ack_deadline: i64,
+    leases: Arc<Mutex<HashMap<String, Instant>>>,
+    extended: Counter,
+) {
     let period = Duration::from_secs((ack_deadline / 3).max(1) as u64);
     loop {
         tokio::time::sleep(period).await;
@@ -382,11 +402,16 @@ async fn keep_leases(rest: Rest, sub: String, ack_deadline: i64, leases: Arc<Mut
         };
         for chunk in ids.chunks(PULL_BATCH) {
             let body = json!({"ackIds": chunk, "ackDeadlineSeconds": ack_deadline});
-            if let Err(error) = rest
+            match rest
                 .post("modifyAckDeadline", &format!("/{sub}:modifyAckDeadline"), &body)
                 .await
             {
-                tracing::warn!(message = "lease extension failed", error = %error.report(), count = chunk.len());
+                Ok(_) => {
+                    extended.inc_by(chunk.len() as u64);
+                }
+                Err(error) => {
+                    tracing::warn!(message = "lease extension failed", error = %error.report(), count = chunk.len());
+                }
             }
         }
     }

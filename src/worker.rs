@@ -330,6 +330,7 @@ pub async fn run(
         &opts.subscription.subscription,
         opts.max_outstanding_messages,
         opts.max_outstanding_bytes,
+        metrics.lease_extensions.clone(),
     )
     .await?;
     let sink = Sink::new(

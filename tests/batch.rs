@@ -513,3 +513,76 @@ async fn every_page_of_a_query_answer_is_read() {
     std::fs::remove_dir_all(&dir).unwrap();
     cleanup(&gcp, &names).await;
 }
+
+/// Issue 18 §1: a dataset in a single region (`southamerica-west1`, which
+/// `terraform/variables.tf` suggests) is loaded and queried through a proxy that acts as
+/// BigQuery does there: every job answer names that location, and a call on a job
+/// without `location` is answered 404 "Not found: Job" (the emulator ignores `location`).
+/// Without the location on `jobs.get`, `batch-loader` stopped with "the job disappeared".
+#[tokio::test]
+async fn a_dataset_in_southamerica_west1_loads_and_pages_with_every_job_call_naming_its_location() {
+    let region = "southamerica-west1";
+    let names = fresh_names("region");
+    assert!(
+        run(bin("provision", &names).args(["--location", region, "--ack-deadline-secs", "10"]))
+            .status
+            .success()
+    );
+    let strict = StrictBigQuery::start();
+    strict.in_region(region);
+    let mut args = gcp_args();
+    args.bigquery_emulator_host = Some(format!("127.0.0.1:{}", strict.port));
+    let gcp = Gcp::new(&args).unwrap();
+    let bq = bigquery(&gcp).await;
+
+    // The proxy enforces the contract: a job looked up without its location is not found.
+    let (p, d) = (gcp.project.clone(), names.dataset.clone());
+    let answer = bq
+        .rest
+        .post(
+            "query",
+            &format!("/projects/{p}/queries"),
+            &serde_json::json!({"query": "SELECT 1", "useLegacySql": false}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["jobReference"]["location"], region, "{answer}");
+    let job = answer["jobReference"]["jobId"].as_str().unwrap().to_string();
+    let without = bq.rest.get("get job", &format!("/projects/{p}/jobs/{job}")).await;
+    assert!(matches!(without, Ok(None)), "{without:?}");
+    assert_eq!(strict.refused(), 1);
+    let with = bq
+        .rest
+        .get("get job", &format!("/projects/{p}/jobs/{job}?location={region}"))
+        .await;
+    assert!(matches!(with, Ok(Some(_))), "{with:?}");
+
+    let dir = tmp("region");
+    seed_files(&dir);
+    let out = run(bin("batch-loader", &names)
+        .env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", strict.port))
+        .arg("--source")
+        .arg(&dir));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count(&gcp, &names, "order_items").await, 2);
+    let sql = format!(
+        "SELECT order_id FROM `{p}.{d}.order_items` UNION ALL SELECT customer_id FROM `{p}.{d}.customers` \
+         UNION ALL SELECT product_id FROM `{p}.{d}.products`"
+    );
+    let paged = bq
+        .query_paged(&p, &sql, std::time::Duration::from_secs(60), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        paged.rows.len(),
+        6,
+        "six pages of one row, each asked for with its location"
+    );
+    assert_eq!(
+        strict.refused(),
+        1,
+        "no job call of the loader or the pager went without its location"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    cleanup(&gcp, &names).await;
+}

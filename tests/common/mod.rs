@@ -551,7 +551,8 @@ impl Drop for Served {
 /// 10485760 or higher required."); the emulator bills 0 bytes and ignores the cap. A
 /// request over 10 MB is refused (400, "Request payload size exceeds the limit"); the
 /// emulator takes any size. On demand ([`StrictBigQuery::refuse_writes`]) it answers
-/// insertAll with the 403 of a revoked role. Every other request passes through
+/// insertAll with the 403 of a revoked role, or holds each insertAll a while
+/// ([`StrictBigQuery::stall_writes`]). Every other request passes through
 /// unchanged. `refused` counts the queries and requests it refused, so a test proves its
 /// fault happened.
 pub struct StrictBigQuery {
@@ -559,6 +560,7 @@ pub struct StrictBigQuery {
     pub port: u16,
     refused: Arc<std::sync::atomic::AtomicU64>,
     writes: Arc<WriteGate>,
+    region: Arc<Mutex<Option<String>>>,
 }
 
 /// Whether the proxy refuses `tabledata.insertAll` as BigQuery does a caller whose role
@@ -567,6 +569,9 @@ pub struct StrictBigQuery {
 struct WriteGate {
     closed: std::sync::atomic::AtomicBool,
     refused: std::sync::atomic::AtomicU64,
+    /// Milliseconds each insertAll is held before it is forwarded (0: none).
+    stall_ms: std::sync::atomic::AtomicU64,
+    stalled: std::sync::atomic::AtomicU64,
 }
 
 /// BigQuery's limit on an HTTP request's size (the emulator takes any size).
@@ -586,6 +591,8 @@ impl StrictBigQuery {
         let counter = refused.clone();
         let writes = Arc::new(WriteGate::default());
         let gate = writes.clone();
+        let region = Arc::new(Mutex::new(None));
+        let in_region = region.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -595,12 +602,32 @@ impl StrictBigQuery {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let http = reqwest::Client::new();
                 let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
-                    strict_forward(http.clone(), upstream.clone(), counter.clone(), gate.clone(), req)
+                    strict_forward(
+                        http.clone(),
+                        upstream.clone(),
+                        counter.clone(),
+                        gate.clone(),
+                        in_region.clone(),
+                        req,
+                    )
                 });
                 axum::serve(listener, app).await.unwrap();
             });
         });
-        StrictBigQuery { port, refused, writes }
+        StrictBigQuery {
+            port,
+            refused,
+            writes,
+            region,
+        }
+    }
+
+    /// From now on acts as BigQuery does for datasets in `region` (a single region such
+    /// as `southamerica-west1`): every job it answers names that location, and a call on
+    /// a job (`jobs.get`, `jobs.getQueryResults`, `jobs.cancel`) without
+    /// `location=<region>` is answered 404 "Not found: Job", counted in `refused`.
+    pub fn in_region(&self, region: &str) {
+        *self.region.lock().unwrap() = Some(region.to_string());
     }
 
     /// How many queries (and over-size requests) it refused so far.
@@ -614,9 +641,31 @@ impl StrictBigQuery {
         self.writes.closed.store(refuse, SeqCst);
     }
 
+    /// From now on holds every insertAll for `by` before forwarding it, as a slow
+    /// BigQuery would (`Duration::ZERO`: forwards them at once again).
+    pub fn stall_writes(&self, by: Duration) {
+        self.writes.stall_ms.store(by.as_millis() as u64, SeqCst);
+    }
+
+    /// How many insertAll calls it held so far.
+    pub fn stalled_writes(&self) -> u64 {
+        self.writes.stalled.load(SeqCst)
+    }
+
     /// How many insertAll calls it refused so far.
     pub fn refused_writes(&self) -> u64 {
         self.writes.refused.load(SeqCst)
+    }
+}
+
+/// The job a call on one job names (`.../jobs/ID`, `.../jobs/ID/cancel`,
+/// `.../queries/ID`), if it is one.
+fn job_called(path: &str) -> Option<&str> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let at = parts.iter().rposition(|p| *p == "jobs" || *p == "queries")?;
+    match &parts[at + 1..] {
+        [id] | [id, "cancel"] => Some(id),
+        _ => None,
     }
 }
 
@@ -651,12 +700,40 @@ async fn strict_forward(
     upstream: String,
     refused: Arc<std::sync::atomic::AtomicU64>,
     writes: Arc<WriteGate>,
+    region: Arc<Mutex<Option<String>>>,
     req: axum::extract::Request,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 64 << 20).await.unwrap();
     let path = parts.uri.path().to_string();
+    let region = region.lock().unwrap().clone();
+    if let Some(region) = &region
+        && let Some(job) = job_called(&path)
+    {
+        let named = parts
+            .uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .any(|pair| pair == format!("location={region}"));
+        if !named {
+            refused.fetch_add(1, SeqCst);
+            let project = path
+                .split('/')
+                .skip_while(|s| *s != "projects")
+                .nth(1)
+                .unwrap_or_default();
+            let message = format!("Not found: Job {project}:{job}");
+            let answer = serde_json::json!({"error": {
+                "code": 404,
+                "message": message,
+                "errors": [{"message": message, "domain": "global", "reason": "notFound"}],
+                "status": "NOT_FOUND",
+            }});
+            return (http::StatusCode::NOT_FOUND, axum::Json(answer)).into_response();
+        }
+    }
     // The limit is on the request as BigQuery reads it: a gzipped body (insertAll's) counts
     // by what it holds, which is also what bounds a row (10 MB).
     let gzipped = parts
@@ -697,6 +774,11 @@ async fn strict_forward(
         }});
         return (http::StatusCode::FORBIDDEN, axum::Json(answer)).into_response();
     }
+    let stall = writes.stall_ms.load(SeqCst);
+    if path.ends_with("/insertAll") && stall > 0 {
+        writes.stalled.fetch_add(1, SeqCst);
+        tokio::time::sleep(Duration::from_millis(stall)).await;
+    }
     if parts.method == http::Method::POST {
         let json: Value = serde_json::from_slice(&body).unwrap_or_default();
         if let Some(cap) = query_cap(&path, &json) {
@@ -728,7 +810,15 @@ async fn strict_forward(
         Ok(resp) => {
             let status = resp.status();
             let headers = resp.headers().clone();
-            let bytes = resp.bytes().await.unwrap_or_default();
+            let mut bytes = resp.bytes().await.unwrap_or_default();
+            // BigQuery names the job's location in every answer about a job.
+            if let Some(region) = &region
+                && let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes)
+                && answer["jobReference"].is_object()
+            {
+                answer["jobReference"]["location"] = region.clone().into();
+                bytes = serde_json::to_vec(&answer).unwrap().into();
+            }
             let mut out = (status, bytes).into_response();
             for (k, v) in &headers {
                 if k != http::header::CONTENT_LENGTH && k != http::header::TRANSFER_ENCODING {
