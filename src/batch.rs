@@ -379,6 +379,8 @@ pub struct LoadOptions {
     pub max_bad_rows: u64,
     /// Append instead of replacing.
     pub append: bool,
+    /// Where an append's staging tables go (default: `dataset`).
+    pub staging_dataset: Option<String>,
 }
 
 /// The outcome for one table.
@@ -398,6 +400,22 @@ pub struct TableReport {
 pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<TableReport>> {
     let gcs = gcp.storage().await?;
     let bq = gcp.bigquery().await?;
+    if o.append
+        && let Some(staging) = &o.staging_dataset
+    {
+        // Before anything is loaded: a missing one would stop the run between tables.
+        let path = format!("/projects/{}/datasets/{staging}", gcp.project);
+        if bq.rest.get("get dataset", &path).await?.is_none() {
+            return Err(Error::api(
+                crate::gcp::BIGQUERY,
+                "find staging dataset",
+                &path,
+                format!(
+                    "{staging} does not exist: create it (Terraform makes <dataset>_staging), or leave out --staging-dataset"
+                ),
+            ));
+        }
+    }
     // Three steps a table: read, check, load.
     let progress = Progress::new("batch-loader", "steps", Some(3 * BATCH_TABLES.len() as u64));
     let mut step = 0;
@@ -498,7 +516,10 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
         let started = Instant::now();
         let uri = format!("gs://{}/{staged}", o.bucket);
         match REPLACED_BY.iter().find(|(t, _)| *t == table.name) {
-            Some((_, key)) if o.append => replace_by_key(gcp, &bq, table, &o.dataset, &uri, key).await?,
+            Some((_, key)) if o.append => {
+                let staging = o.staging_dataset.as_deref().unwrap_or(&o.dataset);
+                replace_by_key(gcp, &bq, table, &o.dataset, &uri, key, staging).await?
+            }
             _ => load(gcp, &bq, table, &o.dataset, &table.name, &uri, o.append).await?,
         }
         report.timings.2 = started.elapsed().as_secs_f64();
@@ -554,13 +575,14 @@ async fn replace_by_key(
     dataset: &str,
     uri: &str,
     key: &str,
+    staging_dataset: &str,
 ) -> Result<()> {
     let p = &gcp.project;
-    bq.with_staging_table(p, dataset, &table.name, &table.columns, |staging| async move {
-        load(gcp, bq, table, dataset, &staging, uri, false).await?;
+    bq.with_staging_table(p, staging_dataset, &table.name, &table.columns, |staging| async move {
+        load(gcp, bq, table, staging_dataset, &staging, uri, false).await?;
         let (t, s) = (
             format!("`{p}.{dataset}.{}`", table.name),
-            format!("`{p}.{dataset}.{staging}`"),
+            format!("`{p}.{staging_dataset}.{staging}`"),
         );
         let sql = format!(
             "BEGIN TRANSACTION;\n\

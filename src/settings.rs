@@ -183,6 +183,17 @@ pub struct TimeZoneArg {
     pub time_zone: TimeZone,
 }
 
+/// `--staging-dataset`, of the binaries that load rows into a staging table first
+/// (`batch-loader --append`, `forecast`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StagingDatasetArg {
+    /// Dataset for the staging tables rows are loaded into before the transaction that
+    /// moves them (default: --dataset). On Google Cloud the account then needs
+    /// `bigquery.tables.create` there alone; Terraform makes `<dataset>_staging` for it.
+    #[arg(long, env = "INSTASHOP_STAGING_DATASET", value_parser = dataset_name)]
+    pub staging_dataset: Option<String>,
+}
+
 /// `--dataset`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DatasetArg {

@@ -67,3 +67,30 @@ locals {
 }
 
 # The views are in views.tf, generated from ../bigquery/views.
+
+# Staging tables of `batch-loader --append` and the forecast job (--staging-dataset):
+# their accounts may create and drop tables here, and only read or write named tables of
+# the main dataset.
+resource "google_bigquery_dataset" "staging" {
+  project                     = var.project_id
+  dataset_id                  = "${var.dataset_id}_staging"
+  location                    = var.location
+  description                 = "InstaShop Analytics: staging tables of batch-loader --append and the forecast job, dropped after each run (a crash's expire within a day)."
+  labels                      = merge(var.labels, { managed_by = "instashop" })
+  default_table_expiration_ms = 86400000
+
+  dynamic "default_encryption_configuration" {
+    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    content {
+      kms_key_name = default_encryption_configuration.value
+    }
+  }
+
+  # The key's service agent must be granted it first (kms.tf).
+  depends_on = [google_kms_crypto_key_iam_member.service_agents]
+}
+
+moved {
+  from = google_bigquery_dataset.staging[0]
+  to   = google_bigquery_dataset.staging
+}

@@ -111,35 +111,15 @@ resource "google_service_account_iam_member" "transfer_agent_mints_forecast_toke
 }
 
 # ---- The forecast binary as a scheduled Cloud Run job (the default) -------------------
-# The job stages its rows in a dataset of its own (tables there expire within a day),
-# where it may create and drop tables; in the main dataset it reads product_daily_units and
-# writes forecast_demand, nothing else.
-
-resource "google_bigquery_dataset" "staging" {
-  count                       = local.forecast_job ? 1 : 0
-  project                     = var.project_id
-  dataset_id                  = "${var.dataset_id}_staging"
-  location                    = var.location
-  description                 = "InstaShop Analytics: staging tables of the forecast job, dropped after each run (a crash's expire within a day)."
-  labels                      = merge(var.labels, { managed_by = "instashop" })
-  default_table_expiration_ms = 86400000
-
-  dynamic "default_encryption_configuration" {
-    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
-    content {
-      kms_key_name = default_encryption_configuration.value
-    }
-  }
-
-  # The key's service agent must be granted it first (kms.tf).
-  depends_on = [google_kms_crypto_key_iam_member.service_agents]
-}
+# The job stages its rows in the staging dataset (bigquery.tf; tables there expire within
+# a day), where it may create and drop tables; in the main dataset it reads
+# product_daily_units and writes forecast_demand, nothing else.
 
 # Its staging tables: create, load, read and drop them, in the staging dataset alone.
 resource "google_bigquery_dataset_iam_member" "forecast_job_stages" {
   count      = local.forecast_job ? 1 : 0
   project    = var.project_id
-  dataset_id = google_bigquery_dataset.staging[0].dataset_id
+  dataset_id = google_bigquery_dataset.staging.dataset_id
   role       = "roles/bigquery.dataEditor"
   member     = google_service_account.forecast[0].member
 }

@@ -116,6 +116,15 @@ resource "google_bigquery_table_iam_member" "loader_writes" {
   member     = google_service_account.batch_loader.member
 }
 
+# An append's staging tables: created, loaded, read and dropped in the staging dataset
+# alone (batch-loader --staging-dataset <dataset>_staging).
+resource "google_bigquery_dataset_iam_member" "loader_stages" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.staging.dataset_id
+  role       = "roles/bigquery.dataEditor"
+  member     = google_service_account.batch_loader.member
+}
+
 # Dashboard reader: read the dataset (views read its tables) and run query jobs.
 resource "google_bigquery_dataset_iam_member" "dashboard_reads" {
   project    = var.project_id

@@ -10,6 +10,11 @@ output "dataset" {
   value       = "${var.project_id}.${google_bigquery_dataset.main.dataset_id}"
 }
 
+output "staging_dataset" {
+  description = "The dataset of staging tables: pass it as batch-loader --staging-dataset (INSTASHOP_STAGING_DATASET) with --append."
+  value       = google_bigquery_dataset.staging.dataset_id
+}
+
 output "tables" {
   description = "Table ids."
   value       = sort(keys(google_bigquery_table.tables))

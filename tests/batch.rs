@@ -586,3 +586,67 @@ async fn a_dataset_in_southamerica_west1_loads_and_pages_with_every_job_call_nam
     std::fs::remove_dir_all(&dir).unwrap();
     cleanup(&gcp, &names).await;
 }
+
+/// Issue 18 §5: an append stages its rows in `--staging-dataset`, so that on Google
+/// Cloud the loader may create tables there alone, never in the main dataset. A missing
+/// one is refused before anything is loaded, naming it.
+#[tokio::test]
+async fn an_append_stages_in_the_staging_dataset_and_a_missing_one_loads_nothing() {
+    let (names, gcp) = provision_fresh("stage");
+    let dir = tmp("stage");
+    seed_files(&dir);
+    assert!(load(&names, &dir, &[]).status.success());
+    let (p, d) = (gcp.project.clone(), names.dataset.clone());
+    let staging = format!("{d}_staging");
+    write(
+        &dir,
+        "orders.csv",
+        "order_id,customer_id,order_date\nO1234,C055,2025-09-20\n",
+    );
+    let out = load(&names, &dir, &["--append", "--staging-dataset", &staging]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{staging} does not exist")),
+        "{}",
+        stderr(&out)
+    );
+    let customer = |gcp: Gcp| {
+        let sql = format!("SELECT customer_id FROM `{p}.{d}.orders` WHERE order_id = 'O1234'");
+        async move { query(&gcp, &sql).await[0][0].clone().unwrap() }
+    };
+    assert_eq!(customer(gcp.clone()).await, "C054", "nothing was loaded");
+    query(&gcp, &format!("CREATE SCHEMA `{p}.{staging}`")).await;
+    let out = load(&names, &dir, &["--append", "--staging-dataset", &staging]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        customer(gcp.clone()).await,
+        "C055",
+        "the append replaced the order by key"
+    );
+    assert_eq!(count(&gcp, &names, "orders").await, 2);
+    let tables = |dataset: String| {
+        let gcp = gcp.clone();
+        async move {
+            let sql = format!(
+                "SELECT table_name FROM `{}.{dataset}.INFORMATION_SCHEMA.TABLES`",
+                gcp.project
+            );
+            query(&gcp, &sql)
+                .await
+                .into_iter()
+                .map(|r| r[0].clone().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(
+        tables(staging.clone()).await.is_empty(),
+        "the staging table was dropped"
+    );
+    assert!(
+        !tables(d.clone()).await.iter().any(|t| t.starts_with("_staging_")),
+        "nothing staged in the main dataset"
+    );
+    query(&gcp, &format!("DROP SCHEMA `{p}.{staging}` CASCADE")).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    cleanup(&gcp, &names).await;
+}

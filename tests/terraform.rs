@@ -1030,52 +1030,196 @@ fn grants() -> BTreeSet<(String, String, String)> {
     out
 }
 
-/// What the deployed jobs call, and so the grants their accounts need: a dead letter's
-/// replay from the keep-subscription (pull, modifyAckDeadline, acknowledge), its publish
-/// and record; the worker's pull, its writes and its oversized dead letters' objects; the forecast's read, write, staging and
-/// jobs; the scheduler's `jobs.run`; the refresh's writes. Each is in the module.
-#[test]
-fn each_account_holds_the_grants_its_calls_need() {
-    let have = grants();
-    let need = [
-        ("replay", "roles/pubsub.subscriber", "subscription:dead_letter_keep"),
-        ("replay", "roles/pubsub.publisher", "topic:orders"),
-        ("replay", "roles/bigquery.dataViewer", "table:fact_sales_deadletter"),
-        ("replay", "roles/bigquery.dataViewer", "table:v_dead_letters"),
-        ("replay", "roles/bigquery.dataEditor", "table:fact_sales_replay"),
-        ("replay", "roles/bigquery.jobUser", "project"),
-        ("stream_worker", "roles/pubsub.subscriber", "subscription:worker"),
-        ("stream_worker", "roles/storage.objectCreator", "bucket:data"),
-        (
-            "stream_worker",
-            "roles/bigquery.dataEditor",
-            "table:fact_sales_streaming",
-        ),
-        (
-            "stream_worker",
-            "roles/bigquery.dataEditor",
-            "table:fact_sales_deadletter",
-        ),
-        ("forecast", "roles/bigquery.dataViewer", "table:product_daily_units"),
-        ("forecast", "roles/bigquery.dataEditor", "table:forecast_demand"),
-        ("forecast", "roles/bigquery.dataEditor", "dataset:staging"),
-        ("forecast", "roles/bigquery.jobUser", "project"),
-        ("forecast_scheduler", "roles/run.invoker", "job:forecast"),
-        ("alerts_scheduler", "roles/run.invoker", "job:alerts"),
-        ("alerts", "roles/pubsub.publisher", "topic:alerts"),
-        ("alerts", "roles/bigquery.dataEditor", "table:alert_log"),
-        ("refresh", "roles/bigquery.dataEditor", "table:sales_facts"),
-        ("refresh", "roles/bigquery.dataEditor", "table:product_daily_units"),
-        ("refresh", "roles/bigquery.dataEditor", "table:inventory_sold"),
-    ];
-    let missing: Vec<_> = need
+/// The permissions of the roles the module grants (from Google's role reference; only
+/// those the calls below use, so "the role holds more" is judged on what matters here).
+const ROLES: [(&str, &[&str]); 14] = [
+    (
+        "roles/pubsub.viewer",
+        &["pubsub.topics.get", "pubsub.subscriptions.get"],
+    ),
+    ("roles/pubsub.publisher", &["pubsub.topics.publish"]),
+    ("roles/pubsub.subscriber", &["pubsub.subscriptions.consume"]),
+    ("roles/bigquery.jobUser", &["bigquery.jobs.create"]),
+    (
+        "roles/bigquery.dataViewer",
+        &["bigquery.tables.get", "bigquery.tables.getData"],
+    ),
+    (
+        "roles/bigquery.dataEditor",
+        &[
+            "bigquery.tables.get",
+            "bigquery.tables.getData",
+            "bigquery.tables.updateData",
+            "bigquery.tables.create",
+            "bigquery.tables.delete",
+        ],
+    ),
+    ("roles/storage.objectCreator", &["storage.objects.create"]),
+    (
+        "roles/storage.objectViewer",
+        &["storage.objects.get", "storage.objects.list"],
+    ),
+    (
+        "roles/storage.objectUser",
+        &[
+            "storage.objects.create",
+            "storage.objects.get",
+            "storage.objects.list",
+            "storage.objects.delete",
+        ],
+    ),
+    ("roles/run.invoker", &["run.jobs.run"]),
+    ("roles/monitoring.viewer", &["monitoring.timeSeries.list"]),
+    (
+        "roles/run.developer",
+        &["run.workerPools.get", "run.workerPools.update"],
+    ),
+    (
+        "google_project_iam_custom_role.forecast_models[0].name",
+        &[
+            "bigquery.models.create",
+            "bigquery.models.getData",
+            "bigquery.models.updateData",
+        ],
+    ),
+    ("roles/logging.logWriter", &["logging.logEntries.create"]),
+];
+
+/// What each account's binary or job calls, as (account, permission, resource): the
+/// permission BigQuery, Pub/Sub, Cloud Storage or Cloud Run checks for the call, on the
+/// resource the module names it by. A read of a view needs the view and what it reads:
+/// a view over the whole model is a read of `dataset:main`.
+const CALLS: &[(&str, &str, &str)] = &[
+    // publisher::open checks the topic, then publishes.
+    ("publisher", "pubsub.topics.get", "topic:orders"),
+    ("publisher", "pubsub.topics.publish", "topic:orders"),
+    // Source::open gets the subscription; pull, acknowledge, modifyAckDeadline consume it.
+    ("stream_worker", "pubsub.subscriptions.get", "subscription:worker"),
+    ("stream_worker", "pubsub.subscriptions.consume", "subscription:worker"),
+    // The sink checks both tables exist, then insertAll / AppendRows into them.
+    ("stream_worker", "bigquery.tables.get", "table:fact_sales_streaming"),
+    (
+        "stream_worker",
+        "bigquery.tables.updateData",
+        "table:fact_sales_streaming",
+    ),
+    ("stream_worker", "bigquery.tables.get", "table:fact_sales_deadletter"),
+    (
+        "stream_worker",
+        "bigquery.tables.updateData",
+        "table:fact_sales_deadletter",
+    ),
+    // An oversized dead letter's payload, written only if absent.
+    ("stream_worker", "storage.objects.create", "bucket:data"),
+    // batch-loader: reads gs:// sources (list, get), uploads the checked files, loads
+    // each table (reading its keys first), and stages an append in the staging dataset.
+    ("batch_loader", "storage.objects.list", "bucket:data"),
+    ("batch_loader", "storage.objects.get", "bucket:data"),
+    ("batch_loader", "storage.objects.create", "bucket:data"),
+    ("batch_loader", "bigquery.jobs.create", "project"),
+    ("batch_loader", "bigquery.tables.updateData", "table:customers"),
+    ("batch_loader", "bigquery.tables.updateData", "table:products"),
+    ("batch_loader", "bigquery.tables.updateData", "table:orders"),
+    ("batch_loader", "bigquery.tables.updateData", "table:order_items"),
+    ("batch_loader", "bigquery.tables.updateData", "table:inventory"),
+    ("batch_loader", "bigquery.tables.create", "dataset:staging"),
+    ("batch_loader", "bigquery.tables.delete", "dataset:staging"),
+    // replay: the dead letters (table and view), its record, republishing, and
+    // --from-topic's pulls from the keep-subscription.
+    ("replay", "bigquery.jobs.create", "project"),
+    ("replay", "bigquery.tables.getData", "table:fact_sales_deadletter"),
+    ("replay", "bigquery.tables.getData", "table:v_dead_letters"),
+    ("replay", "bigquery.tables.updateData", "table:fact_sales_replay"),
+    ("replay", "pubsub.topics.get", "topic:orders"),
+    ("replay", "pubsub.topics.publish", "topic:orders"),
+    (
+        "replay",
+        "pubsub.subscriptions.consume",
+        "subscription:dead_letter_keep",
+    ),
+    // alerts: the alert views (over the whole model), its log, the alerts topic.
+    ("alerts", "bigquery.jobs.create", "project"),
+    ("alerts", "bigquery.tables.getData", "dataset:main"),
+    ("alerts", "bigquery.tables.updateData", "table:alert_log"),
+    ("alerts", "pubsub.topics.get", "topic:alerts"),
+    ("alerts", "pubsub.topics.publish", "topic:alerts"),
+    ("alerts_scheduler", "run.jobs.run", "job:alerts"),
+    // refresh: v_sales_facts and the stock views (over the whole model) into its tables.
+    ("refresh", "bigquery.jobs.create", "project"),
+    ("refresh", "bigquery.tables.getData", "dataset:main"),
+    ("refresh", "bigquery.tables.updateData", "table:sales_facts"),
+    ("refresh", "bigquery.tables.updateData", "table:product_daily_units"),
+    ("refresh", "bigquery.tables.updateData", "table:customer_months"),
+    ("refresh", "bigquery.tables.updateData", "table:customer_lifetime"),
+    ("refresh", "bigquery.tables.updateData", "table:inventory_sold"),
+    // forecast: product_daily_units in, forecast_demand out through the staging dataset;
+    // the BigQuery ML option's model in the main dataset.
+    ("forecast", "bigquery.jobs.create", "project"),
+    ("forecast", "bigquery.tables.getData", "table:product_daily_units"),
+    ("forecast", "bigquery.tables.updateData", "table:forecast_demand"),
+    ("forecast", "bigquery.tables.create", "dataset:staging"),
+    ("forecast", "bigquery.tables.delete", "dataset:staging"),
+    ("forecast", "bigquery.models.create", "dataset:main"),
+    ("forecast_scheduler", "run.jobs.run", "job:forecast"),
+    // The dashboard reads the report's views (over the whole model).
+    ("dashboard_reader", "bigquery.jobs.create", "project"),
+    ("dashboard_reader", "bigquery.tables.getData", "dataset:main"),
+    // The autoscaler reads the backlog metric and sets the worker pool's instances.
+    ("autoscaler", "monitoring.timeSeries.list", "project"),
+    (
+        "autoscaler",
+        "run.workerPools.update",
+        "job:google_cloud_run_v2_worker_pool",
+    ),
+];
+
+/// Whether a grant on `granted` reaches `wanted`: the same resource, or a table of the
+/// main dataset under a grant on that dataset.
+fn reaches(granted: &str, wanted: &str) -> bool {
+    granted == wanted || (granted == "dataset:main" && wanted.starts_with("table:"))
+}
+
+fn permissions(role: &str) -> &'static [&'static str] {
+    ROLES
         .iter()
-        .filter(|(a, r, o)| !have.contains(&(a.to_string(), r.to_string(), o.to_string())))
-        .collect();
+        .find(|(r, _)| *r == role)
+        .unwrap_or_else(|| panic!("{role} is granted but not in ROLES: add its permissions"))
+        .1
+}
+
+/// Issue 18 §5: the module grants each account exactly what its calls need. Every call
+/// is allowed by a grant of its account; every grant allows a call no other grant of the
+/// account allows; and its role is the smallest that holds what it is there for.
+#[test]
+fn each_account_holds_exactly_the_grants_its_calls_need() {
+    let have = grants();
+    let allows = |(a, r, o): &(String, String, String), (ca, cp, co): &(&str, &str, &str)| {
+        a == ca && reaches(o, co) && permissions(r).contains(cp)
+    };
+    let unallowed: Vec<_> = CALLS.iter().filter(|c| !have.iter().any(|g| allows(g, c))).collect();
     assert!(
-        missing.is_empty(),
-        "missing grants {missing:?}; the module grants {have:#?}"
+        unallowed.is_empty(),
+        "calls no grant allows {unallowed:#?}; the module grants {have:#?}"
     );
+    for g in &have {
+        let needed: Vec<&(&str, &str, &str)> = CALLS
+            .iter()
+            .filter(|c| allows(g, c) && !have.iter().any(|other| other != g && allows(other, c)))
+            .collect();
+        assert!(!needed.is_empty(), "{g:?} allows no call that needs it");
+        let wanted: BTreeSet<&str> = needed.iter().map(|c| c.1).collect();
+        let smaller: Vec<&str> = ROLES
+            .iter()
+            .filter(|(r, p)| {
+                p.len() < permissions(&g.1).len() && wanted.iter().all(|w| p.contains(w)) && !r.starts_with("google_")
+            })
+            .map(|(r, _)| *r)
+            .collect();
+        assert!(
+            smaller.is_empty(),
+            "{g:?} is there for {wanted:?}, which {smaller:?} hold with less"
+        );
+    }
     // The forecast account writes forecast_demand and nothing else of the main dataset.
     let forecast_writes: Vec<_> = have
         .iter()

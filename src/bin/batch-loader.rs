@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use instashop::cli::LogArgs;
-use instashop::settings::{BigQueryEmulatorArgs, BucketArg, DatasetArg, GcpArgs, ProjectArg, StorageEmulatorArg};
+use instashop::settings::{
+    BigQueryEmulatorArgs, BucketArg, DatasetArg, GcpArgs, ProjectArg, StagingDatasetArg, StorageEmulatorArg,
+};
 use instashop::{batch, gcp::Gcp, model::DataModel};
 
 /// Load customers, products, orders, order_items (and inventory) CSVs into BigQuery.
@@ -21,6 +23,8 @@ struct Args {
     dataset: DatasetArg,
     #[command(flatten)]
     bucket: BucketArg,
+    #[command(flatten)]
+    staging: StagingDatasetArg,
     #[command(flatten)]
     log: LogArgs,
     /// A local folder (uploaded to gs://BUCKET/datasets/ first) or gs://bucket/prefix/.
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
             bucket: a.bucket.bucket,
             max_bad_rows: a.max_bad_rows,
             append: a.append,
+            staging_dataset: a.staging.staging_dataset,
         };
         let reports = batch::run(&gcp, &model, &o).await?;
         let mut refused = Vec::new();

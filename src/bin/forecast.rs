@@ -38,10 +38,8 @@ struct Args {
     /// A product with fewer days since its first sale is forecast at its 28-day average.
     #[arg(long, default_value_t = forecast::DEFAULT_MIN_HISTORY_DAYS)]
     min_history_days: u32,
-    /// Dataset for the staging table the rows are loaded into before the transaction
-    /// (default: --dataset). Terraform's Cloud Run job uses one of its own.
-    #[arg(long, env = "INSTASHOP_STAGING_DATASET", value_parser = settings::dataset_name)]
-    staging_dataset: Option<String>,
+    #[command(flatten)]
+    staging: settings::StagingDatasetArg,
 }
 
 fn main() -> ExitCode {
@@ -51,7 +49,7 @@ fn main() -> ExitCode {
             horizon: args.horizon,
             history_days: args.history_days,
             min_history_days: args.min_history_days,
-            staging_dataset: args.staging_dataset,
+            staging_dataset: args.staging.staging_dataset,
         };
         opts.check().map_err(|e| anyhow::anyhow!("{e}"))?;
         let model = DataModel::load(&DataModel::default_dir()).context("the data model in bigquery/ is invalid")?;
