@@ -273,6 +273,10 @@ struct WriteApi {
     client: BigQueryWriteClient<tonic::transport::Channel>,
     stream: String,
     auth: Option<google_cloud_auth::credentials::Credentials>,
+    /// The one connection of the worker, opened by the first append.
+    conn: Arc<tokio::sync::Mutex<Option<Connection>>>,
+    /// Connections opened so far.
+    opened: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Sink {
@@ -298,6 +302,8 @@ impl Sink {
                         gcp.project
                     ),
                     auth,
+                    conn: Arc::new(tokio::sync::Mutex::new(None)),
+                    opened: Arc::new(std::sync::atomic::AtomicU64::new(0)),
                 })
             }
         };
@@ -482,22 +488,58 @@ impl Sink {
     }
 }
 
+/// What answers one AppendRows request: BigQuery's response, or why none came.
+type Answer = std::result::Result<storage::AppendRowsResponse, tonic::Status>;
+
+/// One `AppendRows` connection kept open across batches: requests go out in order and
+/// BigQuery answers them in that order, so each request's responder waits in `pending`.
+/// A connection that fails (the stream ends or errs) answers every waiting request with
+/// that failure and is `broken`; the next append opens a new one.
+struct Connection {
+    /// Requests to send; the first carried the stream and the writer schema.
+    tx: futures::channel::mpsc::Sender<storage::AppendRowsRequest>,
+    /// Responders of requests sent and not yet answered, oldest first; `None` once
+    /// the connection broke (nothing more may wait on it).
+    pending: Arc<std::sync::Mutex<Option<std::collections::VecDeque<tokio::sync::oneshot::Sender<Answer>>>>>,
+    /// Ends once BigQuery closes the stream (after `tx` is dropped, at the latest), so
+    /// the answers to requests already sent still arrive after the connection is let go.
+    _reader: tokio::task::JoinHandle<()>,
+    /// Which connection of the worker this is.
+    id: u64,
+}
+
 impl WriteApi {
-    async fn append(&self, serialized_rows: Vec<Vec<u8>>) -> Result<()> {
-        let n = serialized_rows.len();
-        let req = storage::AppendRowsRequest {
+    /// The request for `serialized_rows`. Each names the stream (BigQuery needs it on
+    /// the first of a connection and takes it on later ones; the emulator needs it on
+    /// every one); only the first carries the writer schema, which BigQuery keeps for
+    /// the connection.
+    fn request(&self, serialized_rows: Vec<Vec<u8>>, first: bool) -> storage::AppendRowsRequest {
+        storage::AppendRowsRequest {
             write_stream: self.stream.clone(),
             rows: Some(storage::append_rows_request::Rows::ProtoRows(
                 storage::append_rows_request::ProtoData {
-                    writer_schema: Some(storage::ProtoSchema {
+                    writer_schema: first.then(|| storage::ProtoSchema {
                         proto_descriptor: Some(sale_descriptor()),
                     }),
                     rows: Some(storage::ProtoRows { serialized_rows }),
                 },
             )),
             ..Default::default()
-        };
-        let mut request = tonic::Request::new(futures::stream::iter(vec![req]));
+        }
+    }
+
+    /// Opens a connection whose first request is `first`, answered to `answer`.
+    async fn open(
+        &self,
+        first: storage::AppendRowsRequest,
+        answer: tokio::sync::oneshot::Sender<Answer>,
+    ) -> Result<Connection> {
+        // Room for the writes in flight; a full channel makes a sender wait.
+        let (mut tx, rx) = futures::channel::mpsc::channel(8);
+        futures::SinkExt::send(&mut tx, first)
+            .await
+            .map_err(|e| Error::api(BIGQUERY, "AppendRows", &self.stream, e.to_string()))?;
+        let mut request = tonic::Request::new(rx);
         let params = format!("write_stream={}", self.stream);
         let md = request.metadata_mut();
         md.insert(
@@ -525,15 +567,123 @@ impl WriteApi {
                 );
             }
         }
+        tracing::debug!(message = "AppendRows connection opened", stream = %self.stream);
+        let pending = Arc::new(std::sync::Mutex::new(Some(std::collections::VecDeque::from([answer]))));
         let mut client = self.client.clone();
+        let waiting = pending.clone();
+        let reader = tokio::spawn(async move {
+            let failure = match client.append_rows(request).await {
+                Err(status) => status,
+                Ok(resp) => {
+                    let mut responses = resp.into_inner();
+                    loop {
+                        match responses.message().await {
+                            Ok(Some(r)) => {
+                                let next = waiting
+                                    .lock()
+                                    .expect("never held across a panic")
+                                    .as_mut()
+                                    .and_then(|q| q.pop_front());
+                                if let Some(answer) = next {
+                                    let _ = answer.send(Ok(r));
+                                }
+                            }
+                            Ok(None) => break tonic::Status::unavailable("the AppendRows stream closed"),
+                            // A connection cut mid-stream reads as Unknown: it is a
+                            // transport failure, retried on a new connection.
+                            Err(status) if status.code() == tonic::Code::Unknown => {
+                                break tonic::Status::unavailable(format!(
+                                    "the AppendRows connection broke: {}",
+                                    status.message()
+                                ));
+                            }
+                            Err(status) => break status,
+                        }
+                    }
+                }
+            };
+            tracing::debug!(message = "AppendRows connection ended", %failure);
+            // Broken: whoever waits gets the failure, and no one may wait any more.
+            let left = waiting.lock().expect("never held across a panic").take();
+            for answer in left.into_iter().flatten() {
+                let _ = answer.send(Err(failure.clone()));
+            }
+        });
+        Ok(Connection {
+            tx,
+            pending,
+            _reader: reader,
+            id: self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// Appends `serialized_rows` on the worker's connection (opened, or opened again
+    /// after a failure, on the way) and waits for BigQuery's answer. Requests of
+    /// concurrent writes are pipelined on the one connection.
+    async fn append(&self, serialized_rows: Vec<Vec<u8>>) -> Result<()> {
+        let n = serialized_rows.len();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let id = {
+            let mut conn = self.conn.lock().await;
+            let open = conn
+                .as_ref()
+                .is_some_and(|c| c.pending.lock().expect("never held across a panic").is_some());
+            if open {
+                let c = conn.as_mut().expect("checked above");
+                let queued = match c.pending.lock().expect("never held across a panic").as_mut() {
+                    Some(q) => {
+                        q.push_back(answer);
+                        true
+                    }
+                    None => false,
+                };
+                if !queued {
+                    return Err(Error::remote(
+                        BIGQUERY,
+                        "AppendRows",
+                        &self.stream,
+                        Status::Transport,
+                        "the connection broke; opened again on the next try",
+                    ));
+                }
+                let req = self.request(serialized_rows, false);
+                if futures::SinkExt::send(&mut c.tx, req).await.is_err() {
+                    *conn = None;
+                    return Err(Error::remote(
+                        BIGQUERY,
+                        "AppendRows",
+                        &self.stream,
+                        Status::Transport,
+                        "the connection closed; opened again on the next try",
+                    ));
+                }
+            } else {
+                *conn = Some(self.open(self.request(serialized_rows, true), answer).await?);
+            }
+            conn.as_ref().expect("open or opened above").id
+        };
+        let answered = answered.await;
+        let failed = match &answered {
+            Ok(Ok(r)) => {
+                matches!(r.response, Some(storage::append_rows_response::Response::Error(_)))
+                    || !r.row_errors.is_empty()
+            }
+            _ => true,
+        };
+        if failed {
+            // After a failure the next try opens a connection of its own (a table made
+            // again, say, is seen afresh); answers to what else was sent on this one
+            // still arrive.
+            let mut conn = self.conn.lock().await;
+            if conn.as_ref().is_some_and(|c| c.id == id) {
+                *conn = None;
+            }
+        }
         let grpc_err = |e: tonic::Status| Error::api(BIGQUERY, "AppendRows", &self.stream, e);
         let answer_err = |status: Status, m: String| Error::remote(BIGQUERY, "AppendRows", &self.stream, status, m);
-        let mut responses = client.append_rows(request).await.map_err(grpc_err)?.into_inner();
-        let resp = responses
-            .message()
-            .await
-            .map_err(grpc_err)?
-            .ok_or_else(|| answer_err(Status::Transport, "the stream closed without an answer".into()))?;
+        let resp = answered
+            .map_err(|_| answer_err(Status::Transport, "the connection closed without an answer".into()))?
+            .map_err(grpc_err)?;
         if let Some(storage::append_rows_response::Response::Error(status)) = &resp.response {
             return Err(answer_err(
                 Status::Grpc(tonic::Code::from_i32(status.code)),
