@@ -406,9 +406,7 @@ fn decimal(cell: &Option<String>) -> Option<Decimal> {
 }
 
 fn micros(cell: &Option<String>) -> Option<DateTime<Utc>> {
-    cell.as_deref()
-        .and_then(|s| s.parse::<i64>().ok())
-        .and_then(DateTime::from_timestamp_micros)
+    cell.as_deref().and_then(crate::gcp::timestamp)
 }
 
 /// The alerts of a query's rows, read by column name.

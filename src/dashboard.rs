@@ -377,7 +377,7 @@ fn cell(format: Format, raw: Option<&str>) -> Value {
         None => Value::Null,
         // Magnitudes only position marks on a chart; every number a person reads is `t`.
         Some(r) if format.is_numeric() => r.parse::<f64>().map(Value::from).unwrap_or(Value::Null),
-        Some(r) if format == Format::Datetime => crate::report::timestamp(r)
+        Some(r) if format == Format::Datetime => crate::gcp::timestamp(r)
             .map(|t| Value::from(t.to_rfc3339()))
             .unwrap_or_else(|| Value::from(r)),
         Some(r) => Value::from(r),

@@ -384,6 +384,28 @@ pub enum ParamValue {
     Strings(Vec<String>),
 }
 
+/// A BigQuery TIMESTAMP as the REST API returns it: whole microseconds since the epoch
+/// (what the dashboard asks for, `formatOptions.useInt64Timestamp`, and what the emulator
+/// always answers), seconds as a decimal or in scientific notation (the API's default),
+/// or RFC 3339 text. The one reader of TIMESTAMP cells (dashboard, alerts).
+pub fn timestamp(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return chrono::DateTime::from_timestamp_micros(raw.parse().ok()?);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw.trim_end_matches(" UTC"), "%Y-%m-%d %H:%M:%S%.f") {
+        return Some(t.and_utc());
+    }
+    let secs = raw
+        .parse::<rust_decimal::Decimal>()
+        .or_else(|_| rust_decimal::Decimal::from_scientific(raw))
+        .ok()?;
+    let micros = (secs * rust_decimal::Decimal::from(1_000_000)).round();
+    chrono::DateTime::from_timestamp_micros(i64::try_from(micros).ok()?)
+}
+
 impl ParamValue {
     /// Its GoogleSQL type, as the analyzer and the query log name it.
     pub fn type_name(&self) -> &'static str {
@@ -722,6 +744,28 @@ fn bearer(headers: &http::HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every shape of a TIMESTAMP cell the REST API answers reads as the same instant;
+    /// the alerts' window (whole microseconds from the emulator, seconds from BigQuery by
+    /// default) goes through the same reader as the dashboard's.
+    #[test]
+    fn a_timestamp_cell_reads_the_same_in_every_shape_the_api_answers() {
+        let want = chrono::DateTime::parse_from_rfc3339("2026-11-30T23:59:58.123456Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        for raw in [
+            "1796083198123456",
+            "1796083198.123456",
+            "1.796083198123456E9",
+            "2026-11-30T23:59:58.123456Z",
+            "2026-11-30 23:59:58.123456 UTC",
+        ] {
+            assert_eq!(timestamp(raw), Some(want), "{raw}");
+        }
+        assert_eq!(timestamp("-1"), chrono::DateTime::from_timestamp_micros(-1));
+        assert_eq!(timestamp("soon"), None);
+        assert_eq!(timestamp(""), None);
+    }
 
     #[test]
     fn bearer_token_is_read_from_the_authorization_header() {

@@ -15,7 +15,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -934,7 +933,7 @@ impl Format {
                 .map(|d| format!("{}%", grouped(d, 2)))
                 .unwrap_or_else(|_| raw.into()),
             Format::Date => raw.get(..10).unwrap_or(raw).into(),
-            Format::Datetime => timestamp(raw)
+            Format::Datetime => crate::gcp::timestamp(raw)
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
                 .unwrap_or_else(|| raw.into()),
             Format::Text => raw.into(),
@@ -962,7 +961,7 @@ impl Format {
             Format::Money | Format::Decimal | Format::Percent => fixed(2),
             Format::Count => fixed(0),
             Format::Date => raw.get(..10).unwrap_or(raw).into(),
-            Format::Datetime => timestamp(raw)
+            Format::Datetime => crate::gcp::timestamp(raw)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
                 .unwrap_or_else(|| raw.into()),
             Format::Text => raw.into(),
@@ -973,25 +972,6 @@ impl Format {
     pub fn is_numeric(self) -> bool {
         matches!(self, Format::Money | Format::Count | Format::Percent | Format::Decimal)
     }
-}
-
-/// A BigQuery TIMESTAMP as the REST API returns it: whole microseconds since the epoch
-/// (what the dashboard asks for, `formatOptions.useInt64Timestamp`, and what the emulator
-/// always answers), seconds as a decimal or in scientific notation (the API's default),
-/// or RFC 3339 text.
-pub fn timestamp(raw: &str) -> Option<DateTime<Utc>> {
-    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-        return DateTime::from_timestamp_micros(raw.parse().ok()?);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Some(t.with_timezone(&Utc));
-    }
-    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw.trim_end_matches(" UTC"), "%Y-%m-%d %H:%M:%S%.f") {
-        return Some(t.and_utc());
-    }
-    let secs = raw.parse::<Decimal>().or_else(|_| Decimal::from_scientific(raw)).ok()?;
-    let micros = (secs * Decimal::from(1_000_000)).round();
-    DateTime::from_timestamp_micros(i64::try_from(micros).ok()?)
 }
 
 #[cfg(test)]
