@@ -658,6 +658,19 @@ impl StrictBigQuery {
     }
 }
 
+/// BigQuery's error answer: `status` (its HTTP code), `reason`, the gRPC-style status
+/// name, and the message, as the REST API shapes it.
+fn bigquery_error(status: http::StatusCode, reason: &str, grpc: &str, message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let answer = serde_json::json!({"error": {
+        "code": status.as_u16(),
+        "message": message,
+        "errors": [{"message": message, "domain": "global", "reason": reason}],
+        "status": grpc,
+    }});
+    (status, axum::Json(answer)).into_response()
+}
+
 /// The job a call on one job names (`.../jobs/ID`, `.../jobs/ID/cancel`,
 /// `.../queries/ID`), if it is one.
 fn job_called(path: &str) -> Option<&str> {
@@ -725,13 +738,7 @@ async fn strict_forward(
                 .nth(1)
                 .unwrap_or_default();
             let message = format!("Not found: Job {project}:{job}");
-            let answer = serde_json::json!({"error": {
-                "code": 404,
-                "message": message,
-                "errors": [{"message": message, "domain": "global", "reason": "notFound"}],
-                "status": "NOT_FOUND",
-            }});
-            return (http::StatusCode::NOT_FOUND, axum::Json(answer)).into_response();
+            return bigquery_error(http::StatusCode::NOT_FOUND, "notFound", "NOT_FOUND", &message);
         }
     }
     // The limit is on the request as BigQuery reads it: a gzipped body (insertAll's) counts
@@ -752,13 +759,12 @@ async fn strict_forward(
     if parts.method == http::Method::POST && size > MAX_REQUEST_BYTES {
         refused.fetch_add(1, SeqCst);
         let message = format!("Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.");
-        let answer = serde_json::json!({"error": {
-            "code": 400,
-            "message": message,
-            "errors": [{"message": message, "domain": "global", "reason": "badRequest"}],
-            "status": "INVALID_ARGUMENT",
-        }});
-        return (http::StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
+        return bigquery_error(
+            http::StatusCode::BAD_REQUEST,
+            "badRequest",
+            "INVALID_ARGUMENT",
+            &message,
+        );
     }
     if path.ends_with("/insertAll") && writes.closed.load(SeqCst) {
         writes.refused.fetch_add(1, SeqCst);
@@ -766,13 +772,12 @@ async fn strict_forward(
         let message = format!(
             "Access Denied: Table {table}: Permission bigquery.tables.updateData denied on table {table} (or it may not exist)."
         );
-        let answer = serde_json::json!({"error": {
-            "code": 403,
-            "message": message,
-            "errors": [{"message": message, "domain": "global", "reason": "accessDenied"}],
-            "status": "PERMISSION_DENIED",
-        }});
-        return (http::StatusCode::FORBIDDEN, axum::Json(answer)).into_response();
+        return bigquery_error(
+            http::StatusCode::FORBIDDEN,
+            "accessDenied",
+            "PERMISSION_DENIED",
+            &message,
+        );
     }
     let stall = writes.stall_ms.load(SeqCst);
     if path.ends_with("/insertAll") && stall > 0 {
@@ -786,13 +791,12 @@ async fn strict_forward(
             if cap < required {
                 refused.fetch_add(1, SeqCst);
                 let message = format!("Query exceeded limit for bytes billed: {cap}. {required} or higher required.");
-                let answer = serde_json::json!({"error": {
-                    "code": 400,
-                    "message": message,
-                    "errors": [{"message": message, "domain": "global", "reason": "bytesBilledLimitExceeded"}],
-                    "status": "INVALID_ARGUMENT",
-                }});
-                return (http::StatusCode::BAD_REQUEST, axum::Json(answer)).into_response();
+                return bigquery_error(
+                    http::StatusCode::BAD_REQUEST,
+                    "bytesBilledLimitExceeded",
+                    "INVALID_ARGUMENT",
+                    &message,
+                );
             }
         }
     }
