@@ -489,92 +489,87 @@ async fn replay_letters(
 }
 
 /// Replays what Pub/Sub moved to the dead-letter topic (`--from-topic`): pulls the
-/// keep-subscription, replays each message like a dead-letter row (error kind
-/// `delivery_failure`), acks what is settled (republished now or before) and leaves the
-/// rest there, unacked, for a later run. Stops when a pull brings nothing new.
+/// keep-subscription through the worker's [`Source`](crate::source::Source) (pulls
+/// retried, leases extended while the letters are replayed, acks batched), replays each
+/// message like a dead-letter row (error kind `delivery_failure`), acks what is settled
+/// (republished now or before) and hands the rest back at once, for a later run. Stops
+/// when a pull brings nothing new.
 async fn from_subscription(gcp: &Gcp, opts: &Options) -> Result<Summary> {
+    use crate::retry::{RetryPolicy, retry};
     let subscription = format!(
-        "projects/{}/subscriptions/{}{}{}",
-        gcp.project,
+        "{}{}{}",
         opts.topic,
         crate::settings::DEAD_LETTER_SUFFIX,
         crate::settings::KEEP_SUFFIX
     );
-    let rest = gcp.pubsub_rest().await?;
+    let source = crate::source::Source::open(gcp, &subscription, 500, 64 << 20, Default::default()).await?;
+    let settler = source.settler();
     let run = Run::open(gcp, opts).await?;
     let done = replayed_ids(gcp, &run.bq, opts).await?;
-    let b64 = base64::engine::general_purpose::STANDARD;
     let mut summary = Summary {
         dry_run: opts.dry_run,
         ..Summary::default()
     };
     let mut seen = BTreeSet::new();
-    loop {
-        // A long poll, cut short: an empty subscription holds a pull for a long while.
-        let (path, body) = (format!("/{subscription}:pull"), json!({"maxMessages": 500}));
-        let answer = match tokio::time::timeout(Duration::from_secs(10), rest.post("pull", &path, &body)).await {
-            Err(_) => break,
-            Ok(answer) => answer?,
-        };
-        let received = answer["receivedMessages"].as_array().cloned().unwrap_or_default();
-        let mut letters = Vec::new();
-        let mut ack_ids = HashMap::new();
-        for m in &received {
-            let msg = &m["message"];
-            let id = msg["messageId"].as_str().unwrap_or_default().to_string();
-            ack_ids.insert(id.clone(), m["ackId"].as_str().unwrap_or_default().to_string());
-            if !seen.insert(id.clone()) {
-                continue;
+    let result = async {
+        loop {
+            source.wait_for_room().await;
+            // A long poll, cut short: an empty subscription holds a pull for a long while.
+            let pulled = retry(RetryPolicy::CONTROL, "pull", || source.pull(), |_| {});
+            let received = match tokio::time::timeout(Duration::from_secs(10), pulled).await {
+                Err(_) => break,
+                Ok(received) => received?,
+            };
+            let mut letters = Vec::new();
+            let mut leases = HashMap::new();
+            let mut again = Vec::new();
+            for m in received {
+                let lease = (m.ack_id, m.data.len());
+                if !seen.insert(m.message_id.clone()) {
+                    // Handled earlier in this run and left unacked: hand it back.
+                    again.push(lease);
+                    continue;
+                }
+                leases.insert(m.message_id.clone(), lease);
+                letters.push(DeadLetterRow {
+                    message_id: m.message_id,
+                    payload: m.data.to_vec(),
+                    attributes: m.attributes.into_iter().collect(),
+                    error_kind: "delivery_failure".into(),
+                    cut_from: None,
+                });
             }
-            letters.push(DeadLetterRow {
-                message_id: id,
-                payload: b64.decode(msg["data"].as_str().unwrap_or_default()).unwrap_or_default(),
-                attributes: serde_json::from_value(msg["attributes"].clone()).unwrap_or_default(),
-                error_kind: "delivery_failure".into(),
-                cut_from: None,
-            });
-        }
-        if letters.is_empty() {
-            // Only messages this run already handled (left unacked): release them and stop.
-            let ids: Vec<&String> = ack_ids.values().collect();
-            if !ids.is_empty() {
-                rest.post(
-                    "nack",
-                    &format!("/{subscription}:modifyAckDeadline"),
-                    &json!({"ackIds": ids, "ackDeadlineSeconds": 0}),
-                )
-                .await?;
+            if letters.is_empty() {
+                settler.nack(again).await;
+                break;
             }
-            break;
+            let (part, settled) = replay_letters(gcp, &run, opts, letters, &done).await?;
+            summary.replayed += part.replayed;
+            summary.repaired += part.repaired;
+            summary.already_replayed += part.already_replayed;
+            for (k, n) in part.still_invalid {
+                *summary.still_invalid.entry(k).or_default() += n;
+            }
+            let mut ack = Vec::new();
+            for (id, ok) in settled {
+                if let Some(lease) = leases.remove(&id) {
+                    if ok && !opts.dry_run {
+                        ack.push(lease)
+                    } else {
+                        again.push(lease)
+                    }
+                }
+            }
+            // Whatever the replay did not settle goes back too, never left leased.
+            again.extend(leases.into_values());
+            settler.ack(ack).await;
+            settler.nack(again).await;
         }
-        let (part, settled) = replay_letters(gcp, &run, opts, letters, &done).await?;
-        summary.replayed += part.replayed;
-        summary.repaired += part.repaired;
-        summary.already_replayed += part.already_replayed;
-        for (k, n) in part.still_invalid {
-            *summary.still_invalid.entry(k).or_default() += n;
-        }
-        let (ack, keep): (Vec<_>, Vec<_>) = settled.into_iter().partition(|(_, ok)| *ok && !opts.dry_run);
-        let ids = |list: Vec<(String, bool)>| -> Vec<String> {
-            list.into_iter()
-                .filter_map(|(id, _)| ack_ids.get(&id).cloned())
-                .collect()
-        };
-        let (ack, keep) = (ids(ack), ids(keep));
-        if !ack.is_empty() {
-            rest.post("ack", &format!("/{subscription}:acknowledge"), &json!({"ackIds": ack}))
-                .await?;
-        }
-        if !keep.is_empty() {
-            rest.post(
-                "nack",
-                &format!("/{subscription}:modifyAckDeadline"),
-                &json!({"ackIds": keep, "ackDeadlineSeconds": 0}),
-            )
-            .await?;
-        }
+        Ok::<_, Error>(())
     }
-    Ok(summary)
+    .await;
+    source.close().await;
+    result.map(|()| summary)
 }
 
 /// Writes one outcome to `fact_sales_replay` (insertId: run and dead letter, so a retried
