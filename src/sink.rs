@@ -625,40 +625,29 @@ impl WriteApi {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let id = {
             let mut conn = self.conn.lock().await;
-            let open = conn
-                .as_ref()
-                .is_some_and(|c| c.pending.lock().expect("never held across a panic").is_some());
-            if open {
-                let c = conn.as_mut().expect("checked above");
-                let queued = match c.pending.lock().expect("never held across a panic").as_mut() {
-                    Some(q) => {
-                        q.push_back(answer);
-                        true
+            // Queued on the open connection, if there is one that has not broken.
+            let mut answer = Some(answer);
+            if let Some(c) = conn.as_ref()
+                && let Some(q) = c.pending.lock().expect("never held across a panic").as_mut()
+            {
+                q.push_back(answer.take().expect("not queued yet"));
+            }
+            match answer {
+                None => {
+                    let c = conn.as_mut().expect("queued on it above");
+                    let req = self.request(serialized_rows, false);
+                    if futures::SinkExt::send(&mut c.tx, req).await.is_err() {
+                        *conn = None;
+                        return Err(Error::remote(
+                            BIGQUERY,
+                            "AppendRows",
+                            &self.stream,
+                            Status::Transport,
+                            "the connection closed; opened again on the next try",
+                        ));
                     }
-                    None => false,
-                };
-                if !queued {
-                    return Err(Error::remote(
-                        BIGQUERY,
-                        "AppendRows",
-                        &self.stream,
-                        Status::Transport,
-                        "the connection broke; opened again on the next try",
-                    ));
                 }
-                let req = self.request(serialized_rows, false);
-                if futures::SinkExt::send(&mut c.tx, req).await.is_err() {
-                    *conn = None;
-                    return Err(Error::remote(
-                        BIGQUERY,
-                        "AppendRows",
-                        &self.stream,
-                        Status::Transport,
-                        "the connection closed; opened again on the next try",
-                    ));
-                }
-            } else {
-                *conn = Some(self.open(self.request(serialized_rows, true), answer).await?);
+                Some(answer) => *conn = Some(self.open(self.request(serialized_rows, true), answer).await?),
             }
             conn.as_ref().expect("open or opened above").id
         };

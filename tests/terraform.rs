@@ -1032,7 +1032,7 @@ fn grants() -> BTreeSet<(String, String, String)> {
 
 /// The permissions of the roles the module grants (from Google's role reference; only
 /// those the calls below use, so "the role holds more" is judged on what matters here).
-const ROLES: [(&str, &[&str]); 14] = [
+const ROLES: [(&str, &[&str]); 13] = [
     (
         "roles/pubsub.viewer",
         &["pubsub.topics.get", "pubsub.subscriptions.get"],
@@ -1082,7 +1082,6 @@ const ROLES: [(&str, &[&str]); 14] = [
             "bigquery.models.updateData",
         ],
     ),
-    ("roles/logging.logWriter", &["logging.logEntries.create"]),
 ];
 
 /// What each account's binary or job calls, as (account, permission, resource): the
