@@ -84,9 +84,52 @@ pub struct QueryRows {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
+/// A row BigQuery refused to store, by its index in the rows given, with BigQuery's
+/// reason (the column and what is wrong with it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRefusal {
+    /// Its index in the rows given.
+    pub index: usize,
+    /// BigQuery's reason.
+    pub reason: String,
+}
+
+/// Rows per insertAll request: BigQuery recommends 500.
+pub const INSERT_ALL_ROWS: usize = 500;
+/// Largest insertAll request body we send: BigQuery refuses an HTTP request over 10 MB.
+pub const MAX_INSERT_ALL_BYTES: usize = 9 * 1024 * 1024;
+
+/// Splits insertAll rows into requests of at most `max_rows` rows and, as the rows'
+/// JSON measures, `max_bytes` bytes (a row alone over the bound goes in a request of
+/// its own, so it cannot fail its neighbours).
+pub fn insert_all_chunks(
+    rows: &[(Option<String>, serde_json::Value)],
+    max_rows: usize,
+    max_bytes: usize,
+) -> Vec<&[(Option<String>, serde_json::Value)]> {
+    // Each row travels as {"insertId": "...", "json": {...}}, with a comma.
+    let size = |(id, row): &(Option<String>, serde_json::Value)| {
+        serde_json::to_vec(row).map_or(0, |v| v.len()) + id.as_ref().map_or(0, String::len) + 32
+    };
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        let n = size(r);
+        if i > start && (i - start >= max_rows || bytes + n > max_bytes) {
+            out.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += n;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
+
 impl BigQuery {
     /// Streams `rows` (each with its insertId, which BigQuery uses to drop a retried
-    /// write) into `dataset.table` with insertAll, through the write retry policy; a row
+    /// write) into `dataset.table` with insertAll (see [`BigQuery::insert_all`]); a row
     /// BigQuery refuses is an error naming the table and the first refusal.
     pub async fn insert_rows(
         &self,
@@ -95,34 +138,123 @@ impl BigQuery {
         table: &str,
         rows: Vec<(Option<String>, serde_json::Value)>,
     ) -> Result<()> {
-        let mut req = gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest::new();
-        for (id, row) in rows {
-            req.add_row(id, row)
-                .map_err(|e| Error::remote(BIGQUERY, "insertAll", table, crate::error::Status::Other, e.to_string()))?;
-        }
-        let resp = crate::retry::retry(
-            crate::retry::RetryPolicy::WRITE,
-            "insertAll",
-            || async {
-                self.client
-                    .tabledata()
-                    .insert_all(project, dataset, table, req.clone())
-                    .await
-                    .map_err(|e| Error::api(BIGQUERY, "insertAll", table, e))
-            },
-            |_| {},
-        )
-        .await?;
-        match resp.insert_errors {
-            Some(errs) if !errs.is_empty() => Err(Error::remote(
+        let refused = self
+            .insert_all(project, dataset, table, &rows, crate::retry::RetryPolicy::WRITE, &|_| {}, &|_| {})
+            .await?;
+        match refused.first() {
+            None => Ok(()),
+            Some(first) => Err(Error::remote(
                 BIGQUERY,
                 "insertAll",
                 table,
                 crate::error::Status::Other,
-                format!("BigQuery refused {} row(s): {:?}", errs.len(), errs[0]),
+                format!("BigQuery refused {} row(s), first: row {}: {}", refused.len(), first.index, first.reason),
             )),
-            _ => Ok(()),
         }
+    }
+
+    /// The one insertAll path: `rows` go in requests of at most [`INSERT_ALL_ROWS`] rows
+    /// and [`MAX_INSERT_ALL_BYTES`] (see [`insert_all_chunks`]), each sent under `policy`
+    /// (`on_error` hears every failed attempt, `on_retry` every retry).
+    ///
+    /// BigQuery writes none of a request's rows when it refuses one of them (it answers
+    /// `insertErrors`: `invalid` for the rows at fault, `stopped` for the others), so the
+    /// rows it names are left out and the rest sent again. Returns the refused rows, by
+    /// their index in `rows`, with BigQuery's reason; every other row is written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_all(
+        &self,
+        project: &str,
+        dataset: &str,
+        table: &str,
+        rows: &[(Option<String>, serde_json::Value)],
+        policy: crate::retry::RetryPolicy,
+        on_error: &(dyn Fn(&Error) + Sync),
+        on_retry: &(dyn Fn(&Error) + Sync),
+    ) -> Result<Vec<RowRefusal>> {
+        use gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest;
+        let mut refused = Vec::new();
+        let mut offset = 0;
+        for chunk in insert_all_chunks(rows, INSERT_ALL_ROWS, MAX_INSERT_ALL_BYTES) {
+            // Indexes into `chunk` still to write.
+            let mut left: Vec<usize> = (0..chunk.len()).collect();
+            while !left.is_empty() {
+                let mut req = TableDataInsertAllRequest::new();
+                for &i in &left {
+                    let (id, row) = &chunk[i];
+                    req.add_row(id.clone(), row).map_err(|e| {
+                        Error::remote(BIGQUERY, "insertAll", table, crate::error::Status::Other, e.to_string())
+                    })?;
+                }
+                let resp = crate::retry::retry(
+                    policy,
+                    "insertAll",
+                    || async {
+                        let r = self
+                            .client
+                            .tabledata()
+                            .insert_all(project, dataset, table, req.clone())
+                            .await
+                            .map_err(|e| Error::api(BIGQUERY, "insertAll", table, e));
+                        if let Err(e) = &r {
+                            on_error(e);
+                        }
+                        r
+                    },
+                    |e| on_retry(e),
+                )
+                .await?;
+                let errors = resp.insert_errors.unwrap_or_default();
+                if errors.is_empty() {
+                    break;
+                }
+                let mut at_fault = Vec::new();
+                for e in &errors {
+                    let reasons = e.errors.as_deref().unwrap_or_default();
+                    let Some(bad) = reasons.iter().find(|r| r.reason.as_deref() != Some("stopped")) else {
+                        continue;
+                    };
+                    let Some(i) = e.index.and_then(|i| usize::try_from(i).ok()).filter(|&i| i < left.len()) else {
+                        return Err(Error::remote(
+                            BIGQUERY,
+                            "insertAll",
+                            table,
+                            crate::error::Status::Other,
+                            format!("a refusal names no row of the request: {e:?}"),
+                        ));
+                    };
+                    let reason = [bad.location.as_deref(), bad.message.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                    at_fault.push((i, reason));
+                }
+                if at_fault.is_empty() {
+                    // Every row "stopped" and none at fault: not a refusal we can act on.
+                    return Err(Error::remote(
+                        BIGQUERY,
+                        "insertAll",
+                        table,
+                        crate::error::Status::Other,
+                        format!("{} rows not written, none named at fault: {:?}", errors.len(), errors[0]),
+                    ));
+                }
+                at_fault.sort_unstable_by_key(|(i, _)| *i);
+                at_fault.dedup_by_key(|(i, _)| *i);
+                for (i, reason) in at_fault.iter().rev() {
+                    refused.push(RowRefusal {
+                        index: offset + left[*i],
+                        reason: if reason.is_empty() { "refused by BigQuery".into() } else { reason.clone() },
+                    });
+                    left.remove(*i);
+                }
+            }
+            offset += chunk.len();
+        }
+        refused.sort_unstable_by_key(|r| r.index);
+        Ok(refused)
     }
 
     /// Runs `sql` (GoogleSQL) in `project` with `jobs.query`, waiting up to `timeout`
@@ -744,6 +876,29 @@ fn bearer(headers: &http::HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insert_all_requests_are_cut_by_rows_and_by_bytes() {
+        let row = |n: usize| (Some("id".to_string()), serde_json::json!({ "s": "x".repeat(n) }));
+        let rows: Vec<_> = (0..1200).map(|_| row(10)).collect();
+        let sizes: Vec<usize> = insert_all_chunks(&rows, 500, MAX_INSERT_ALL_BYTES)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, [500, 500, 200]);
+        // Twenty rows of 1 MiB: eight per request under 9 MiB, and a row over the bound alone.
+        let mut big: Vec<_> = (0..20).map(|_| row(1 << 20)).collect();
+        big.insert(5, row(12 << 20));
+        let chunks = insert_all_chunks(&big, 500, MAX_INSERT_ALL_BYTES);
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [5, 1, 8, 7]);
+        for c in &chunks {
+            let body: usize = c.iter().map(|(_, v)| serde_json::to_vec(v).unwrap().len()).sum();
+            assert!(c.len() == 1 || body <= MAX_INSERT_ALL_BYTES, "{body}");
+        }
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 21);
+        assert!(insert_all_chunks(&[], 500, MAX_INSERT_ALL_BYTES).is_empty());
+    }
 
     /// Every shape of a TIMESTAMP cell the REST API answers reads as the same instant;
     /// the alerts' window (whole microseconds from the emulator, seconds from BigQuery by

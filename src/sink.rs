@@ -13,14 +13,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use gcp_bigquery_client::google::cloud::bigquery::storage::v1 as storage;
-use gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest;
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto};
 use serde_json::{Value, json};
 use storage::big_query_write_client::BigQueryWriteClient;
 
 use crate::error::{Error, Result, Status};
-use crate::gcp::{BIGQUERY, BigQuery, CloudStorage, Gcp, STORAGE};
+use crate::gcp::{BIGQUERY, BigQuery, CloudStorage, Gcp, RowRefusal, STORAGE};
 use crate::metrics::Metrics;
 use crate::retry::{self, RetryPolicy};
 use crate::transform::{Reject, Sale};
@@ -31,10 +30,6 @@ pub const SALES_TABLE: &str = "fact_sales_streaming";
 pub const DEAD_LETTER_TABLE: &str = "fact_sales_deadletter";
 /// Largest AppendRows request we send (the API's limit is 10 MB).
 const MAX_APPEND_BYTES: usize = 8 * 1024 * 1024;
-/// Rows per insertAll request: BigQuery recommends 500.
-const INSERT_ALL_ROWS: usize = 500;
-/// Largest insertAll request body we send: BigQuery refuses an HTTP request over 10 MB.
-pub const MAX_INSERT_ALL_BYTES: usize = 9 * 1024 * 1024;
 /// Most of a rejected payload a dead-letter row holds: a larger one is cut there (its
 /// size and SHA-256 say what it was) and kept whole in the bucket.
 pub const DEAD_LETTER_INLINE_BYTES: usize = 64 * 1024;
@@ -224,30 +219,20 @@ pub fn dead_letter_json(d: &DeadLetter, payload_uri: Option<&str>, ingest_ts: Da
     })
 }
 
-/// Splits insertAll rows into requests of at most `max_rows` rows and, as the rows'
-/// JSON measures, `max_bytes` bytes (a row alone over the bound goes in a request of
-/// its own, so it cannot fail its neighbours).
-pub fn insert_all_chunks(
-    rows: &[(Option<String>, Value)],
-    max_rows: usize,
-    max_bytes: usize,
-) -> Vec<&[(Option<String>, Value)]> {
-    // Each row travels as {"insertId": "...", "json": {...}}, with a comma.
-    let size = |(id, row): &(Option<String>, Value)| {
-        serde_json::to_vec(row).map_or(0, |v| v.len()) + id.as_ref().map_or(0, String::len) + 32
-    };
+/// Cuts encoded rows into AppendRows requests of at most `max_bytes` (a row over the
+/// bound alone): the ranges of indexes each request carries.
+pub fn append_requests(encoded: &[Vec<u8>], max_bytes: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, r) in rows.iter().enumerate() {
-        let n = size(r);
-        if i > start && (i - start >= max_rows || bytes + n > max_bytes) {
-            out.push(&rows[start..i]);
-            (start, bytes) = (i, 0);
+    let (mut start, mut size) = (0, 0);
+    for (i, row) in encoded.iter().enumerate() {
+        if i > start && size + row.len() > max_bytes {
+            out.push(start..i);
+            (start, size) = (i, 0);
         }
-        bytes += n;
+        size += row.len();
     }
-    if start < rows.len() {
-        out.push(&rows[start..]);
+    if start < encoded.len() {
+        out.push(start..encoded.len());
     }
     out
 }
@@ -348,38 +333,63 @@ impl Sink {
     /// Writes sale rows. Errs on a permanent error, or when the retry budget is spent:
     /// then BigQuery may or may not hold the rows, and the caller must not ack them (a
     /// redelivery is deduplicated by event_id).
-    pub async fn write_sales(&self, rows: &[SaleRow]) -> Result<()> {
+    ///
+    /// A row BigQuery refuses to store (AppendRows `row_errors`, insertAll `insertErrors`)
+    /// fails its whole request; it is left out, the rest of the request is sent again,
+    /// and it comes back among the refused rows (by index in `rows`, with BigQuery's
+    /// reason) for the caller to dead-letter. Every row not refused is written.
+    pub async fn write_sales(&self, rows: &[SaleRow]) -> Result<Vec<RowRefusal>> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = Utc::now();
-        match &self.write {
-            Some(api) => {
-                let mut requests: Vec<Vec<Vec<u8>>> = vec![Vec::new()];
-                let mut size = 0;
-                for r in rows {
-                    let mut buf = Vec::with_capacity(160);
-                    encode_sale(r, now, &mut buf);
-                    if size + buf.len() > MAX_APPEND_BYTES {
-                        requests.push(Vec::new());
-                        size = 0;
-                    }
-                    size += buf.len();
-                    requests.last_mut().expect("starts with one").push(buf);
+        let Some(api) = &self.write else {
+            let json: Vec<(Option<String>, Value)> = rows
+                .iter()
+                .map(|r| (Some(r.sale.event_id.clone()), sale_json(r, now)))
+                .collect();
+            return self.insert_all(SALES_TABLE, &json).await;
+        };
+        let encoded: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|r| {
+                let mut buf = Vec::with_capacity(160);
+                encode_sale(r, now, &mut buf);
+                buf
+            })
+            .collect();
+        let mut refused = Vec::new();
+        for request in append_requests(&encoded, MAX_APPEND_BYTES) {
+            // Indexes into `rows` still to append.
+            let mut left: Vec<usize> = request.collect();
+            while !left.is_empty() {
+                let serialized: Vec<Vec<u8>> = left.iter().map(|&i| encoded[i].clone()).collect();
+                let mut named = self.retry("AppendRows", || api.append(serialized.clone())).await?;
+                if named.is_empty() {
+                    break;
                 }
-                for serialized in requests {
-                    self.retry("AppendRows", || api.append(serialized.clone())).await?;
+                named.retain(|(i, _)| *i < left.len());
+                if named.is_empty() {
+                    return Err(Error::remote(
+                        BIGQUERY,
+                        "AppendRows",
+                        &api.stream,
+                        Status::Other,
+                        "row errors that name no row of the request",
+                    ));
                 }
-                Ok(())
-            }
-            None => {
-                let json: Vec<(Option<String>, Value)> = rows
-                    .iter()
-                    .map(|r| (Some(r.sale.event_id.clone()), sale_json(r, now)))
-                    .collect();
-                self.insert_all(SALES_TABLE, json).await
+                named.sort_unstable_by_key(|(i, _)| *i);
+                named.dedup_by_key(|(i, _)| *i);
+                for (i, reason) in named.into_iter().rev() {
+                    refused.push(RowRefusal {
+                        index: left.remove(i),
+                        reason,
+                    });
+                }
             }
         }
+        refused.sort_unstable_by_key(|r| r.index);
+        Ok(refused)
     }
 
     /// Writes dead letters (insertAll), each with its Pub/Sub message id as insertId: a
@@ -405,7 +415,23 @@ impl Sink {
             };
             json.push((dead_letter_insert_id(d), dead_letter_json(d, uri.as_deref(), now)));
         }
-        self.insert_all(DEAD_LETTER_TABLE, json).await
+        let refused = self.insert_all(DEAD_LETTER_TABLE, &json).await?;
+        match refused.first() {
+            None => Ok(()),
+            // Nothing to dead-letter a dead letter to: not acked, so kept in Pub/Sub.
+            Some(first) => Err(Error::remote(
+                BIGQUERY,
+                "insertAll",
+                DEAD_LETTER_TABLE,
+                Status::Other,
+                format!(
+                    "BigQuery refused {} dead letter(s), first: message {}: {}",
+                    refused.len(),
+                    rows[first.index].delivery.message_id,
+                    first.reason
+                ),
+            )),
+        }
     }
 
     /// Writes an oversized dead letter's whole payload to the bucket; its `gs://` URI.
@@ -434,42 +460,31 @@ impl Sink {
         Ok(uri)
     }
 
-    async fn insert_all(&self, table: &'static str, rows: Vec<(Option<String>, Value)>) -> Result<()> {
-        for chunk in insert_all_chunks(&rows, INSERT_ALL_ROWS, MAX_INSERT_ALL_BYTES) {
-            self.retry("insertAll", || async {
-                let mut req = TableDataInsertAllRequest::new();
-                for (id, row) in chunk {
-                    req.add_row(id.clone(), row)
-                        .map_err(|e| Error::remote(BIGQUERY, "insertAll", table, Status::Other, e.to_string()))?;
-                }
-                let resp = self
-                    .bq
-                    .client
-                    .tabledata()
-                    .insert_all(&self.project, &self.dataset, table, req)
-                    .await
-                    .map_err(|e| Error::api(BIGQUERY, "insertAll", table, e))?;
-                match resp.insert_errors {
-                    Some(errs) if !errs.is_empty() => Err(Error::remote(
-                        BIGQUERY,
-                        "insertAll",
-                        table,
-                        Status::Other,
-                        format!("{} rows refused, first: {:?}", errs.len(), errs[0]),
-                    )),
-                    _ => Ok(()),
-                }
-            })
-            .await?;
-        }
-        Ok(())
+    /// insertAll through the one path ([`BigQuery::insert_all`]), under the worker's
+    /// write policy, each failed attempt and retry counted; the rows BigQuery refused.
+    async fn insert_all(&self, table: &'static str, rows: &[(Option<String>, Value)]) -> Result<Vec<RowRefusal>> {
+        self.bq
+            .insert_all(
+                &self.project,
+                &self.dataset,
+                table,
+                rows,
+                self.retry,
+                &|_| {
+                    self.metrics.write_errors.inc();
+                },
+                &|_| {
+                    self.metrics.retried.inc();
+                },
+            )
+            .await
     }
 
     /// One write under the retry policy; every failed attempt and every retry is counted.
-    async fn retry<F, Fut>(&self, what: &'static str, mut op: F) -> Result<()>
+    async fn retry<T, F, Fut>(&self, what: &'static str, mut op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<()>>,
+        Fut: std::future::Future<Output = Result<T>>,
     {
         let attempt = || {
             let fut = op();
@@ -620,8 +635,10 @@ impl WriteApi {
     /// Appends `serialized_rows` on the worker's connection (opened, or opened again
     /// after a failure, on the way) and waits for BigQuery's answer. Requests of
     /// concurrent writes are pipelined on the one connection.
-    async fn append(&self, serialized_rows: Vec<Vec<u8>>) -> Result<()> {
-        let n = serialized_rows.len();
+    ///
+    /// A request BigQuery appended answers no row errors; one it refused appended none of
+    /// its rows and answers the rows at fault, by index in the request, with the reason.
+    async fn append(&self, serialized_rows: Vec<Vec<u8>>) -> Result<Vec<(usize, String)>> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let id = {
             let mut conn = self.conn.lock().await;
@@ -655,7 +672,6 @@ impl WriteApi {
         let failed = match &answered {
             Ok(Ok(r)) => {
                 matches!(r.response, Some(storage::append_rows_response::Response::Error(_)))
-                    || !r.row_errors.is_empty()
             }
             _ => true,
         };
@@ -679,18 +695,12 @@ impl WriteApi {
                 status.message.clone(),
             ));
         }
-        if let Some(first) = resp.row_errors.first() {
-            return Err(answer_err(
-                Status::Other,
-                format!(
-                    "{} of {n} rows refused, first: row {} {}",
-                    resp.row_errors.len(),
-                    first.index,
-                    first.message
-                ),
-            ));
-        }
-        Ok(())
+        // Row errors: none of the request's rows were appended; these are at fault.
+        Ok(resp
+            .row_errors
+            .iter()
+            .filter_map(|e| Some((usize::try_from(e.index).ok()?, e.message.clone())))
+            .collect())
     }
 }
 
@@ -890,28 +900,5 @@ mod tests {
             dead_letter_object(&anonymous),
             format!("pipelines/dead-letters/{:x}", sha2::Sha256::digest(&raw))
         );
-    }
-
-    #[test]
-    fn insert_all_requests_are_cut_by_rows_and_by_bytes() {
-        let row = |n: usize| (Some("id".to_string()), json!({ "s": "x".repeat(n) }));
-        let rows: Vec<_> = (0..1200).map(|_| row(10)).collect();
-        let sizes: Vec<usize> = insert_all_chunks(&rows, 500, MAX_INSERT_ALL_BYTES)
-            .iter()
-            .map(|c| c.len())
-            .collect();
-        assert_eq!(sizes, [500, 500, 200]);
-        // Twenty rows of 1 MiB: eight per request under 9 MiB, and a row over the bound alone.
-        let mut big: Vec<_> = (0..20).map(|_| row(1 << 20)).collect();
-        big.insert(5, row(12 << 20));
-        let chunks = insert_all_chunks(&big, 500, MAX_INSERT_ALL_BYTES);
-        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
-        assert_eq!(sizes, [5, 1, 8, 7]);
-        for c in &chunks {
-            let body: usize = c.iter().map(|(_, v)| serde_json::to_vec(v).unwrap().len()).sum();
-            assert!(c.len() == 1 || body <= MAX_INSERT_ALL_BYTES, "{body}");
-        }
-        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 21);
-        assert!(insert_all_chunks(&[], 500, MAX_INSERT_ALL_BYTES).is_empty());
     }
 }

@@ -87,11 +87,14 @@ pub enum RejectKind {
     BadEventTs,
     /// Rule 10.
     BadPayment,
+    /// Valid by these rules, but BigQuery refused to store its row (AppendRows
+    /// `row_errors`, insertAll `insertErrors`); the reason is BigQuery's.
+    RefusedByBigQuery,
 }
 
 impl RejectKind {
     /// Every kind, for metrics.
-    pub const ALL: [RejectKind; 13] = [
+    pub const ALL: [RejectKind; 14] = [
         RejectKind::PayloadTooLarge,
         RejectKind::NotUtf8,
         RejectKind::InvalidJson,
@@ -105,6 +108,7 @@ impl RejectKind {
         RejectKind::BadUnitPrice,
         RejectKind::BadEventTs,
         RejectKind::BadPayment,
+        RejectKind::RefusedByBigQuery,
     ];
 
     /// The snake_case name stored in `error_kind`.
@@ -123,6 +127,7 @@ impl RejectKind {
             RejectKind::BadUnitPrice => "bad_unit_price",
             RejectKind::BadEventTs => "bad_event_ts",
             RejectKind::BadPayment => "bad_payment",
+            RejectKind::RefusedByBigQuery => "refused_by_bigquery",
         }
     }
 }

@@ -21,6 +21,7 @@
 //! `event_id` in the views, so redeliveries, a killed worker or several workers on one
 //! subscription all give the same results.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,6 +219,8 @@ type Lease = (String, usize);
 struct Batch {
     sales: Vec<SaleRow>,
     sale_leases: Vec<Lease>,
+    /// Each sale's payload and attributes, to dead-letter it if BigQuery refuses its row.
+    sale_sources: Vec<(bytes::Bytes, HashMap<String, String>)>,
     dead: Vec<DeadLetter>,
     dead_leases: Vec<Lease>,
     bytes: usize,
@@ -229,6 +232,7 @@ impl Batch {
         Batch {
             sales: Vec::new(),
             sale_leases: Vec::new(),
+            sale_sources: Vec::new(),
             dead: Vec::new(),
             dead_leases: Vec::new(),
             bytes: 0,
@@ -529,6 +533,7 @@ fn accept(batch: &mut Batch, msg: Received, metrics: &Metrics) {
                 delivery,
             });
             batch.sale_leases.push(lease);
+            batch.sale_sources.push((msg.data, msg.attributes));
         }
         Err(reject) => {
             tracing::debug!(message = "event rejected", kind = reject.kind.as_str(), reason = %reject.reason, message_id = %delivery.message_id);
@@ -651,6 +656,7 @@ fn spawn_flush(
         let Batch {
             sales,
             sale_leases,
+            sale_sources,
             dead,
             dead_leases,
             ..
@@ -682,7 +688,7 @@ fn spawn_flush(
             let parts = [
                 (sales_result, &mut sale_leases, SALES_TABLE, &metrics.written, "sales"),
                 (
-                    dead_result,
+                    dead_result.map(|r| r.map(|()| Vec::new())),
                     &mut dead_leases,
                     DEAD_LETTER_TABLE,
                     &metrics.dead_lettered,
@@ -692,6 +698,13 @@ fn spawn_flush(
             for (result, part, table, written, what) in parts {
                 let result = match result {
                     None => continue,
+                    Some(Ok(rows_refused)) if !rows_refused.is_empty() => {
+                        let leases = part.as_mut().expect("a result means the part was written");
+                        dead_letter_refused(&sink, &settler, &metrics, rows_refused, &sales, &sale_sources, leases)
+                            .await;
+                        Ok(())
+                    }
+                    Some(Ok(_)) => Ok(()),
                     Some(Err(error)) => match error.sink_wide() {
                         Some(action) => {
                             refused = Some((table, action, error));
@@ -699,7 +712,6 @@ fn spawn_flush(
                         }
                         None => Err(error),
                     },
-                    Some(ok) => ok,
                 };
                 wrote |= result.is_ok();
                 let leases = part.take().expect("a result means the part was written");
@@ -722,6 +734,51 @@ fn spawn_flush(
             }
         }
     });
+}
+
+/// The sales whose rows BigQuery refused to store (the rest are written): each becomes
+/// a dead letter with its payload and BigQuery's reason, and its lease leaves `leases`
+/// (which then holds the written ones). A refused row is acked once its dead letter is
+/// written, and nacked if that write fails (a redelivery is refused and tried again).
+async fn dead_letter_refused(
+    sink: &Sink,
+    settler: &Settler,
+    metrics: &Metrics,
+    refused: Vec<crate::gcp::RowRefusal>,
+    sales: &[SaleRow],
+    sources: &[(bytes::Bytes, HashMap<String, String>)],
+    leases: &mut Vec<Lease>,
+) {
+    let mut letters = Vec::with_capacity(refused.len());
+    let mut at_fault = vec![false; leases.len()];
+    for r in refused {
+        let (raw, attributes) = &sources[r.index];
+        let delivery = sales[r.index].delivery.clone();
+        tracing::warn!(message = "BigQuery refused a row: dead-lettered", reason = %r.reason, message_id = %delivery.message_id);
+        metrics.reject(transform::RejectKind::RefusedByBigQuery);
+        letters.push(DeadLetter {
+            raw: raw.clone(),
+            attributes: attributes.clone(),
+            reject: transform::Reject {
+                kind: transform::RejectKind::RefusedByBigQuery,
+                reason: format!("BigQuery refused the row: {}", r.reason),
+            },
+            delivery,
+        });
+        at_fault[r.index] = true;
+    }
+    let mut refused_leases = Vec::with_capacity(letters.len());
+    let mut i = 0;
+    leases.retain(|lease| {
+        let keep = !at_fault[i];
+        if !keep {
+            refused_leases.push(lease.clone());
+        }
+        i += 1;
+        keep
+    });
+    let written = sink.write_dead_letters(&letters).await;
+    settle(settler, metrics, written, refused_leases, &metrics.dead_lettered, "refused rows' dead letters").await;
 }
 
 /// Acks the messages whose rows are written; nacks them if the write failed.

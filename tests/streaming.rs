@@ -999,3 +999,88 @@ async fn writes_slower_than_the_ack_deadline_keep_their_leases_and_nothing_is_re
     let _ = std::fs::remove_file(log);
     cleanup(&gcp, &names).await;
 }
+
+/// Issue 18 §2: rows BigQuery refuses to store, through the strict proxies, which refuse
+/// the rows of one product as BigQuery refuses a row it cannot store (the emulator stores
+/// anything that parses): AppendRows answers `row_errors`, insertAll `insertErrors`, and
+/// none of the refused request's rows is written. The worker dead-letters the rows named,
+/// with BigQuery's reason and the payload as published, writes the rest of the request
+/// again, and acks everything: nothing is nacked or redelivered, and the raw tables hold
+/// each message once.
+#[tokio::test]
+async fn rows_bigquery_refuses_are_dead_lettered_with_its_reason_and_their_neighbours_land() {
+    const MARKER: &str = "P9REFUSED";
+    for method in ["storage-write", "insert-all"] {
+        let (names, gcp) = provision_fresh(&format!("rowerr_{}", &method[..6]));
+        let (rest, grpc) = (StrictBigQuery::start(), StrictStorageWrite::start());
+        rest.refuse_rows_holding("fact_sales_streaming", MARKER);
+        grpc.refuse_rows_holding(MARKER);
+        let mut refused_ids = HashSet::new();
+        let mut payloads = Vec::new();
+        for i in 0..400 {
+            let event_id = uuid::Uuid::new_v4().to_string();
+            let product = if i % 25 == 7 {
+                refused_ids.insert(event_id.clone());
+                MARKER
+            } else {
+                "P0002"
+            };
+            payloads.push(format!(
+                r#"{{"event_id":"{event_id}","order_id":"O{i}","customer_id":"C00054","product_id":"{product}","qty":2,"unit_price":120.50,"event_ts":"2025-09-15 14:23:55"}}"#
+            ));
+        }
+        assert_eq!(refused_ids.len(), 16);
+        publish_payloads(&gcp, &names, &payloads, &HashMap::new()).await;
+        let mut cmd = worker(&names, method, 6);
+        cmd.env("BIGQUERY_EMULATOR_HOST", format!("127.0.0.1:{}", rest.port))
+            .env("BIGQUERY_STORAGE_EMULATOR_HOST", format!("127.0.0.1:{}", grpc.port))
+            .args(["--batch-rows", "100"]);
+        let (mut w, log) = spawn_logged(&mut cmd, &format!("rowerr-{method}"));
+        let status = wait(&mut w, Duration::from_secs(120));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(status.success(), "{method}: {text}");
+        // The fault happened, on the path of this write method.
+        let refused = match method {
+            "storage-write" => (grpc.refused_rows(), rest.refused_rows()),
+            _ => (rest.refused_rows(), grpc.refused_rows()),
+        };
+        assert!(refused.0 >= 16 && refused.1 == 0, "{method}: refused {refused:?}");
+        let stats = final_stats(&log);
+        assert_eq!(
+            (stats["received"], stats["nacked"], stats["written"], stats["dead_lettered"]),
+            (400, 0, 384, 16),
+            "{method}: {stats:?}"
+        );
+        let (p, d) = (&gcp.project, &names.dataset);
+        let dead = query(
+            &gcp,
+            &format!(
+                "SELECT error_kind, error_reason, raw_payload_text FROM `{p}.{d}.fact_sales_deadletter`"
+            ),
+        )
+        .await;
+        assert_eq!(dead.len(), 16, "{method}: {dead:?}");
+        let published: HashSet<&str> = payloads.iter().map(String::as_str).collect();
+        for row in &dead {
+            assert_eq!(row[0].as_deref(), Some("refused_by_bigquery"), "{method}");
+            let reason = row[1].as_deref().unwrap();
+            assert!(
+                reason.contains("BigQuery refused the row") && reason.contains(&format!("value {MARKER} in field product_id")),
+                "{method}: BigQuery's reason: {reason}"
+            );
+            let payload = row[2].as_deref().unwrap();
+            assert!(published.contains(payload) && payload.contains(MARKER), "{method}: {payload}");
+        }
+        let landed: HashSet<String> = query(&gcp, &format!("SELECT event_id FROM `{p}.{d}.fact_sales_streaming`"))
+            .await
+            .into_iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect();
+        assert_eq!(landed.len(), 384, "{method}");
+        assert!(landed.is_disjoint(&refused_ids), "{method}: a refused row was written");
+        assert_each_message_once_in_the_raw_tables(&gcp, &names, 400).await;
+        assert_eq!(on_the_dead_letter_topic(&gcp, &names).await, 0, "{method}");
+        let _ = std::fs::remove_file(log);
+        cleanup(&gcp, &names).await;
+    }
+}

@@ -572,6 +572,40 @@ struct WriteGate {
     /// Milliseconds each insertAll is held before it is forwarded (0: none).
     stall_ms: std::sync::atomic::AtomicU64,
     stalled: std::sync::atomic::AtomicU64,
+    /// Rows holding these bytes are refused as rows BigQuery cannot store.
+    rows: RowGate,
+    /// The insertAll path (`/tables/T/insertAll`) whose rows `rows` judges.
+    rows_of: Mutex<Option<String>>,
+}
+
+/// Which rows a strict proxy refuses as BigQuery refuses a row it cannot store (the
+/// emulator stores anything that parses): those whose bytes hold a marker. Shared by the
+/// insertAll proxy and the Storage Write one.
+#[derive(Default)]
+pub struct RowGate {
+    marker: Mutex<Option<Vec<u8>>>,
+    refused: std::sync::atomic::AtomicU64,
+}
+
+impl RowGate {
+    /// The indexes of `rows` to refuse, counted as refused.
+    fn at_fault<'a>(&self, rows: impl Iterator<Item = &'a [u8]>) -> Vec<usize> {
+        let marker = self.marker.lock().unwrap().clone();
+        let Some(m) = marker else { return Vec::new() };
+        let found: Vec<usize> = rows
+            .enumerate()
+            .filter(|(_, r)| r.windows(m.len()).any(|w| w == m.as_slice()))
+            .map(|(i, _)| i)
+            .collect();
+        self.refused.fetch_add(found.len() as u64, SeqCst);
+        found
+    }
+
+    /// What BigQuery says of such a row.
+    fn reason(&self) -> String {
+        let m = self.marker.lock().unwrap().clone().unwrap_or_default();
+        format!("Cannot store the value {} in field product_id", String::from_utf8_lossy(&m))
+    }
 }
 
 /// BigQuery's limit on an HTTP request's size (the emulator takes any size).
@@ -655,6 +689,20 @@ impl StrictBigQuery {
     /// How many insertAll calls it refused so far.
     pub fn refused_writes(&self) -> u64 {
         self.writes.refused.load(SeqCst)
+    }
+
+    /// From now on refuses every insertAll row into `table` whose JSON holds `marker`, as
+    /// BigQuery refuses a row it cannot store: 200 with `insertErrors` (`invalid` for
+    /// those rows, `stopped` for the rest of the request), and none of the request's rows
+    /// written.
+    pub fn refuse_rows_holding(&self, table: &str, marker: &str) {
+        *self.writes.rows.marker.lock().unwrap() = Some(marker.as_bytes().to_vec());
+        *self.writes.rows_of.lock().unwrap() = Some(format!("/tables/{table}/insertAll"));
+    }
+
+    /// How many rows it refused so far.
+    pub fn refused_rows(&self) -> u64 {
+        self.writes.rows.refused.load(SeqCst)
     }
 }
 
@@ -784,6 +832,38 @@ async fn strict_forward(
         writes.stalled.fetch_add(1, SeqCst);
         tokio::time::sleep(Duration::from_millis(stall)).await;
     }
+    let judged = writes.rows_of.lock().unwrap().clone();
+    if judged.is_some_and(|t| path.ends_with(&t)) {
+        let text: Vec<u8> = if gzipped {
+            use std::io::Read;
+            let mut out = Vec::new();
+            let _ = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out);
+            out
+        } else {
+            body.to_vec()
+        };
+        let request: Value = serde_json::from_slice(&text).unwrap_or_default();
+        let rows: Vec<Vec<u8>> = request["rows"]
+            .as_array()
+            .map(|rows| rows.iter().map(|r| serde_json::to_vec(&r["json"]).unwrap()).collect())
+            .unwrap_or_default();
+        let at_fault = writes.rows.at_fault(rows.iter().map(Vec::as_slice));
+        if !at_fault.is_empty() {
+            let reason = writes.rows.reason();
+            let errors: Vec<Value> = (0..rows.len())
+                .map(|i| {
+                    let error = if at_fault.contains(&i) {
+                        serde_json::json!({"reason": "invalid", "location": "product_id", "debugInfo": "", "message": reason})
+                    } else {
+                        serde_json::json!({"reason": "stopped", "location": "", "debugInfo": "", "message": ""})
+                    };
+                    serde_json::json!({"index": i, "errors": [error]})
+                })
+                .collect();
+            let answer = serde_json::json!({"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": errors});
+            return (http::StatusCode::OK, axum::Json(answer)).into_response();
+        }
+    }
     if parts.method == http::Method::POST {
         let json: Value = serde_json::from_slice(&body).unwrap_or_default();
         if let Some(cap) = query_cap(&path, &json) {
@@ -832,5 +912,194 @@ async fn strict_forward(
             out
         }
         Err(e) => (http::StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// A strict proxy in front of the BigQuery emulator's Storage Write API (gRPC), on a
+/// thread of its own: it forwards `AppendRows` streams and refuses, on demand
+/// ([`StrictStorageWrite::refuse_rows_holding`]), the rows BigQuery would not store,
+/// which the emulator never does: such a request is answered with `row_errors` naming
+/// them, and none of its rows reach the emulator. A stream's first forwarded request
+/// carries the writer schema, even when the client's first request (which had it) was
+/// refused. Requests are forwarded one at a time, each answered before the next.
+pub struct StrictStorageWrite {
+    /// The port clients connect to (`BIGQUERY_STORAGE_EMULATOR_HOST=127.0.0.1:PORT`).
+    pub port: u16,
+    rows: Arc<RowGate>,
+}
+
+impl StrictStorageWrite {
+    /// In front of the shared emulator (`BIGQUERY_STORAGE_EMULATOR_HOST`).
+    pub fn start() -> StrictStorageWrite {
+        let upstream = format!("http://{}", gcp_args().bigquery_storage_emulator_host.unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let rows = Arc::new(RowGate::default());
+        let gate = rows.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let channel = tonic::transport::Endpoint::from_shared(upstream).unwrap().connect_lazy();
+                let proxy = WriteProxy {
+                    upstream: WriteClient::new(channel).max_decoding_message_size(64 << 20),
+                    rows: gate,
+                };
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                tonic::transport::Server::builder()
+                    .add_service(proxy)
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                    .await
+                    .unwrap();
+            });
+        });
+        StrictStorageWrite { port, rows }
+    }
+
+    /// From now on refuses every appended row whose bytes hold `marker`.
+    pub fn refuse_rows_holding(&self, marker: &str) {
+        *self.rows.marker.lock().unwrap() = Some(marker.as_bytes().to_vec());
+    }
+
+    /// How many rows it refused so far.
+    pub fn refused_rows(&self) -> u64 {
+        self.rows.refused.load(SeqCst)
+    }
+}
+
+use gcp_bigquery_client::google::cloud::bigquery::storage::v1 as write_api;
+type WriteClient = write_api::big_query_write_client::BigQueryWriteClient<tonic::transport::Channel>;
+
+#[derive(Clone)]
+struct WriteProxy {
+    upstream: WriteClient,
+    rows: Arc<RowGate>,
+}
+
+impl tonic::server::NamedService for WriteProxy {
+    const NAME: &'static str = "google.cloud.bigquery.storage.v1.BigQueryWrite";
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for WriteProxy {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let proxy = self.clone();
+        Box::pin(async move {
+            if req.uri().path() == "/google.cloud.bigquery.storage.v1.BigQueryWrite/AppendRows" {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                Ok(grpc.streaming(AppendRows(proxy), req).await)
+            } else {
+                Ok(tonic::Status::unimplemented("the strict proxy forwards AppendRows only").into_http())
+            }
+        })
+    }
+}
+
+struct AppendRows(WriteProxy);
+
+type AppendAnswers =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<write_api::AppendRowsResponse, tonic::Status>> + Send>>;
+
+impl tonic::server::StreamingService<write_api::AppendRowsRequest> for AppendRows {
+    type Response = write_api::AppendRowsResponse;
+    type ResponseStream = AppendAnswers;
+    type Future = futures::future::BoxFuture<'static, Result<tonic::Response<AppendAnswers>, tonic::Status>>;
+
+    fn call(&mut self, request: tonic::Request<tonic::Streaming<write_api::AppendRowsRequest>>) -> Self::Future {
+        use futures::SinkExt;
+        use write_api::append_rows_request::Rows;
+        let WriteProxy { mut upstream, rows } = self.0.clone();
+        Box::pin(async move {
+            let mut incoming = request.into_inner();
+            let (mut answers, answered) = futures::channel::mpsc::channel(16);
+            tokio::spawn(async move {
+                let (mut stream, mut schema) = (String::new(), None);
+                let mut forwarded: Option<(
+                    futures::channel::mpsc::Sender<write_api::AppendRowsRequest>,
+                    tonic::Streaming<write_api::AppendRowsResponse>,
+                )> = None;
+                loop {
+                    let mut req = match incoming.message().await {
+                        Ok(Some(req)) => req,
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = answers.send(Err(e)).await;
+                            break;
+                        }
+                    };
+                    if !req.write_stream.is_empty() {
+                        stream = req.write_stream.clone();
+                    }
+                    let Some(Rows::ProtoRows(data)) = &mut req.rows else {
+                        let _ = answers.send(Err(tonic::Status::invalid_argument("no proto rows"))).await;
+                        break;
+                    };
+                    if data.writer_schema.is_some() {
+                        schema = data.writer_schema.clone();
+                    }
+                    let serialized = data.rows.as_ref().map(|r| r.serialized_rows.clone()).unwrap_or_default();
+                    let at_fault = rows.at_fault(serialized.iter().map(Vec::as_slice));
+                    if !at_fault.is_empty() {
+                        let reason = rows.reason();
+                        let refused = write_api::AppendRowsResponse {
+                            write_stream: stream.clone(),
+                            row_errors: at_fault
+                                .iter()
+                                .map(|&i| write_api::RowError {
+                                    index: i as i64,
+                                    code: write_api::row_error::RowErrorCode::FieldsError as i32,
+                                    message: reason.clone(),
+                                })
+                                .collect(),
+                            ..Default::default()
+                        };
+                        if answers.send(Ok(refused)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    let answer = match &mut forwarded {
+                        Some((tx, rx)) => {
+                            let _ = tx.send(req).await;
+                            rx.message().await
+                        }
+                        None => {
+                            // The first request upstream opens the stream with the schema.
+                            data.writer_schema = data.writer_schema.take().or_else(|| schema.clone());
+                            req.write_stream = stream.clone();
+                            let (mut tx, rx) = futures::channel::mpsc::channel(16);
+                            let _ = tx.send(req).await;
+                            match upstream.append_rows(rx).await {
+                                Ok(resp) => {
+                                    let (_, rx) = forwarded.insert((tx, resp.into_inner()));
+                                    rx.message().await
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                    };
+                    let answer = match answer {
+                        Ok(Some(a)) => Ok(a),
+                        Ok(None) => Err(tonic::Status::unavailable("the emulator closed the stream")),
+                        Err(e) => Err(e),
+                    };
+                    let failed = answer.is_err();
+                    if answers.send(answer).await.is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            Ok(tonic::Response::new(Box::pin(answered) as AppendAnswers))
+        })
     }
 }
