@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use google_cloud_auth::credentials::{self, CacheableResource, Credentials};
-use google_cloud_pubsub::client::{SubscriptionAdmin, TopicAdmin};
+use google_cloud_pubsub::client::{SchemaService, SubscriptionAdmin, TopicAdmin};
 use google_cloud_storage::client::Storage;
 use http::Extensions;
 
@@ -59,6 +59,9 @@ pub struct PubSubAdmin {
     pub topics: TopicAdmin,
     /// Subscriptions.
     pub subscriptions: SubscriptionAdmin,
+    /// Pub/Sub's IAM policy calls (`getIamPolicy`, `setIamPolicy`), which the service
+    /// answers for topics and subscriptions as for schemas.
+    pub iam: SchemaService,
 }
 
 /// BigQuery: the `gcp-bigquery-client` for jobs and rows, and a small REST helper for
@@ -83,6 +86,11 @@ pub struct QueryRows {
     /// The rows.
     pub rows: Vec<Vec<Option<String>>>,
 }
+
+/// Resource Manager's REST API root, for the project number.
+const RESOURCE_MANAGER: &str = "https://cloudresourcemanager.googleapis.com/v3";
+/// Its name in errors.
+const RESOURCE_MANAGER_NAME: &str = "Resource Manager";
 
 /// A row BigQuery refused to store, by its index in the rows given, with BigQuery's
 /// reason (the column and what is wrong with it).
@@ -746,12 +754,55 @@ impl Gcp {
             .await
             .map_err(|e| Error::api(PUBSUB, "build", "topic admin client", e))?;
         let subscriptions = SubscriptionAdmin::builder()
+            .with_endpoint(endpoint.clone())
+            .with_credentials(creds.clone())
+            .build()
+            .await
+            .map_err(|e| Error::api(PUBSUB, "build", "subscription admin client", e))?;
+        let iam = SchemaService::builder()
             .with_endpoint(endpoint)
             .with_credentials(creds)
             .build()
             .await
-            .map_err(|e| Error::api(PUBSUB, "build", "subscription admin client", e))?;
-        Ok(PubSubAdmin { topics, subscriptions })
+            .map_err(|e| Error::api(PUBSUB, "build", "IAM policy client", e))?;
+        Ok(PubSubAdmin {
+            topics,
+            subscriptions,
+            iam,
+        })
+    }
+
+    /// The project's number (Resource Manager `projects.get`), which names its service
+    /// agents. Google Cloud only: the emulators have no project numbers.
+    pub async fn project_number(&self) -> Result<String> {
+        let endpoint = Endpoint::Cloud {
+            url: RESOURCE_MANAGER.to_string(),
+        };
+        let creds = self.credentials(RESOURCE_MANAGER_NAME, &endpoint, "").await?;
+        let rest = Rest::new(RESOURCE_MANAGER_NAME, self.http.clone(), RESOURCE_MANAGER.to_string(), creds);
+        let path = format!("/projects/{}", self.project);
+        let project = rest.get("get project", &path).await?.ok_or_else(|| {
+            Error::remote(
+                RESOURCE_MANAGER_NAME,
+                "get project",
+                &self.project,
+                crate::error::Status::Http(404),
+                "no such project: check --project",
+            )
+        })?;
+        project["name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("projects/"))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Error::remote(
+                    RESOURCE_MANAGER_NAME,
+                    "get project",
+                    &self.project,
+                    crate::error::Status::Other,
+                    format!("the answer names no project number: {project}"),
+                )
+            })
     }
 
     /// The Pub/Sub endpoint and checked credentials, for the publisher and subscriber

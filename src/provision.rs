@@ -3,7 +3,8 @@
 //! the dataset, every table (through the API, from `bigquery/schemas`) and view (after
 //! what it reads), the orders topic, its dead-letter topic, the worker's subscription
 //! with dead-letter and retry policies, a subscription that keeps dead letters, and the
-//! alerts topic (`<topic>-alerts`).
+//! alerts topic (`<topic>-alerts`). On Google Cloud it also grants the project's Pub/Sub
+//! service agent the roles dead-letter forwarding needs (the emulator has no IAM).
 //!
 //! Each resource is observed first and [`Change`] says what must happen to it; a dry run
 //! stops there. A second run finds everything [`Change::Unchanged`].
@@ -178,7 +179,60 @@ impl Provisioner<'_> {
             self.view(bq, v).await?;
         }
         self.pubsub(ps).await?;
+        self.service_agent_grants(ps).await?;
         Ok(self.report)
+    }
+
+    /// Grants the project's Pub/Sub service agent what forwarding to the dead-letter
+    /// topic needs, as Terraform does: `roles/pubsub.publisher` on the dead-letter topic
+    /// and `roles/pubsub.subscriber` on the worker's subscription (without them Pub/Sub
+    /// keeps redelivering what it should move). Each policy is read, and written back
+    /// (with its etag) only when the binding is missing. If the caller may not set IAM
+    /// policies, the error names the exact commands to run. The Pub/Sub emulator has no
+    /// IAM (`getIamPolicy` answers 404), so there this step is skipped.
+    async fn service_agent_grants(&mut self, ps: &PubSubAdmin) -> Result<()> {
+        if self.gcp.endpoints.pubsub.is_emulator() {
+            tracing::debug!(message = "the Pub/Sub emulator has no IAM: the service agent's grants are skipped");
+            return Ok(());
+        }
+        let agent = pubsub_service_agent(&self.gcp.project_number().await?);
+        let grants = dead_letter_grants(&self.gcp.project, &self.opts.names);
+        for (resource, role) in &grants {
+            let policy = ps
+                .iam
+                .get_iam_policy()
+                .set_resource(resource)
+                .send()
+                .await
+                .map_err(|e| Error::api(PUBSUB, "get IAM policy", resource, e))?;
+            let wanted = with_member(&policy, role, &agent);
+            let change = if wanted.is_some() { Change::Create } else { Change::Unchanged };
+            if self.record("grant", format!("{role} on {resource} to {agent}"), &change)
+                && let Some(policy) = wanted
+            {
+                let set = ps.iam.set_iam_policy().set_resource(resource).set_policy(policy).send().await;
+                if let Err(e) = set {
+                    let status = ApiCause::status(&e);
+                    if matches!(
+                        status,
+                        crate::error::Status::Http(403) | crate::error::Status::Grpc(tonic::Code::PermissionDenied)
+                    ) {
+                        return Err(Error::remote(
+                            PUBSUB,
+                            "set IAM policy",
+                            resource,
+                            status,
+                            format!(
+                                "you may not grant roles on it; have someone who may (roles/pubsub.admin) run:\n{}",
+                                grant_commands(&self.gcp.project, &grants, &agent)
+                            ),
+                        ));
+                    }
+                    return Err(Error::api(PUBSUB, "set IAM policy", resource, e));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn bucket(&mut self, gcs: &CloudStorage) -> Result<()> {
@@ -472,6 +526,68 @@ fn topic_change(want: &Topic, have: &Topic) -> Change {
     } else {
         Change::Update(diffs.join(", "))
     }
+}
+
+/// A project's Pub/Sub service agent, as an IAM member.
+pub fn pubsub_service_agent(project_number: &str) -> String {
+    format!("serviceAccount:service-{project_number}@gcp-sa-pubsub.iam.gserviceaccount.com")
+}
+
+/// What Pub/Sub's service agent needs for dead-letter forwarding: (resource, role).
+pub fn dead_letter_grants(project: &str, names: &Names) -> [(String, &'static str); 2] {
+    [
+        (
+            format!("projects/{project}/topics/{}", names.dead_letter_topic()),
+            "roles/pubsub.publisher",
+        ),
+        (
+            format!("projects/{project}/subscriptions/{}", names.subscription),
+            "roles/pubsub.subscriber",
+        ),
+    ]
+}
+
+/// `policy` with `member` in `role`'s unconditional binding (a binding added if there is
+/// none), everything else and the etag kept; `None` when it is there already.
+pub fn with_member(
+    policy: &google_cloud_iam_v1::model::Policy,
+    role: &str,
+    member: &str,
+) -> Option<google_cloud_iam_v1::model::Policy> {
+    let unconditional = |b: &google_cloud_iam_v1::model::Binding| b.role == role && b.condition.is_none();
+    if policy
+        .bindings
+        .iter()
+        .any(|b| unconditional(b) && b.members.iter().any(|m| m == member))
+    {
+        return None;
+    }
+    let mut out = policy.clone();
+    match out.bindings.iter_mut().find(|b| unconditional(b)) {
+        Some(b) => b.members.push(member.to_string()),
+        None => out.bindings.push(
+            google_cloud_iam_v1::model::Binding::new()
+                .set_role(role)
+                .set_members([member]),
+        ),
+    }
+    Some(out)
+}
+
+/// The `gcloud` commands that make `grants` to `agent`, one per line.
+pub fn grant_commands(project: &str, grants: &[(String, &'static str)], agent: &str) -> String {
+    grants
+        .iter()
+        .map(|(resource, role)| {
+            let (kind, name) = match resource.split('/').collect::<Vec<_>>()[..] {
+                [_, _, "topics", name] => ("topics", name),
+                [_, _, _, name] => ("subscriptions", name),
+                _ => ("topics", resource.as_str()),
+            };
+            format!("  gcloud pubsub {kind} add-iam-policy-binding {name} --project={project} --member={agent} --role={role}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn is_not_found(e: &google_cloud_pubsub::Error) -> bool {
@@ -817,5 +933,54 @@ mod tests {
             dry_run: true,
         };
         assert!(r.to_string().contains("would create") && r.to_string().contains("nothing was changed"));
+    }
+
+    #[test]
+    fn the_service_agent_is_added_once_and_everything_else_is_kept() {
+        use google_cloud_iam_v1::model::{Binding, Policy};
+        let agent = pubsub_service_agent("415104041262");
+        assert_eq!(agent, "serviceAccount:service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com");
+        let other = Binding::new().set_role("roles/pubsub.viewer").set_members(["user:a@example.com"]);
+        let policy = Policy::new()
+            .set_etag(bytes::Bytes::from_static(b"BwX1"))
+            .set_bindings([other.clone()]);
+        let added = with_member(&policy, "roles/pubsub.publisher", &agent).expect("missing, so added");
+        assert_eq!(added.etag, policy.etag, "the etag guards the write");
+        assert_eq!(added.bindings.len(), 2);
+        assert_eq!(added.bindings[0], other);
+        assert_eq!(
+            (added.bindings[1].role.as_str(), added.bindings[1].members.clone()),
+            ("roles/pubsub.publisher", vec![agent.clone()])
+        );
+        assert_eq!(with_member(&added, "roles/pubsub.publisher", &agent), None, "a second run changes nothing");
+        // Into the role's existing binding; a conditional binding of the role is not it.
+        let conditional = Binding::new()
+            .set_role("roles/pubsub.publisher")
+            .set_members([agent.clone()])
+            .set_condition(google_cloud_type::model::Expr::new().set_expression("request.time < timestamp('2027-01-01T00:00:00Z')"));
+        let existing = Binding::new().set_role("roles/pubsub.publisher").set_members(["group:ops@example.com"]);
+        let policy = Policy::new().set_bindings([conditional.clone(), existing]);
+        let added = with_member(&policy, "roles/pubsub.publisher", &agent).expect("only under a condition");
+        assert_eq!(added.bindings[0], conditional);
+        assert_eq!(added.bindings[1].members, vec!["group:ops@example.com".to_string(), agent]);
+    }
+
+    #[test]
+    fn who_may_not_grant_is_told_the_exact_commands() {
+        let names = Names {
+            dataset: "instashop".into(),
+            bucket: "b".into(),
+            topic: "orders".into(),
+            subscription: "orders-worker".into(),
+        };
+        let grants = dead_letter_grants("shop-prod", &names);
+        let agent = pubsub_service_agent("42");
+        assert_eq!(
+            grant_commands("shop-prod", &grants, &agent),
+            "  gcloud pubsub topics add-iam-policy-binding orders-dead-letter --project=shop-prod \
+             --member=serviceAccount:service-42@gcp-sa-pubsub.iam.gserviceaccount.com --role=roles/pubsub.publisher\n  \
+             gcloud pubsub subscriptions add-iam-policy-binding orders-worker --project=shop-prod \
+             --member=serviceAccount:service-42@gcp-sa-pubsub.iam.gserviceaccount.com --role=roles/pubsub.subscriber"
+        );
     }
 }
