@@ -2,7 +2,7 @@
 // The page's definition and the server's reading of its URL are in #page-definition;
 // each chart's data comes from /api/pages/<page>/charts/<chart>?<the page's query>, all
 // fetched at once. The period, comparison and filters live in the URL (the server
-// parses it strictly: src/selection.rs), so a view can be shared and reloaded. Every
+// parses it strictly: src/dashboard/selection.rs), so a view can be shared and reloaded. Every
 // number a person reads is the server's exact text (`t`); `v` only positions marks.
 // Data reaches the document only as text: tooltips are built from escaped strings.
 // A chart whose query failed shows the error on its tile; when BigQuery does not answer

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use instashop::forecast::{Options, forecast_all};
-use instashop::progress::{Mode, Progress};
+use instashop::ops::forecast::{Options, forecast_all};
+use instashop::platform::progress::{Mode, Progress};
 use rand::{Rng, SeedableRng};
 
 /// Peak resident memory of this process, from /proc (MiB).

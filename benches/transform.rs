@@ -3,9 +3,9 @@
 
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use instashop::publisher::{EventGenerator, GeneratorConfig};
-use instashop::sink::{Delivery, SaleRow, encode_sale, sale_json};
-use instashop::transform::validate;
+use instashop::streaming::publisher::{EventGenerator, GeneratorConfig};
+use instashop::streaming::sink::{Delivery, SaleRow, encode_sale, sale_json};
+use instashop::streaming::transform::validate;
 
 fn payloads(n: usize) -> Vec<Vec<u8>> {
     let mut g = EventGenerator::new(GeneratorConfig {

@@ -1,4 +1,4 @@
-# Inputs. Defaults match `provision`'s (src/settings.rs, src/provision.rs); the test in
+# Inputs. Defaults match `provision`'s (src/platform/settings.rs, src/model/provision.rs); the test in
 # tests/terraform.rs fails when they drift apart.
 
 variable "project_id" {

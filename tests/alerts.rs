@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
 use common::*;
-use instashop::gcp::Gcp;
-use instashop::settings::Names;
+use instashop::platform::gcp::Gcp;
+use instashop::platform::settings::Names;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 

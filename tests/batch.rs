@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use common::*;
-use instashop::datagen::Manifest;
-use instashop::gcp::Gcp;
-use instashop::settings::Names;
+use instashop::batch::datagen::Manifest;
+use instashop::platform::gcp::Gcp;
+use instashop::platform::settings::Names;
 use rust_decimal::Decimal;
 
 fn tmp(name: &str) -> PathBuf {

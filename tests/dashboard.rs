@@ -19,8 +19,8 @@ use chromiumoxide::cdp::js_protocol::runtime::{ConsoleApiCalledType, EventConsol
 use chromiumoxide::page::ScreenshotParams;
 use common::*;
 use futures::StreamExt;
-use instashop::gcp::Gcp;
-use instashop::settings::Names;
+use instashop::platform::gcp::Gcp;
+use instashop::platform::settings::Names;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
@@ -666,7 +666,10 @@ async fn a_chart_over_the_byte_cap_fails_on_its_tile_saying_so() {
     drop(served);
 
     let refused = strict.refused();
-    let served = Served::start(&names, &through(instashop::settings::DEFAULT_MAX_BYTES_BILLED));
+    let served = Served::start(
+        &names,
+        &through(instashop::platform::settings::DEFAULT_MAX_BYTES_BILLED),
+    );
     let page = chromium.open(&format!("{}/pages/batch", served.url)).await;
     loaded(&page, 1).await;
     let under = tiles(&page).await;
@@ -808,7 +811,7 @@ fn change(now: Decimal, then: Decimal) -> String {
 }
 
 fn encode(s: &str) -> String {
-    instashop::report::url_encode(s)
+    instashop::dashboard::report::url_encode(s)
 }
 
 /// A category whose name carries quotes and accents, and one that is HTML.

@@ -65,7 +65,7 @@ async fn the_forecast_gives_cover_stockout_and_reorder_and_the_alert_fires_once(
     let names = fresh_names("forecast");
     let out = run(with_zone(bin("provision", &names)).args(["--ack-deadline-secs", "10"]));
     assert!(out.status.success(), "provision: {}", stderr(&out));
-    let gcp = instashop::gcp::Gcp::new(&gcp_args()).unwrap();
+    let gcp = instashop::platform::gcp::Gcp::new(&gcp_args()).unwrap();
     let tz: chrono_tz::Tz = ZONE.parse().unwrap();
     let today = Utc::now().with_timezone(&tz).date_naive();
     let first = today - Duration::days(56);

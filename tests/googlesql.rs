@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use chrono::NaiveDate;
+use instashop::dashboard::report::Report;
+use instashop::dashboard::selection::{Compare, Range, Selection};
 use instashop::model::DataModel;
-use instashop::report::Report;
-use instashop::selection::{Compare, Range, Selection};
 use serde_json::{Value, json};
 
 /// The names every statement is analysed under.
@@ -173,10 +173,10 @@ fn every_view_is_googlesql() {
 fn every_scheduled_query_is_googlesql() {
     let model = model();
     let dir = root().join("bigquery");
-    let zone = instashop::settings::TimeZone::default();
+    let zone = instashop::platform::settings::TimeZone::default();
     let mut statements = Vec::new();
     for all in [false, true] {
-        let sql = instashop::refresh::sql(&dir, PROJECT, DATASET, &zone, 3, all, 120).unwrap();
+        let sql = instashop::dashboard::refresh::sql(&dir, PROJECT, DATASET, &zone, 3, all, 120).unwrap();
         let mut s = Statement::new(format!("refresh_sales_facts.sql (all: {all})"), sql);
         s.parameters.insert("run_time".into(), "TIMESTAMP".into());
         statements.push(s);
@@ -199,7 +199,7 @@ fn every_charts_query_is_googlesql() {
     let model = model();
     let report = Report::load(&root().join("looker/report.json"), &model).unwrap();
     let to = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
-    let every_filter: BTreeMap<String, Vec<String>> = instashop::selection::FILTERS
+    let every_filter: BTreeMap<String, Vec<String>> = instashop::dashboard::selection::FILTERS
         .iter()
         .map(|f| (f.to_string(), vec!["a".to_string(), "<b>".to_string()]))
         .collect();
@@ -238,7 +238,12 @@ fn every_charts_query_is_googlesql() {
                         .job
                         .params
                         .iter()
-                        .map(|(name, value)| (name.clone(), instashop::gcp::ParamValue::type_name(value).to_string()))
+                        .map(|(name, value)| {
+                            (
+                                name.clone(),
+                                instashop::platform::gcp::ParamValue::type_name(value).to_string(),
+                            )
+                        })
                         .collect();
                     statements.push(s);
                 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use instashop::gcp::Gcp;
-use instashop::settings::Names;
+use instashop::platform::gcp::Gcp;
+use instashop::platform::settings::Names;
 
 /// One sale event of a one-line order; `event` numbers its id (E01 is event 1).
 fn sale(event: u8, product: &str, qty: i64, status: &str, at: DateTime<Utc>) -> String {

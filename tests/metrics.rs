@@ -1794,7 +1794,7 @@ async fn every_chart_equals_an_independent_computation_and_each_rule_bites() {
     let names = fresh_names("metrics");
     let out = run(bin("provision", &names).args(["--ack-deadline-secs", "10", "--time-zone", ZONE]));
     assert!(out.status.success(), "provision failed");
-    let gcp = instashop::gcp::Gcp::new(&gcp_args()).unwrap();
+    let gcp = instashop::platform::gcp::Gcp::new(&gcp_args()).unwrap();
     let h = history(started, tz);
     let dir = std::env::temp_dir().join(format!("metrics-{}", names.dataset));
     std::fs::create_dir_all(&dir).unwrap();

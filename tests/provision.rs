@@ -6,9 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use instashop::gcp::Gcp;
 use instashop::model::DataModel;
-use instashop::provision::{MAX_BACKOFF_SECONDS, MAX_DELIVERY_ATTEMPTS, MIN_BACKOFF_SECONDS};
+use instashop::model::provision::{MAX_BACKOFF_SECONDS, MAX_DELIVERY_ATTEMPTS, MIN_BACKOFF_SECONDS};
+use instashop::platform::gcp::Gcp;
 
 /// Every table and view, plus the bucket, its two folders, the dataset, two topics and
 /// two subscriptions.
@@ -430,7 +430,7 @@ async fn a_dataset_in_another_location_is_refused_with_both_locations() {
 /// `ackDeadlineSeconds`). Keyed by resource address.
 fn terraform_pubsub(
     project: &str,
-    names: &instashop::settings::Names,
+    names: &instashop::platform::settings::Names,
     ack_deadline_seconds: u32,
 ) -> Vec<(String, String, serde_json::Value)> {
     use hcl::eval::{Context, Evaluate};

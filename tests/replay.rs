@@ -10,8 +10,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use instashop::gcp::Gcp;
-use instashop::settings::Names;
+use instashop::platform::gcp::Gcp;
+use instashop::platform::settings::Names;
 use rust_decimal::Decimal;
 
 fn event(qty: &str, price: &str, ts: &str) -> String {

@@ -10,9 +10,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use instashop::gcp::Gcp;
-use instashop::publisher::{DEFECT_ATTRIBUTE, Defect};
-use instashop::settings::Names;
+use instashop::platform::gcp::Gcp;
+use instashop::platform::settings::Names;
+use instashop::streaming::publisher::{DEFECT_ATTRIBUTE, Defect};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -1047,16 +1047,19 @@ async fn rows_bigquery_refuses_are_dead_lettered_with_its_reason_and_their_neigh
         assert!(refused.0 >= 16 && refused.1 == 0, "{method}: refused {refused:?}");
         let stats = final_stats(&log);
         assert_eq!(
-            (stats["received"], stats["nacked"], stats["written"], stats["dead_lettered"]),
+            (
+                stats["received"],
+                stats["nacked"],
+                stats["written"],
+                stats["dead_lettered"]
+            ),
             (400, 0, 384, 16),
             "{method}: {stats:?}"
         );
         let (p, d) = (&gcp.project, &names.dataset);
         let dead = query(
             &gcp,
-            &format!(
-                "SELECT error_kind, error_reason, raw_payload_text FROM `{p}.{d}.fact_sales_deadletter`"
-            ),
+            &format!("SELECT error_kind, error_reason, raw_payload_text FROM `{p}.{d}.fact_sales_deadletter`"),
         )
         .await;
         assert_eq!(dead.len(), 16, "{method}: {dead:?}");
@@ -1065,11 +1068,15 @@ async fn rows_bigquery_refuses_are_dead_lettered_with_its_reason_and_their_neigh
             assert_eq!(row[0].as_deref(), Some("refused_by_bigquery"), "{method}");
             let reason = row[1].as_deref().unwrap();
             assert!(
-                reason.contains("BigQuery refused the row") && reason.contains(&format!("value {MARKER} in field product_id")),
+                reason.contains("BigQuery refused the row")
+                    && reason.contains(&format!("value {MARKER} in field product_id")),
                 "{method}: BigQuery's reason: {reason}"
             );
             let payload = row[2].as_deref().unwrap();
-            assert!(published.contains(payload) && payload.contains(MARKER), "{method}: {payload}");
+            assert!(
+                published.contains(payload) && payload.contains(MARKER),
+                "{method}: {payload}"
+            );
         }
         let landed: HashSet<String> = query(&gcp, &format!("SELECT event_id FROM `{p}.{d}.fact_sales_streaming`"))
             .await

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use hcl::{Block, Body, Expression};
-use instashop::provision;
-use instashop::settings;
+use instashop::model::provision;
+use instashop::platform::settings;
 
 fn tf_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform")
@@ -204,7 +204,7 @@ fn terraform_defaults_are_provisions() {
         panic!("alert_thresholds default is not an object")
     };
     let tf: BTreeMap<String, String> = thresholds.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let rust: BTreeMap<String, String> = instashop::alerts::Thresholds::default()
+    let rust: BTreeMap<String, String> = instashop::model::Thresholds::default()
         .values()
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -786,7 +786,7 @@ fn terraform_looker_studio_url_is_the_dashboards_link() {
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = instashop::model::DataModel::load(&root.join("bigquery")).unwrap();
-    let report = instashop::report::Report::load(&root.join("looker/report.json"), &model).unwrap();
+    let report = instashop::dashboard::report::Report::load(&root.join("looker/report.json"), &model).unwrap();
     let ours = report.looker_url("my-project", "data_ecommerce_demo", None);
     assert_eq!(terraform.as_str(), Some(ours.as_str()));
     assert!(ours.contains("ds.sales_facts.tableId=sales_facts"), "{ours}");

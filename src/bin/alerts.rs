@@ -4,14 +4,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use instashop::alerts::{self, Thresholds};
 use instashop::model::DataModel;
-use instashop::{gcp::Gcp, settings};
+use instashop::model::Thresholds;
+use instashop::ops::alerts;
+use instashop::{platform::gcp::Gcp, platform::settings};
 use rust_decimal::Decimal;
 
 /// Evaluate the alert views (critical stock, failed payments, revenue anomaly, stock-out
 /// risk) at these thresholds; publish each new alert once to the alerts topic
-/// (<topic>-alerts) and each ended one as resolved, and log both in alert_log.
+/// (`<topic>-alerts`) and each ended one as resolved, and log both in alert_log.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -28,7 +29,7 @@ struct Args {
     #[command(flatten)]
     time_zone: settings::TimeZoneArg,
     #[command(flatten)]
-    log: instashop::cli::LogArgs,
+    log: instashop::platform::cli::LogArgs,
     /// Evaluate once and exit (the default).
     #[arg(long, conflicts_with = "every")]
     once: bool,
@@ -80,7 +81,7 @@ fn every(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("alerts", &args.log, async move {
+    instashop::platform::cli::run("alerts", &args.log, async move {
         let thresholds = Thresholds {
             failed_payment_pct: args.failed_payment_pct,
             failed_payment_factor: args.failed_payment_factor,
@@ -121,7 +122,7 @@ fn main() -> ExitCode {
         };
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let stop = instashop::worker::termination_signal();
+        let stop = instashop::streaming::worker::termination_signal();
         tokio::pin!(stop);
         loop {
             tokio::select! {

@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use instashop::cli::LogArgs;
-use instashop::settings::{
+use instashop::platform::cli::LogArgs;
+use instashop::platform::settings::{
     BigQueryEmulatorArgs, BucketArg, DatasetArg, GcpArgs, ProjectArg, StagingDatasetArg, StorageEmulatorArg,
 };
-use instashop::{batch, gcp::Gcp, model::DataModel};
+use instashop::{batch::loader, model::DataModel, platform::gcp::Gcp};
 
 /// Load customers, products, orders, order_items (and inventory) CSVs into BigQuery.
 #[derive(Parser, Debug)]
@@ -40,7 +40,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let a = Args::parse();
-    instashop::cli::run("batch-loader", &a.log, async move {
+    instashop::platform::cli::run("batch-loader", &a.log, async move {
         let model = DataModel::load(&DataModel::default_dir())?;
         let gcp = Gcp::new(&GcpArgs::from_flags(
             &a.project,
@@ -48,15 +48,15 @@ fn main() -> ExitCode {
             Some(&a.bigquery),
             Some(&a.storage),
         ))?;
-        let o = batch::LoadOptions {
-            source: batch::SourceDir::parse(&a.source),
+        let o = loader::LoadOptions {
+            source: loader::SourceDir::parse(&a.source),
             dataset: a.dataset.dataset,
             bucket: a.bucket.bucket,
             max_bad_rows: a.max_bad_rows,
             append: a.append,
             staging_dataset: a.staging.staging_dataset,
         };
-        let reports = batch::run(&gcp, &model, &o).await?;
+        let reports = loader::run(&gcp, &model, &o).await?;
         let mut refused = Vec::new();
         println!(
             "{:<12} {:>10} {:>8} {:>8} {:>8} {:>8}",

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use instashop::{dashboard, gcp::Gcp, model::DataModel, report::Report, settings};
+use instashop::{
+    dashboard::report::Report, dashboard::server, model::DataModel, platform::gcp::Gcp, platform::settings,
+};
 
 /// Serve the dashboards of looker/report.json at http://127.0.0.1:8080, or print the
 /// Looker Studio link that creates them (--looker-url).
@@ -23,7 +25,7 @@ struct Args {
     #[command(flatten)]
     dataset: settings::DatasetArg,
     #[command(flatten)]
-    log: instashop::cli::LogArgs,
+    log: instashop::platform::cli::LogArgs,
     /// Address to serve on (loopback only).
     #[arg(long, env = "INSTASHOP_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -60,7 +62,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("dashboard", &args.log, async move {
+    instashop::platform::cli::run("dashboard", &args.log, async move {
         let dir = args.model_dir.unwrap_or_else(DataModel::default_dir);
         let model = DataModel::load(&dir).context("the data model in bigquery/ is invalid")?;
         let file = args.report.unwrap_or_else(|| Report::default_file(&dir));
@@ -79,18 +81,18 @@ fn main() -> ExitCode {
             Some(&args.bigquery),
             None,
         ))?;
-        let options = dashboard::QueryOptions {
+        let options = server::QueryOptions {
             timeout: Duration::from_secs(args.query_timeout_secs.max(1)),
             cache: Duration::from_secs(args.cache_secs),
             time_zone: args.time_zone.time_zone.clone(),
             max_bytes_billed: args.max_bytes_billed.cap(),
             allowed_hosts: args.allowed_hosts.clone(),
         };
-        let (bound, task) = dashboard::serve(&gcp, &args.dataset.dataset, report, args.addr, options).await?;
+        let (bound, task) = server::serve(&gcp, &args.dataset.dataset, report, args.addr, options).await?;
         println!("dashboard: http://{bound}/ (Ctrl-C stops it)");
         tracing::info!(message = "dashboard serving", url = %format!("http://{bound}/"));
         tokio::select! {
-            _ = instashop::worker::termination_signal() => {}
+            _ = instashop::streaming::worker::termination_signal() => {}
             _ = task => {}
         }
         Ok(())

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use chrono::{Duration, NaiveDate, Utc};
 use clap::Parser;
-use instashop::datagen;
-use instashop::progress::Progress;
+use instashop::batch::datagen;
+use instashop::platform::progress::Progress;
 
 /// Generate the shop's history as CSVs: same seed, same bytes.
 #[derive(Parser, Debug)]
@@ -35,14 +35,14 @@ struct Args {
     #[arg(long)]
     end: Option<NaiveDate>,
     #[command(flatten)]
-    time_zone: instashop::settings::TimeZoneArg,
+    time_zone: instashop::platform::settings::TimeZoneArg,
     #[command(flatten)]
-    log: instashop::cli::LogArgs,
+    log: instashop::platform::cli::LogArgs,
 }
 
 fn main() -> ExitCode {
     let a = Args::parse();
-    instashop::cli::run("datagen", &a.log, async move {
+    instashop::platform::cli::run("datagen", &a.log, async move {
         // Order dates are days of the shop's calendar: "today" is today there.
         let end = a
             .end

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use instashop::forecast::{self, Options};
 use instashop::model::DataModel;
-use instashop::{gcp::Gcp, settings};
+use instashop::ops::forecast::{self, Options};
+use instashop::{platform::gcp::Gcp, platform::settings};
 
 /// Forecast each product's daily units (completed sales, batch and live, by sale_date)
 /// from its history in sales_facts: MSTL with a weekly period and an ETS trend, ETS alone
@@ -28,7 +28,7 @@ struct Args {
     #[command(flatten)]
     max_bytes_billed: settings::MaxBytesBilledArg,
     #[command(flatten)]
-    log: instashop::cli::LogArgs,
+    log: instashop::platform::cli::LogArgs,
     /// Days to forecast, from tomorrow.
     #[arg(long, default_value_t = forecast::DEFAULT_HORIZON)]
     horizon: u32,
@@ -44,7 +44,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("forecast", &args.log, async move {
+    instashop::platform::cli::run("forecast", &args.log, async move {
         let opts = Options {
             horizon: args.horizon,
             history_days: args.history_days,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use instashop::{gcp::Gcp, model::DataModel, provision, settings};
+use instashop::{model::DataModel, model::provision, platform::gcp::Gcp, platform::settings};
 
 /// Create (or check) every resource of InstaShop Analytics: a second run changes nothing.
 #[derive(Parser, Debug)]
@@ -31,7 +31,7 @@ struct Args {
     #[command(flatten)]
     time_zone: settings::TimeZoneArg,
     #[command(flatten)]
-    log: instashop::cli::LogArgs,
+    log: instashop::platform::cli::LogArgs,
     /// Location of the dataset and bucket.
     #[arg(long, env = "INSTASHOP_LOCATION", default_value = settings::DEFAULT_LOCATION)]
     location: String,
@@ -48,7 +48,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("provision", &args.log, async move {
+    instashop::platform::cli::run("provision", &args.log, async move {
         let dir = args.model_dir.unwrap_or_else(DataModel::default_dir);
         let model = DataModel::load(&dir).context("the data model in bigquery/ is invalid")?;
         let gcp = Gcp::new(&settings::GcpArgs::from_flags(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use instashop::{gcp::Gcp, publisher, settings};
+use instashop::{platform::gcp::Gcp, platform::settings, streaming::publisher};
 
 /// Publish simulated order events (one per order line) to the orders topic.
 #[derive(Parser, Debug)]
@@ -19,7 +19,7 @@ struct Args {
     #[command(flatten)]
     topic: settings::TopicArg,
     #[command(flatten)]
-    log: instashop::cli::LogArgs,
+    log: instashop::platform::cli::LogArgs,
     /// Messages to publish (duplicates included).
     #[arg(long, conflicts_with = "duration")]
     count: Option<u64>,
@@ -74,7 +74,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run_single_threaded("publisher", &args.log, async move {
+    instashop::platform::cli::run_single_threaded("publisher", &args.log, async move {
         for (name, v) in [
             ("--invalid-ratio", args.invalid_ratio),
             ("--duplicate-ratio", args.duplicate_ratio),

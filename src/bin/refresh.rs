@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use instashop::dashboard::refresh::{self, Days};
 use instashop::model::DataModel;
-use instashop::refresh::{self, Days};
-use instashop::{gcp::Gcp, settings};
+use instashop::{platform::gcp::Gcp, platform::settings};
 
 /// Re-derive the last days of sales_facts from v_sales_facts (the SQL that the
 /// scheduled query runs on BigQuery), or every day with --all (after loading history);
@@ -25,7 +25,7 @@ struct Args {
     #[command(flatten)]
     time_zone: settings::TimeZoneArg,
     #[command(flatten)]
-    log: instashop::cli::LogArgs,
+    log: instashop::platform::cli::LogArgs,
     /// Re-derive today and this many days before it.
     #[arg(long, default_value_t = refresh::DEFAULT_DAYS, conflicts_with = "all")]
     days: u32,
@@ -43,7 +43,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("refresh", &args.log, async move {
+    instashop::platform::cli::run("refresh", &args.log, async move {
         let dir = args.model_dir.unwrap_or_else(DataModel::default_dir);
         let model = DataModel::load(&dir).context("the data model in bigquery/ is invalid")?;
         let gcp = Gcp::new(&settings::GcpArgs::from_flags(

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use instashop::replay::{self, Repair, Selection};
-use instashop::transform::RejectKind;
-use instashop::{gcp::Gcp, settings};
+use instashop::ops::replay::{self, Repair, Selection};
+use instashop::streaming::transform::RejectKind;
+use instashop::{platform::gcp::Gcp, platform::settings};
 
 /// Republish dead letters that today's rules accept (optionally after explicit repairs),
 /// each once: what was replayed is recorded in fact_sales_replay and skipped next time.
@@ -24,7 +24,7 @@ struct Args {
     #[command(flatten)]
     topic: settings::TopicArg,
     #[command(flatten)]
-    log: instashop::cli::LogArgs,
+    log: instashop::platform::cli::LogArgs,
     /// Only dead letters of this error kind (repeat for several), e.g. bad_event_ts.
     #[arg(long = "kind", value_parser = kind)]
     kinds: Vec<RejectKind>,
@@ -58,7 +58,7 @@ fn kind(s: &str) -> Result<RejectKind, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("replay", &args.log, async move {
+    instashop::platform::cli::run("replay", &args.log, async move {
         let gcp = Gcp::new(&settings::GcpArgs::from_flags(
             &args.project,
             Some(&args.pubsub),

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use instashop::settings::{BigQueryEmulatorArgs, GcpArgs, ProjectArg, PubSubEmulatorArg, StorageEmulatorArg};
-use instashop::{cli::LogArgs, gcp::Gcp, metrics, worker};
+use instashop::platform::settings::{BigQueryEmulatorArgs, GcpArgs, ProjectArg, PubSubEmulatorArg, StorageEmulatorArg};
+use instashop::{platform::cli::LogArgs, platform::gcp::Gcp, streaming::metrics, streaming::worker};
 
 /// Stream order events from the subscription into fact_sales_streaming (bad ones into
 /// fact_sales_deadletter). SIGTERM or Ctrl-C: stop pulling, flush, ack, exit 0.
@@ -37,7 +37,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    instashop::cli::run("stream-worker", &args.log, async move {
+    instashop::platform::cli::run("stream-worker", &args.log, async move {
         args.worker.validate()?;
         let gcp = Gcp::new(&GcpArgs::from_flags(
             &args.project,

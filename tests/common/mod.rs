@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use instashop::gcp::Gcp;
-use instashop::settings::{GcpArgs, Names};
+use instashop::platform::gcp::Gcp;
+use instashop::platform::settings::{GcpArgs, Names};
 use serde_json::Value;
 
 /// The variables `scripts/emulators.sh env` prints.
@@ -118,7 +118,7 @@ pub fn stderr(out: &Output) -> String {
 /// The BigQuery client of the shared emulator. Its reachability probe gives up after 3 s
 /// (what a user wants); tests running side by side keep that one-query-at-a-time
 /// emulator busy for longer, so a test asks again for up to a minute before failing.
-pub async fn bigquery(gcp: &Gcp) -> instashop::gcp::BigQuery {
+pub async fn bigquery(gcp: &Gcp) -> instashop::platform::gcp::BigQuery {
     let started = Instant::now();
     loop {
         match gcp.bigquery().await {
@@ -472,8 +472,8 @@ impl PrivateBigQuery {
         self.relays.iter_mut().for_each(Relay::down);
     }
 
-    pub fn args(&self) -> instashop::settings::GcpArgs {
-        instashop::settings::GcpArgs {
+    pub fn args(&self) -> instashop::platform::settings::GcpArgs {
+        instashop::platform::settings::GcpArgs {
             bigquery_emulator_host: Some(format!("127.0.0.1:{}", self.rest)),
             bigquery_storage_emulator_host: Some(format!("127.0.0.1:{}", self.grpc)),
             ..gcp_args()
@@ -604,7 +604,10 @@ impl RowGate {
     /// What BigQuery says of such a row.
     fn reason(&self) -> String {
         let m = self.marker.lock().unwrap().clone().unwrap_or_default();
-        format!("Cannot store the value {} in field product_id", String::from_utf8_lossy(&m))
+        format!(
+            "Cannot store the value {} in field product_id",
+            String::from_utf8_lossy(&m)
+        )
     }
 }
 
@@ -943,7 +946,9 @@ impl StrictStorageWrite {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let channel = tonic::transport::Endpoint::from_shared(upstream).unwrap().connect_lazy();
+                let channel = tonic::transport::Endpoint::from_shared(upstream)
+                    .unwrap()
+                    .connect_lazy();
                 let proxy = WriteProxy {
                     upstream: WriteClient::new(channel).max_decoding_message_size(64 << 20),
                     rows: gate,
@@ -1041,13 +1046,19 @@ impl tonic::server::StreamingService<write_api::AppendRowsRequest> for AppendRow
                         stream = req.write_stream.clone();
                     }
                     let Some(Rows::ProtoRows(data)) = &mut req.rows else {
-                        let _ = answers.send(Err(tonic::Status::invalid_argument("no proto rows"))).await;
+                        let _ = answers
+                            .send(Err(tonic::Status::invalid_argument("no proto rows")))
+                            .await;
                         break;
                     };
                     if data.writer_schema.is_some() {
                         schema = data.writer_schema.clone();
                     }
-                    let serialized = data.rows.as_ref().map(|r| r.serialized_rows.clone()).unwrap_or_default();
+                    let serialized = data
+                        .rows
+                        .as_ref()
+                        .map(|r| r.serialized_rows.clone())
+                        .unwrap_or_default();
                     let at_fault = rows.at_fault(serialized.iter().map(Vec::as_slice));
                     if !at_fault.is_empty() {
                         let reason = rows.reason();

@@ -27,11 +27,11 @@ use chrono::{NaiveDate, Utc};
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::error::{Error, Result};
-use crate::gcp::{BIGQUERY, Gcp, ParamValue, QueryJob};
 use crate::model::DataModel;
-use crate::progress::Progress;
-use crate::settings::TimeZone;
+use crate::platform::error::{Error, Result};
+use crate::platform::gcp::{BIGQUERY, Gcp, ParamValue, QueryJob};
+use crate::platform::progress::Progress;
+use crate::platform::settings::TimeZone;
 
 /// The table a run writes.
 pub const TABLE: &str = "forecast_demand";
@@ -39,7 +39,7 @@ pub const TABLE: &str = "forecast_demand";
 /// Google Cloud; the emulator cannot run it.
 pub const ARIMA_SQL_FILE: &str = "scheduled/forecast_demand_arima.sql";
 /// The daily units it reads (kept by the refresh from `sales_facts`).
-pub const SOURCE_TABLE: &str = crate::refresh::UNITS_TABLE;
+pub const SOURCE_TABLE: &str = crate::dashboard::refresh::UNITS_TABLE;
 /// Days forecast, from tomorrow.
 pub const DEFAULT_HORIZON: u32 = 28;
 /// Days of history read, up to yesterday.

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, Utc};
 
-use crate::error::{Error, Result};
-use crate::gcp::{BigQuery, Gcp, ParamValue, QueryJob};
 use crate::model::{DataModel, ViewVars};
-use crate::settings::TimeZone;
+use crate::platform::error::{Error, Result};
+use crate::platform::gcp::{BigQuery, Gcp, ParamValue, QueryJob};
+use crate::platform::settings::TimeZone;
 
 /// The refresh's SQL, beside the other scheduled queries.
 pub const SQL_FILE: &str = "scheduled/refresh_sales_facts.sql";

@@ -4,14 +4,14 @@
 //! gRPC, which the emulator does not serve).
 //!
 //! Every failure is an [`Error::Api`] with the HTTP status or transport failure it came
-//! from, so callers and [`crate::retry`] can tell a 404 from a 429 from a 5xx.
+//! from, so callers and [`crate::platform::retry`] can tell a 404 from a 429 from a 5xx.
 
 use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use http::Extensions;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
-use crate::error::{Error, Result, Status};
+use crate::platform::error::{Error, Result, Status};
 
 /// Characters left as they are in one path segment: RFC 3986's unreserved set.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');

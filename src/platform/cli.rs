@@ -100,7 +100,7 @@ pub async fn serve_http(
     flag: &'static str,
     name: &'static str,
     app: axum::Router,
-) -> crate::error::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+) -> crate::platform::error::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     serve_http_with(addr, flag, name, |_| app).await
 }
 
@@ -111,8 +111,8 @@ pub async fn serve_http_with(
     flag: &'static str,
     name: &'static str,
     make: impl FnOnce(SocketAddr) -> axum::Router,
-) -> crate::error::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let bind_err = |source| crate::error::Error::Bind {
+) -> crate::platform::error::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let bind_err = |source| crate::platform::error::Error::Bind {
         addr: addr.to_string(),
         flag,
         source,

@@ -15,8 +15,8 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, weighted};
-use crate::error::{Error, Result};
+use crate::batch::catalog::{Catalog, weighted};
+use crate::platform::error::{Error, Result};
 
 /// Payment methods and weights.
 pub const PAYMENT_METHODS: &[(&str, u32)] = &[

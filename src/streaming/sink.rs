@@ -18,11 +18,11 @@ use prost_types::{DescriptorProto, FieldDescriptorProto};
 use serde_json::{Value, json};
 use storage::big_query_write_client::BigQueryWriteClient;
 
-use crate::error::{Error, Result, Status};
-use crate::gcp::{BIGQUERY, BigQuery, CloudStorage, Gcp, RowRefusal, STORAGE};
-use crate::metrics::Metrics;
-use crate::retry::{self, RetryPolicy};
-use crate::transform::{Reject, Sale};
+use crate::platform::error::{Error, Result, Status};
+use crate::platform::gcp::{BIGQUERY, BigQuery, CloudStorage, Gcp, RowRefusal, STORAGE};
+use crate::platform::retry::{self, RetryPolicy};
+use crate::streaming::metrics::Metrics;
+use crate::streaming::transform::{Reject, Sale};
 
 /// The streaming fact table.
 pub const SALES_TABLE: &str = "fact_sales_streaming";
@@ -310,7 +310,7 @@ impl Sink {
     pub async fn check_tables(&self) -> Result<()> {
         for table in [SALES_TABLE, DEAD_LETTER_TABLE] {
             let path = format!("/projects/{}/datasets/{}/tables/{table}", self.project, self.dataset);
-            let found = crate::retry::retry(
+            let found = crate::platform::retry::retry(
                 RetryPolicy::CONTROL,
                 "get table",
                 || self.bq.rest.get("get table", &path),
@@ -707,7 +707,7 @@ impl WriteApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transform::{RejectKind, validate};
+    use crate::streaming::transform::{RejectKind, validate};
     use chrono::TimeZone;
 
     /// A decoded field value.

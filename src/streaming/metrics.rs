@@ -24,8 +24,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::error::{Error, Result};
-use crate::transform::RejectKind;
+use crate::platform::error::{Error, Result};
+use crate::streaming::transform::RejectKind;
 
 /// Upper bounds (seconds) of the write-latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -364,7 +364,7 @@ pub async fn serve(
             reason: "the metrics endpoint listens on loopback only (127.0.0.1); in a container probed from outside it (Cloud Run), also pass --metrics-all-interfaces".into(),
         });
     }
-    crate::cli::serve_http(addr, "--metrics-addr", "metrics", router(metrics)).await
+    crate::platform::cli::serve_http(addr, "--metrics-addr", "metrics", router(metrics)).await
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use backon::{BackoffBuilder, Retryable};
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// Backoff between attempts, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
     use super::*;
-    use crate::error::Status;
+    use crate::platform::error::Status;
 
     fn fail(status: Status) -> Error {
         Error::remote("BigQuery", "insertAll", "t", status, "boom")

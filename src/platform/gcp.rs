@@ -13,9 +13,9 @@ use google_cloud_pubsub::client::{SchemaService, SubscriptionAdmin, TopicAdmin};
 use google_cloud_storage::client::Storage;
 use http::Extensions;
 
-use crate::error::{Error, Result};
-pub use crate::rest::Rest;
-use crate::settings::{Endpoint, Endpoints, GcpArgs};
+use crate::platform::error::{Error, Result};
+pub use crate::platform::rest::Rest;
+use crate::platform::settings::{Endpoint, Endpoints, GcpArgs};
 
 /// How long an emulator may take to answer the first request.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -147,7 +147,15 @@ impl BigQuery {
         rows: Vec<(Option<String>, serde_json::Value)>,
     ) -> Result<()> {
         let refused = self
-            .insert_all(project, dataset, table, &rows, crate::retry::RetryPolicy::WRITE, &|_| {}, &|_| {})
+            .insert_all(
+                project,
+                dataset,
+                table,
+                &rows,
+                crate::platform::retry::RetryPolicy::WRITE,
+                &|_| {},
+                &|_| {},
+            )
             .await?;
         match refused.first() {
             None => Ok(()),
@@ -155,8 +163,13 @@ impl BigQuery {
                 BIGQUERY,
                 "insertAll",
                 table,
-                crate::error::Status::Other,
-                format!("BigQuery refused {} row(s), first: row {}: {}", refused.len(), first.index, first.reason),
+                crate::platform::error::Status::Other,
+                format!(
+                    "BigQuery refused {} row(s), first: row {}: {}",
+                    refused.len(),
+                    first.index,
+                    first.reason
+                ),
             )),
         }
     }
@@ -176,7 +189,7 @@ impl BigQuery {
         dataset: &str,
         table: &str,
         rows: &[(Option<String>, serde_json::Value)],
-        policy: crate::retry::RetryPolicy,
+        policy: crate::platform::retry::RetryPolicy,
         on_error: &(dyn Fn(&Error) + Sync),
         on_retry: &(dyn Fn(&Error) + Sync),
     ) -> Result<Vec<RowRefusal>> {
@@ -191,10 +204,16 @@ impl BigQuery {
                 for &i in &left {
                     let (id, row) = &chunk[i];
                     req.add_row(id.clone(), row).map_err(|e| {
-                        Error::remote(BIGQUERY, "insertAll", table, crate::error::Status::Other, e.to_string())
+                        Error::remote(
+                            BIGQUERY,
+                            "insertAll",
+                            table,
+                            crate::platform::error::Status::Other,
+                            e.to_string(),
+                        )
                     })?;
                 }
-                let resp = crate::retry::retry(
+                let resp = crate::platform::retry::retry(
                     policy,
                     "insertAll",
                     || async {
@@ -222,12 +241,16 @@ impl BigQuery {
                     let Some(bad) = reasons.iter().find(|r| r.reason.as_deref() != Some("stopped")) else {
                         continue;
                     };
-                    let Some(i) = e.index.and_then(|i| usize::try_from(i).ok()).filter(|&i| i < left.len()) else {
+                    let Some(i) = e
+                        .index
+                        .and_then(|i| usize::try_from(i).ok())
+                        .filter(|&i| i < left.len())
+                    else {
                         return Err(Error::remote(
                             BIGQUERY,
                             "insertAll",
                             table,
-                            crate::error::Status::Other,
+                            crate::platform::error::Status::Other,
                             format!("a refusal names no row of the request: {e:?}"),
                         ));
                     };
@@ -245,8 +268,12 @@ impl BigQuery {
                         BIGQUERY,
                         "insertAll",
                         table,
-                        crate::error::Status::Other,
-                        format!("{} rows not written, none named at fault: {:?}", errors.len(), errors[0]),
+                        crate::platform::error::Status::Other,
+                        format!(
+                            "{} rows not written, none named at fault: {:?}",
+                            errors.len(),
+                            errors[0]
+                        ),
                     ));
                 }
                 at_fault.sort_unstable_by_key(|(i, _)| *i);
@@ -254,7 +281,11 @@ impl BigQuery {
                 for (i, reason) in at_fault.iter().rev() {
                     refused.push(RowRefusal {
                         index: offset + left[*i],
-                        reason: if reason.is_empty() { "refused by BigQuery".into() } else { reason.clone() },
+                        reason: if reason.is_empty() {
+                            "refused by BigQuery".into()
+                        } else {
+                            reason.clone()
+                        },
                     });
                     left.remove(*i);
                 }
@@ -354,8 +385,8 @@ impl BigQuery {
         media: Option<(&[u8], &str)>,
         deadline: Duration,
     ) -> Result<serde_json::Value> {
-        use crate::error::Status;
-        use crate::retry::{RetryPolicy, retry};
+        use crate::platform::error::Status;
+        use crate::platform::retry::{RetryPolicy, retry};
         let job_id = body["jobReference"]["jobId"].as_str().unwrap_or_default().to_string();
         let jobs = format!("/projects/{project}/jobs");
         log_sql(body);
@@ -381,9 +412,9 @@ impl BigQuery {
             Err(e) => return Err(e),
         };
         let location = location.or_else(|| body["jobReference"]["location"].as_str().map(str::to_string));
-        let mut job_path = format!("/projects/{project}/jobs/{}", crate::rest::segment(&job_id));
+        let mut job_path = format!("/projects/{project}/jobs/{}", crate::platform::rest::segment(&job_id));
         if let Some(l) = &location {
-            job_path.push_str(&format!("?location={}", crate::report::url_encode(l)));
+            job_path.push_str(&format!("?location={}", crate::dashboard::report::url_encode(l)));
         }
         let started = std::time::Instant::now();
         loop {
@@ -429,7 +460,15 @@ impl BigQuery {
         let started = std::time::Instant::now();
         let path = format!("/projects/{project}/queries");
         let body = query.request(timeout, page_rows);
-        let failed = |message: String| Error::remote(BIGQUERY, "query", project, crate::error::Status::Other, message);
+        let failed = |message: String| {
+            Error::remote(
+                BIGQUERY,
+                "query",
+                project,
+                crate::platform::error::Status::Other,
+                message,
+            )
+        };
         let check = |resp: &serde_json::Value| match resp["errors"].as_array().and_then(|e| e.first()) {
             Some(first) => Err(failed(
                 first["message"].as_str().unwrap_or("the query failed").to_string(),
@@ -450,13 +489,13 @@ impl BigQuery {
                 ),
             ];
             if let Some(l) = &location {
-                q.push(format!("location={}", crate::report::url_encode(l)));
+                q.push(format!("location={}", crate::dashboard::report::url_encode(l)));
             }
             if let Some(n) = page_rows {
                 q.push(format!("maxResults={n}"));
             }
             if let Some(t) = token {
-                q.push(format!("pageToken={}", crate::report::url_encode(t)));
+                q.push(format!("pageToken={}", crate::dashboard::report::url_encode(t)));
             }
             format!("/projects/{project}/queries/{job}?{}", q.join("&"))
         };
@@ -779,14 +818,19 @@ impl Gcp {
             url: RESOURCE_MANAGER.to_string(),
         };
         let creds = self.credentials(RESOURCE_MANAGER_NAME, &endpoint, "").await?;
-        let rest = Rest::new(RESOURCE_MANAGER_NAME, self.http.clone(), RESOURCE_MANAGER.to_string(), creds);
+        let rest = Rest::new(
+            RESOURCE_MANAGER_NAME,
+            self.http.clone(),
+            RESOURCE_MANAGER.to_string(),
+            creds,
+        );
         let path = format!("/projects/{}", self.project);
         let project = rest.get("get project", &path).await?.ok_or_else(|| {
             Error::remote(
                 RESOURCE_MANAGER_NAME,
                 "get project",
                 &self.project,
-                crate::error::Status::Http(404),
+                crate::platform::error::Status::Http(404),
                 "no such project: check --project",
             )
         })?;
@@ -799,7 +843,7 @@ impl Gcp {
                     RESOURCE_MANAGER_NAME,
                     "get project",
                     &self.project,
-                    crate::error::Status::Other,
+                    crate::platform::error::Status::Other,
                     format!("the answer names no project number: {project}"),
                 )
             })

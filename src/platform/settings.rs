@@ -5,7 +5,7 @@
 //! [`Endpoints::resolve`] is the only place that decides between an emulator and Google
 //! Cloud; the rest of the code asks it and never branches on "emulator" itself.
 
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// The seed's project, used when `--project` / `GOOGLE_CLOUD_PROJECT` is not given.
 pub const DEFAULT_PROJECT: &str = "data-ecommerce-demo";

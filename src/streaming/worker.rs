@@ -31,14 +31,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
-use crate::gcp::Gcp;
-use crate::metrics::Metrics;
-use crate::retry::{self, RetryPolicy};
-use crate::settings::{BucketArg, DatasetArg, SubscriptionArg};
-use crate::sink::{DEAD_LETTER_TABLE, DeadLetter, Delivery, SALES_TABLE, SaleRow, Sink, WriteMethod};
-use crate::source::{Received, Settler, Source};
-use crate::transform;
+use crate::platform::error::{Error, Result};
+use crate::platform::gcp::Gcp;
+use crate::platform::retry::{self, RetryPolicy};
+use crate::platform::settings::{BucketArg, DatasetArg, SubscriptionArg};
+use crate::streaming::metrics::Metrics;
+use crate::streaming::sink::{DEAD_LETTER_TABLE, DeadLetter, Delivery, SALES_TABLE, SaleRow, Sink, WriteMethod};
+use crate::streaming::source::{Received, Settler, Source};
+use crate::streaming::transform;
 
 /// Default of `--batch-rows`.
 pub const DEFAULT_BATCH_ROWS: usize = 1000;
@@ -744,7 +744,7 @@ async fn dead_letter_refused(
     sink: &Sink,
     settler: &Settler,
     metrics: &Metrics,
-    refused: Vec<crate::gcp::RowRefusal>,
+    refused: Vec<crate::platform::gcp::RowRefusal>,
     sales: &[SaleRow],
     sources: &[(bytes::Bytes, HashMap<String, String>)],
     leases: &mut Vec<Lease>,
@@ -778,7 +778,15 @@ async fn dead_letter_refused(
         keep
     });
     let written = sink.write_dead_letters(&letters).await;
-    settle(settler, metrics, written, refused_leases, &metrics.dead_lettered, "refused rows' dead letters").await;
+    settle(
+        settler,
+        metrics,
+        written,
+        refused_leases,
+        &metrics.dead_lettered,
+        "refused rows' dead letters",
+    )
+    .await;
 }
 
 /// Acks the messages whose rows are written; nacks them if the write failed.

@@ -1,5 +1,5 @@
 //! The dashboards as code: `looker/report.json`, the one definition of the report's pages
-//! and charts. The local `dashboard` serves it (`src/dashboard.rs`), and the Looker Studio
+//! and charts. The local `dashboard` serves it (`src/dashboard/server.rs`), and the Looker Studio
 //! link that creates the same report is built from it ([`Report::looker_url`]).
 //!
 //! Loading checks it against the data model, naming the file, page and chart at fault:
@@ -7,7 +7,7 @@
 //! names are plain identifiers. [`Report::check_columns`] then checks every field against
 //! the columns the views really have (read from BigQuery by the dashboard at start).
 //!
-//! A chart implies exactly one query ([`Chart::sql`]): its dimensions, its aggregated
+//! A chart implies exactly one query ([`Chart::query`]): its dimensions, its aggregated
 //! metrics, fixed filters, sort and row limit, on its one view. Nothing else is ever run,
 //! and nothing from a request reaches SQL. Values are formatted here
 //! ([`Format::apply`]), exactly: money is parsed as a decimal, never a float.
@@ -19,10 +19,10 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::gcp::{ParamValue, QueryJob};
+use crate::dashboard::selection::{Compare, FILTERS, Preset, Range, Selection};
 use crate::model::DataModel;
-use crate::selection::{Compare, FILTERS, Preset, Range, Selection};
+use crate::platform::error::{Error, Result};
+use crate::platform::gcp::{ParamValue, QueryJob};
 
 /// The Looker Studio Linking API's entry point.
 pub const LOOKER_CREATE_URL: &str = "https://lookerstudio.google.com/reporting/create";
@@ -933,7 +933,7 @@ impl Format {
                 .map(|d| format!("{}%", grouped(d, 2)))
                 .unwrap_or_else(|_| raw.into()),
             Format::Date => raw.get(..10).unwrap_or(raw).into(),
-            Format::Datetime => crate::gcp::timestamp(raw)
+            Format::Datetime => crate::platform::gcp::timestamp(raw)
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
                 .unwrap_or_else(|| raw.into()),
             Format::Text => raw.into(),
@@ -961,7 +961,7 @@ impl Format {
             Format::Money | Format::Decimal | Format::Percent => fixed(2),
             Format::Count => fixed(0),
             Format::Date => raw.get(..10).unwrap_or(raw).into(),
-            Format::Datetime => crate::gcp::timestamp(raw)
+            Format::Datetime => crate::platform::gcp::timestamp(raw)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
                 .unwrap_or_else(|| raw.into()),
             Format::Text => raw.into(),
@@ -1214,7 +1214,7 @@ mod tests {
         );
         assert_eq!(body["queryParameters"][0]["parameterType"]["type"], "DATE");
         let capped = QueryJob {
-            max_bytes_billed: Some(crate::settings::DEFAULT_MAX_BYTES_BILLED),
+            max_bytes_billed: Some(crate::platform::settings::DEFAULT_MAX_BYTES_BILLED),
             ..q.job.clone()
         };
         let body = capped.request(std::time::Duration::from_secs(5), None);

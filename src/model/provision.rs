@@ -18,11 +18,11 @@ use google_cloud_wkt::{Duration as PbDuration, FieldMask};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiCause, Error, Result};
-use crate::gcp::{BigQuery, CloudStorage, Gcp, PUBSUB, PubSubAdmin, STORAGE};
 use crate::model::{DataModel, TableDef, ViewDef};
-use crate::rest;
-use crate::settings::Names;
+use crate::platform::error::{ApiCause, Error, Result};
+use crate::platform::gcp::{BigQuery, CloudStorage, Gcp, PUBSUB, PubSubAdmin, STORAGE};
+use crate::platform::rest;
+use crate::platform::settings::Names;
 
 /// Default seconds the worker has to ack a message before Pub/Sub redelivers it. The
 /// worker flushes about every second, and the client extends leases while it works.
@@ -125,7 +125,7 @@ pub struct Options {
     /// Seconds the worker has to ack a message before Pub/Sub redelivers it.
     pub ack_deadline_secs: i32,
     /// The shop's reporting time zone, put into the views (`${time_zone}`).
-    pub time_zone: crate::settings::TimeZone,
+    pub time_zone: crate::platform::settings::TimeZone,
     /// Observe and report only.
     pub dry_run: bool,
 }
@@ -206,16 +206,27 @@ impl Provisioner<'_> {
                 .await
                 .map_err(|e| Error::api(PUBSUB, "get IAM policy", resource, e))?;
             let wanted = with_member(&policy, role, &agent);
-            let change = if wanted.is_some() { Change::Create } else { Change::Unchanged };
+            let change = if wanted.is_some() {
+                Change::Create
+            } else {
+                Change::Unchanged
+            };
             if self.record("grant", format!("{role} on {resource} to {agent}"), &change)
                 && let Some(policy) = wanted
             {
-                let set = ps.iam.set_iam_policy().set_resource(resource).set_policy(policy).send().await;
+                let set = ps
+                    .iam
+                    .set_iam_policy()
+                    .set_resource(resource)
+                    .set_policy(policy)
+                    .send()
+                    .await;
                 if let Err(e) = set {
                     let status = ApiCause::status(&e);
                     if matches!(
                         status,
-                        crate::error::Status::Http(403) | crate::error::Status::Grpc(tonic::Code::PermissionDenied)
+                        crate::platform::error::Status::Http(403)
+                            | crate::platform::error::Status::Grpc(tonic::Code::PermissionDenied)
                     ) {
                         return Err(Error::remote(
                             PUBSUB,
@@ -939,8 +950,13 @@ mod tests {
     fn the_service_agent_is_added_once_and_everything_else_is_kept() {
         use google_cloud_iam_v1::model::{Binding, Policy};
         let agent = pubsub_service_agent("415104041262");
-        assert_eq!(agent, "serviceAccount:service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com");
-        let other = Binding::new().set_role("roles/pubsub.viewer").set_members(["user:a@example.com"]);
+        assert_eq!(
+            agent,
+            "serviceAccount:service-415104041262@gcp-sa-pubsub.iam.gserviceaccount.com"
+        );
+        let other = Binding::new()
+            .set_role("roles/pubsub.viewer")
+            .set_members(["user:a@example.com"]);
         let policy = Policy::new()
             .set_etag(bytes::Bytes::from_static(b"BwX1"))
             .set_bindings([other.clone()]);
@@ -952,17 +968,29 @@ mod tests {
             (added.bindings[1].role.as_str(), added.bindings[1].members.clone()),
             ("roles/pubsub.publisher", vec![agent.clone()])
         );
-        assert_eq!(with_member(&added, "roles/pubsub.publisher", &agent), None, "a second run changes nothing");
+        assert_eq!(
+            with_member(&added, "roles/pubsub.publisher", &agent),
+            None,
+            "a second run changes nothing"
+        );
         // Into the role's existing binding; a conditional binding of the role is not it.
         let conditional = Binding::new()
             .set_role("roles/pubsub.publisher")
             .set_members([agent.clone()])
-            .set_condition(google_cloud_type::model::Expr::new().set_expression("request.time < timestamp('2027-01-01T00:00:00Z')"));
-        let existing = Binding::new().set_role("roles/pubsub.publisher").set_members(["group:ops@example.com"]);
+            .set_condition(
+                google_cloud_type::model::Expr::new()
+                    .set_expression("request.time < timestamp('2027-01-01T00:00:00Z')"),
+            );
+        let existing = Binding::new()
+            .set_role("roles/pubsub.publisher")
+            .set_members(["group:ops@example.com"]);
         let policy = Policy::new().set_bindings([conditional.clone(), existing]);
         let added = with_member(&policy, "roles/pubsub.publisher", &agent).expect("only under a condition");
         assert_eq!(added.bindings[0], conditional);
-        assert_eq!(added.bindings[1].members, vec!["group:ops@example.com".to_string(), agent]);
+        assert_eq!(
+            added.bindings[1].members,
+            vec!["group:ops@example.com".to_string(), agent]
+        );
     }
 
     #[test]

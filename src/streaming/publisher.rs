@@ -1,5 +1,5 @@
 //! `publisher`: simulated live sales. Generates order events in the seed's shape from
-//! the same master data as the batch CSVs ([`crate::catalog`]), optionally malformed
+//! the same master data as the batch CSVs ([`crate::batch::catalog`]), optionally malformed
 //! (many kinds of defect) or duplicated, and publishes them to Pub/Sub with the client's
 //! batching, at a given rate.
 //!
@@ -18,11 +18,11 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Product, customer_id};
-use crate::error::{ApiCause, Error, Result, Status};
-use crate::gcp::{Gcp, PUBSUB};
-use crate::progress::Progress;
-use crate::transform::{MAX_PAYLOAD_BYTES, RejectKind};
+use crate::batch::catalog::{Catalog, Product, customer_id};
+use crate::platform::error::{ApiCause, Error, Result, Status};
+use crate::platform::gcp::{Gcp, PUBSUB};
+use crate::platform::progress::Progress;
+use crate::streaming::transform::{MAX_PAYLOAD_BYTES, RejectKind};
 
 /// Attribute naming the defect injected into a malformed event (simulation only): lets
 /// a test check that each dead letter carries the reason its defect deserves.
@@ -248,7 +248,8 @@ impl EventGenerator {
                 let id = format!("S{:08X}-{:06}", tag, self.order_seq);
                 let customer = customer_id(self.rng.random_range(1..=self.customers));
                 let lines_left = self.rng.random_range(1..=4);
-                let payment_method = crate::catalog::weighted(&mut self.rng, crate::datagen::PAYMENT_METHODS);
+                let payment_method =
+                    crate::batch::catalog::weighted(&mut self.rng, crate::batch::datagen::PAYMENT_METHODS);
                 let failed = self.rng.random::<f64>() < self.config.payment_failure_ratio;
                 OpenOrder {
                     id,
@@ -264,7 +265,7 @@ impl EventGenerator {
         let (payment_method, payment_status) = (order.payment_method, order.payment_status);
         self.order = Some(order);
         let product = &self.products[self.rng.random_range(0..self.products.len())];
-        let qty: i64 = crate::catalog::weighted(&mut self.rng, &[(1, 60), (2, 25), (3, 10), (5, 5)]);
+        let qty: i64 = crate::batch::catalog::weighted(&mut self.rng, &[(1, 60), (2, 25), (3, 10), (5, 5)]);
         let event_id = uuid::Builder::from_random_bytes(self.rng.random())
             .into_uuid()
             .hyphenated()
@@ -542,7 +543,7 @@ fn account(s: &mut Summary, (result, g): (std::result::Result<String, impl std::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transform::validate;
+    use crate::streaming::transform::validate;
 
     fn config(invalid: f64, dup: f64) -> GeneratorConfig {
         GeneratorConfig {

@@ -8,18 +8,23 @@
 //! - `bigquery/views/<view>.sql`: the view's query, a Terraform `templatefile()` template
 //!   whose only variables are `${project_id}`, `${dataset_id}`, `${time_zone}` (the
 //!   shop's reporting time zone) and, for the alert views, the thresholds of
-//!   [`crate::alerts::Thresholds::VARS`] ([`ViewVars`]: provision fills them from its
+//!   [`crate::model::Thresholds::VARS`] ([`ViewVars`]: provision fills them from its
 //!   flags, Terraform from its variables). Its leading `--` comment lines are the view's description.
 //!
 //! [`DataModel::load`] checks all of it and orders the views after what they read;
 //! every error names the file at fault.
+
+pub mod provision;
+mod thresholds;
+
+pub use thresholds::Thresholds;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// The inside of an HCL quoted string: quotes and backslashes escaped, and `${`, `%{`
 /// doubled so that Terraform does not read them as interpolation.
@@ -147,14 +152,14 @@ pub const TIME_ZONE_VAR: &str = "time_zone";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewVars {
     /// `${time_zone}`: the shop's reporting time zone.
-    pub time_zone: crate::settings::TimeZone,
+    pub time_zone: crate::platform::settings::TimeZone,
     /// The alert thresholds, `${alert_*}`.
-    pub thresholds: crate::alerts::Thresholds,
+    pub thresholds: crate::model::Thresholds,
 }
 
 impl ViewVars {
     /// The default thresholds, in `time_zone`.
-    pub fn in_zone(time_zone: crate::settings::TimeZone) -> Self {
+    pub fn in_zone(time_zone: crate::platform::settings::TimeZone) -> Self {
         ViewVars {
             time_zone,
             ..ViewVars::default()
@@ -163,7 +168,7 @@ impl ViewVars {
 
     /// Every variable's name, as templates spell it inside `${}`.
     pub fn names() -> impl Iterator<Item = &'static str> {
-        std::iter::once(TIME_ZONE_VAR).chain(crate::alerts::Thresholds::VARS)
+        std::iter::once(TIME_ZONE_VAR).chain(crate::model::Thresholds::VARS)
     }
 }
 
@@ -712,7 +717,7 @@ mod tests {
 
     #[test]
     fn alert_templates_render_their_thresholds() {
-        let t = crate::alerts::Thresholds {
+        let t = crate::model::Thresholds {
             failed_payment_pct: rust_decimal::Decimal::new(125, 1),
             ..Default::default()
         };

@@ -3,7 +3,7 @@
 //! Reads the dead letters of `v_dead_letters` (one row per rejected message) that a
 //! selection names (error kinds, a time range, message ids; all by default), skips those
 //! already replayed (recorded in `fact_sales_replay`), runs each raw payload through
-//! today's rules ([`crate::transform::validate`]), optionally after explicit repairs
+//! today's rules ([`crate::streaming::transform::validate`]), optionally after explicit repairs
 //! ([`Repair`]), and republishes the ones that now pass to the orders topic: the same
 //! bytes when nothing was repaired, with their attributes plus [`REPLAY_ATTRIBUTE`]
 //! naming the dead letter. Each outcome is recorded in `fact_sales_replay` after the
@@ -20,9 +20,9 @@ use google_cloud_pubsub::model::Message;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result, Status};
-use crate::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB};
-use crate::transform::{Reject, RejectKind};
+use crate::platform::error::{Error, Result, Status};
+use crate::platform::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB};
+use crate::streaming::transform::{Reject, RejectKind};
 
 /// The table of what replays did.
 pub const REPLAY_TABLE: &str = "fact_sales_replay";
@@ -176,13 +176,13 @@ pub fn decide(row: &DeadLetterRow, repairs: &[Repair], now: DateTime<Utc>) -> De
             kind: RejectKind::PayloadTooLarge,
             reason: format!(
                 "payload is {size} bytes, over the {} an event may have (the dead letter holds its first {} bytes; payload_uri has it whole)",
-                crate::transform::MAX_PAYLOAD_BYTES,
-                crate::sink::DEAD_LETTER_INLINE_BYTES
+                crate::streaming::transform::MAX_PAYLOAD_BYTES,
+                crate::streaming::sink::DEAD_LETTER_INLINE_BYTES
             ),
         });
     }
     let (payload, changes) = repair(&row.payload, repairs).unwrap_or_else(|| (row.payload.clone(), Vec::new()));
-    match crate::transform::validate(&payload, now) {
+    match crate::streaming::transform::validate(&payload, now) {
         Ok(_) => Decision::Publish {
             payload,
             repairs: changes,
@@ -390,7 +390,7 @@ impl Run {
             publisher: if opts.dry_run {
                 None
             } else {
-                Some(crate::publisher::open(gcp, &opts.topic).await?)
+                Some(crate::streaming::publisher::open(gcp, &opts.topic).await?)
             },
             run_id: uuid::Uuid::new_v4().to_string(),
             actor: std::env::var("USER")
@@ -489,20 +489,20 @@ async fn replay_letters(
 }
 
 /// Replays what Pub/Sub moved to the dead-letter topic (`--from-topic`): pulls the
-/// keep-subscription through the worker's [`Source`](crate::source::Source) (pulls
+/// keep-subscription through the worker's [`Source`](crate::streaming::source::Source) (pulls
 /// retried, leases extended while the letters are replayed, acks batched), replays each
 /// message like a dead-letter row (error kind `delivery_failure`), acks what is settled
 /// (republished now or before) and hands the rest back at once, for a later run. Stops
 /// when a pull brings nothing new.
 async fn from_subscription(gcp: &Gcp, opts: &Options) -> Result<Summary> {
-    use crate::retry::{RetryPolicy, retry};
+    use crate::platform::retry::{RetryPolicy, retry};
     let subscription = format!(
         "{}{}{}",
         opts.topic,
-        crate::settings::DEAD_LETTER_SUFFIX,
-        crate::settings::KEEP_SUFFIX
+        crate::platform::settings::DEAD_LETTER_SUFFIX,
+        crate::platform::settings::KEEP_SUFFIX
     );
-    let source = crate::source::Source::open(gcp, &subscription, 500, 64 << 20, Default::default()).await?;
+    let source = crate::streaming::source::Source::open(gcp, &subscription, 500, 64 << 20, Default::default()).await?;
     let settler = source.settler();
     let run = Run::open(gcp, opts).await?;
     let done = replayed_ids(gcp, &run.bq, opts).await?;
@@ -575,7 +575,7 @@ async fn from_subscription(gcp: &Gcp, opts: &Options) -> Result<Summary> {
 /// Writes one outcome to `fact_sales_replay` (insertId: run and dead letter, so a retried
 /// write is dropped by BigQuery's best-effort deduplication).
 async fn record_outcome(
-    bq: &crate::gcp::BigQuery,
+    bq: &crate::platform::gcp::BigQuery,
     gcp: &Gcp,
     opts: &Options,
     run_id: &str,

@@ -13,7 +13,7 @@
 //! after `to`, an empty value or an unknown `compare` is a [`BadParameter`] naming it,
 //! which the dashboard answers with a 400. Whether a filter's value exists is checked
 //! against the data ([`Selection::check_values`]). Values never reach SQL text: the
-//! chart queries carry them as named query parameters ([`crate::report::Chart::query`]).
+//! chart queries carry them as named query parameters ([`crate::dashboard::report::Chart::query`]).
 
 use std::collections::BTreeMap;
 
@@ -93,7 +93,7 @@ impl Preset {
 
     /// How the definition spells it (`last_28_days`).
     pub fn id(self) -> String {
-        crate::report::spelling(&self)
+        crate::dashboard::report::spelling(&self)
     }
 }
 
@@ -311,7 +311,7 @@ impl Selection {
         }
         out.push(("to".into(), self.range.to.to_string()));
         if let Some(c) = self.compare {
-            out.push(("compare".into(), crate::report::spelling(&c)));
+            out.push(("compare".into(), crate::dashboard::report::spelling(&c)));
         }
         for f in FILTERS {
             for v in self.filters.get(f).into_iter().flatten() {

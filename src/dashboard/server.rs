@@ -1,4 +1,4 @@
-//! The local dashboard: the pages of the report definition ([`crate::report`]) served by
+//! The local dashboard: the pages of the report definition ([`crate::dashboard::report`]) served by
 //! axum, their data read from the BigQuery views with the same settings as every other
 //! binary (the emulator when `BIGQUERY_EMULATOR_HOST` is set, Google Cloud otherwise).
 //!
@@ -6,7 +6,7 @@
 //!   escapes every text); its script (`/assets/dashboard.js`) draws the charts with the
 //!   vendored Apache ECharts and fetches each chart's data from
 //!   `/api/pages/<page>/charts/<chart>`, all at once.
-//! - A chart's data is the one SELECT its definition implies ([`Chart::sql`]); the request
+//! - A chart's data is the one SELECT its definition implies ([`Chart::query`]); the request
 //!   names a page and a chart, nothing more, so no SQL and no parameter from the browser
 //!   reaches BigQuery. Each query has a timeout, at most [`MAX_CONCURRENT_QUERIES`] run at
 //!   once, and a failure is answered as JSON that the page shows on the chart's tile
@@ -32,11 +32,11 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::error::{Error, Result};
-use crate::gcp::{BigQuery, Gcp, QueryJob, QueryRows};
-use crate::report::{Chart, Format, Kind, Page, Query, Report};
-use crate::selection::{BadParameter, FILTERS, Preset, Range, Selection};
-use crate::settings::TimeZone;
+use crate::dashboard::report::{Chart, Format, Kind, Page, Query, Report};
+use crate::dashboard::selection::{BadParameter, FILTERS, Preset, Range, Selection};
+use crate::platform::error::{Error, Result};
+use crate::platform::gcp::{BigQuery, Gcp, QueryJob, QueryRows};
+use crate::platform::settings::TimeZone;
 
 /// Queries run at once; more wait their turn.
 pub const MAX_CONCURRENT_QUERIES: usize = 8;
@@ -49,27 +49,27 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "dashboard.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../assets/dashboard.js"),
+        include_bytes!("../../assets/dashboard.js"),
     ),
     (
         "dashboard.css",
         "text/css; charset=utf-8",
-        include_bytes!("../assets/dashboard.css"),
+        include_bytes!("../../assets/dashboard.css"),
     ),
     (
         "echarts.min.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../assets/vendor/echarts.min.js"),
+        include_bytes!("../../assets/vendor/echarts.min.js"),
     ),
     (
         "topojson-client.min.js",
         "text/javascript; charset=utf-8",
-        include_bytes!("../assets/vendor/topojson-client.min.js"),
+        include_bytes!("../../assets/vendor/topojson-client.min.js"),
     ),
     (
         "countries-110m.json",
         "application/json",
-        include_bytes!("../assets/vendor/countries-110m.json"),
+        include_bytes!("../../assets/vendor/countries-110m.json"),
     ),
 ];
 
@@ -129,7 +129,7 @@ impl Dashboard {
                 format!("BigQuery did not answer within {} s", self.timeout.as_secs()),
                 false,
             )),
-            Ok(Err(e)) if matches!(e.status(), Some(crate::error::Status::Transport)) => Err((
+            Ok(Err(e)) if matches!(e.status(), Some(crate::platform::error::Status::Transport)) => Err((
                 format!(
                     "BigQuery is not answering ({e}): start it, or check its address; the charts come back once it answers"
                 ),
@@ -296,11 +296,11 @@ impl Dashboard {
                 let shift = |raw: &str| -> Option<String> {
                     let d: NaiveDate = raw.get(..10)?.parse().ok()?;
                     let moved = match sel.compare? {
-                        crate::selection::Compare::Previous => {
+                        crate::dashboard::selection::Compare::Previous => {
                             let days = (sel.range.from? - compared.from?).num_days();
                             d.checked_add_signed(chrono::Duration::days(days))?
                         }
-                        crate::selection::Compare::Year => d.checked_add_months(chrono::Months::new(12))?,
+                        crate::dashboard::selection::Compare::Year => d.checked_add_months(chrono::Months::new(12))?,
                     };
                     Some(moved.to_string())
                 };
@@ -377,7 +377,7 @@ fn cell(format: Format, raw: Option<&str>) -> Value {
         None => Value::Null,
         // Magnitudes only position marks on a chart; every number a person reads is `t`.
         Some(r) if format.is_numeric() => r.parse::<f64>().map(Value::from).unwrap_or(Value::Null),
-        Some(r) if format == Format::Datetime => crate::gcp::timestamp(r)
+        Some(r) if format == Format::Datetime => crate::platform::gcp::timestamp(r)
             .map(|t| Value::from(t.to_rfc3339()))
             .unwrap_or_else(|| Value::from(r)),
         Some(r) => Value::from(r),
@@ -527,7 +527,7 @@ pub async fn serve(
             .build(),
     });
     let extra = options.allowed_hosts.clone();
-    crate::cli::serve_http_with(addr, "--addr", "dashboard", move |bound| {
+    crate::platform::cli::serve_http_with(addr, "--addr", "dashboard", move |bound| {
         let mut hosts = vec![
             format!("127.0.0.1:{}", bound.port()),
             format!("localhost:{}", bound.port()),
@@ -744,7 +744,7 @@ fn page_body(p: &Page, definition: &str) -> Markup {
             p.freshness {}
             section.grid {
                 @for c in &p.charts {
-                    article class={ "tile kind-" (crate::report::spelling(&c.kind)) } data-chart=(c.id) data-state="loading" {
+                    article class={ "tile kind-" (crate::dashboard::report::spelling(&c.kind)) } data-chart=(c.id) data-state="loading" {
                         h2 { (c.title) }
                         div.body { div.status { "Loading…" } }
                         footer.source {
@@ -867,9 +867,9 @@ async fn freshness(
         dimensions: Vec::new(),
         metrics: [field, refreshed]
             .into_iter()
-            .map(|f| crate::report::Metric {
+            .map(|f| crate::dashboard::report::Metric {
                 field: f.into(),
-                agg: crate::report::Agg::Max,
+                agg: crate::dashboard::report::Agg::Max,
                 format: Format::Datetime,
                 name: None,
                 divide_by: None,

@@ -24,9 +24,9 @@ use serde_json::json;
 use tokio::sync::{Mutex, Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::error::{Error, Result, Status};
-use crate::gcp::{Gcp, PUBSUB, Rest};
-use crate::retry::{self, RetryPolicy};
+use crate::platform::error::{Error, Result, Status};
+use crate::platform::gcp::{Gcp, PUBSUB, Rest};
+use crate::platform::retry::{self, RetryPolicy};
 
 /// The longest a message is kept leased while its write is retried.
 pub const MAX_LEASE: Duration = Duration::from_secs(3600);

@@ -2,7 +2,7 @@
 //! (`v_alert_critical_stock`, `v_alert_failed_payments`, `v_alert_revenue_anomaly`,
 //! `v_alert_stockout_risk`) each
 //! give one row per alert while it lasts, keyed by `alert_key`. An evaluation runs their
-//! SQL with this run's [`Thresholds`] (the views' templates, so the thresholds are the
+//! SQL with this run's [`Thresholds`](crate::model::Thresholds) (the views' templates, so the thresholds are the
 //! only difference from the views), compares the alerts with the open ones
 //! (`v_alerts_open`: the latest `alert_log` entry per key is `firing`) and
 //! ([`plan`]):
@@ -35,9 +35,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result, Status};
-use crate::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB, QueryRows};
 use crate::model::DataModel;
+use crate::platform::error::{Error, Result, Status};
+use crate::platform::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB, QueryRows};
 
 /// The alert views, one per kind.
 pub const ALERT_VIEWS: [&str; 4] = [
@@ -53,124 +53,6 @@ pub const OPEN_VIEW: &str = "v_alerts_open";
 /// The `schema` field of every notification.
 pub const NOTIFICATION_SCHEMA: &str = "instashop.alert.v1";
 const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The thresholds of the alerts: template variables of the alert views (named as in
-/// [`Thresholds::VARS`]), filled with [`Thresholds::default`] when a view is created and
-/// with the `alerts` flags when it evaluates. Terraform's `alert_thresholds` variable
-/// has the same defaults (`tests/terraform.rs` checks it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Thresholds {
-    /// Failed share of the last hour's orders, in percent, at or above which it fires.
-    pub failed_payment_pct: Decimal,
-    /// ... and at least this many times the trailing 28-day share.
-    pub failed_payment_factor: Decimal,
-    /// ... over at least this many orders in the hour.
-    pub failed_payment_min_orders: u32,
-    /// Standard deviations from the weekly mean at which revenue fires.
-    pub revenue_z: Decimal,
-    /// ... and at least this percent of the mean.
-    pub revenue_min_change_pct: Decimal,
-    /// Earlier weeks with sales needed before revenue is judged (2 to 8).
-    pub revenue_min_weeks: u32,
-    /// The supplier's lead time in days: a product whose days of cover are under it
-    /// fires `stockout_risk`; with the review period, the days a reorder covers
-    /// (`v_inventory_forecast`).
-    pub stockout_lead_days: u32,
-    /// The review period in days: how long until the stock is looked at again, which a
-    /// reorder covers beyond the lead time.
-    pub stockout_review_days: u32,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            failed_payment_pct: Decimal::from(20),
-            failed_payment_factor: Decimal::from(2),
-            failed_payment_min_orders: 20,
-            revenue_z: Decimal::from(3),
-            revenue_min_change_pct: Decimal::from(30),
-            revenue_min_weeks: 4,
-            stockout_lead_days: 7,
-            stockout_review_days: 7,
-        }
-    }
-}
-
-impl Thresholds {
-    /// The template variables, in the order of [`Thresholds::values`].
-    pub const VARS: [&'static str; 8] = [
-        "alert_failed_payment_pct",
-        "alert_failed_payment_factor",
-        "alert_failed_payment_min_orders",
-        "alert_revenue_z",
-        "alert_revenue_min_change_pct",
-        "alert_revenue_min_weeks",
-        "alert_stockout_lead_days",
-        "alert_stockout_review_days",
-    ];
-
-    /// Each variable with its value as SQL text.
-    pub fn values(&self) -> [(&'static str, String); 8] {
-        let [a, b, c, d, e, f, g, h] = Self::VARS;
-        [
-            (a, self.failed_payment_pct.normalize().to_string()),
-            (b, self.failed_payment_factor.normalize().to_string()),
-            (c, self.failed_payment_min_orders.to_string()),
-            (d, self.revenue_z.normalize().to_string()),
-            (e, self.revenue_min_change_pct.normalize().to_string()),
-            (f, self.revenue_min_weeks.to_string()),
-            (g, self.stockout_lead_days.to_string()),
-            (h, self.stockout_review_days.to_string()),
-        ]
-    }
-
-    /// Refuses thresholds that make no alert meaningful, in one sentence naming the flag.
-    pub fn check(&self) -> std::result::Result<(), String> {
-        let pct = |flag: &str, v: Decimal, lo: Decimal| {
-            if v < lo || v > Decimal::from(100) {
-                Err(format!("{flag} must be from {lo} to 100 (a percent), got {v}"))
-            } else {
-                Ok(())
-            }
-        };
-        pct("--failed-payment-pct", self.failed_payment_pct, Decimal::new(1, 2))?;
-        pct("--revenue-min-change-pct", self.revenue_min_change_pct, Decimal::ZERO)?;
-        if self.failed_payment_factor < Decimal::ZERO {
-            return Err(format!(
-                "--failed-payment-factor must be 0 or more (0 ignores the trailing share), got {}",
-                self.failed_payment_factor
-            ));
-        }
-        if self.failed_payment_min_orders == 0 {
-            return Err("--failed-payment-min-orders must be at least 1".into());
-        }
-        if self.revenue_z <= Decimal::ZERO {
-            return Err(format!(
-                "--revenue-z must be more than 0 standard deviations, got {}",
-                self.revenue_z
-            ));
-        }
-        if !(2..=8).contains(&self.revenue_min_weeks) {
-            return Err(format!(
-                "--revenue-min-weeks must be from 2 to 8 (the band needs two weeks and looks back eight), got {}",
-                self.revenue_min_weeks
-            ));
-        }
-        if !(1..=365).contains(&self.stockout_lead_days) {
-            return Err(format!(
-                "--stockout-lead-days must be from 1 to 365, got {}",
-                self.stockout_lead_days
-            ));
-        }
-        if self.stockout_review_days > 365 {
-            return Err(format!(
-                "--stockout-review-days must be from 0 to 365, got {}",
-                self.stockout_review_days
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// One alert, as the alert views give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,8 +222,8 @@ pub struct Options {
 }
 
 /// Runs `sql` with the evaluation's cap on bytes billed.
-async fn capped(bq: &BigQuery, project: &str, sql: String, opts: &Options) -> Result<crate::gcp::QueryRows> {
-    let job = crate::gcp::QueryJob {
+async fn capped(bq: &BigQuery, project: &str, sql: String, opts: &Options) -> Result<crate::platform::gcp::QueryRows> {
+    let job = crate::platform::gcp::QueryJob {
         sql,
         params: Vec::new(),
         max_bytes_billed: opts.max_bytes_billed,
@@ -406,7 +288,7 @@ fn decimal(cell: &Option<String>) -> Option<Decimal> {
 }
 
 fn micros(cell: &Option<String>) -> Option<DateTime<Utc>> {
-    cell.as_deref().and_then(crate::gcp::timestamp)
+    cell.as_deref().and_then(crate::platform::gcp::timestamp)
 }
 
 /// The alerts of a query's rows, read by column name.
@@ -496,7 +378,7 @@ impl<'a> Evaluator<'a> {
             publisher: if opts.dry_run {
                 None
             } else {
-                Some(crate::publisher::open(gcp, &opts.topic).await?)
+                Some(crate::streaming::publisher::open(gcp, &opts.topic).await?)
             },
         })
     }
@@ -668,28 +550,6 @@ mod tests {
             documented.iter().map(|s| s.to_string()).collect(),
             "the module doc's schema"
         );
-    }
-
-    #[test]
-    fn thresholds_render_as_sql_numbers_and_bad_ones_are_refused_naming_the_flag() {
-        let t = Thresholds::default();
-        assert_eq!(t.check(), Ok(()));
-        let vals: Vec<String> = t.values().iter().map(|v| v.1.clone()).collect();
-        assert_eq!(vals, ["20", "2", "20", "3", "30", "4", "7", "7"]);
-        let bad = |f: fn(&mut Thresholds)| {
-            let mut t = Thresholds::default();
-            f(&mut t);
-            t.check().unwrap_err()
-        };
-        assert!(bad(|t| t.failed_payment_pct = Decimal::from(150)).starts_with("--failed-payment-pct must be"));
-        assert!(bad(|t| t.failed_payment_pct = Decimal::ZERO).starts_with("--failed-payment-pct"));
-        assert!(bad(|t| t.failed_payment_factor = Decimal::from(-1)).starts_with("--failed-payment-factor"));
-        assert!(bad(|t| t.failed_payment_min_orders = 0).starts_with("--failed-payment-min-orders"));
-        assert!(bad(|t| t.revenue_z = Decimal::ZERO).starts_with("--revenue-z"));
-        assert!(bad(|t| t.stockout_lead_days = 0).starts_with("--stockout-lead-days"));
-        assert!(bad(|t| t.stockout_review_days = 400).starts_with("--stockout-review-days"));
-        assert!(bad(|t| t.revenue_min_change_pct = Decimal::from(101)).starts_with("--revenue-min-change-pct"));
-        assert!(bad(|t| t.revenue_min_weeks = 1).starts_with("--revenue-min-weeks"));
     }
 
     #[test]

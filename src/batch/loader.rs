@@ -30,12 +30,12 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::error::{Error, Result};
-use crate::gcp::{Gcp, STORAGE};
 use crate::model::{DataModel, TableDef};
-use crate::progress::Progress;
-use crate::rest;
-use crate::retry::{self, RetryPolicy};
+use crate::platform::error::{Error, Result};
+use crate::platform::gcp::{Gcp, STORAGE};
+use crate::platform::progress::Progress;
+use crate::platform::rest;
+use crate::platform::retry::{self, RetryPolicy};
 
 /// The batch tables, in load order; the first four are the seed's and must be present
 /// unless `--append`.
@@ -113,7 +113,7 @@ pub struct Checked {
 
 /// A TIMESTAMP as the normalised CSV writes it: UTC `YYYY-MM-DD HH:MM:SS.ffffff`, which
 /// BigQuery's CSV load reads. The loader reads one as events do
-/// ([`crate::transform::parse_utc_ts`]).
+/// ([`crate::streaming::transform::parse_utc_ts`]).
 fn timestamp_text(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
@@ -249,7 +249,7 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8], ctx: &CheckContext)
                 }
             } else if col.r#type == "TIMESTAMP" {
                 // Read once, written back in UTC.
-                match crate::transform::parse_utc_ts(v) {
+                match crate::streaming::transform::parse_utc_ts(v) {
                     Some(t) => {
                         row.push(timestamp_text(t).into());
                         continue;
@@ -407,7 +407,7 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
         let path = format!("/projects/{}/datasets/{staging}", gcp.project);
         if bq.rest.get("get dataset", &path).await?.is_none() {
             return Err(Error::api(
-                crate::gcp::BIGQUERY,
+                crate::platform::gcp::BIGQUERY,
                 "find staging dataset",
                 &path,
                 format!(
@@ -531,7 +531,7 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
     Ok(reports)
 }
 
-async fn upload(gcs: &crate::gcp::CloudStorage, bucket: &str, object: &str, data: Vec<u8>) -> Result<()> {
+async fn upload(gcs: &crate::platform::gcp::CloudStorage, bucket: &str, object: &str, data: Vec<u8>) -> Result<()> {
     let data = bytes::Bytes::from(data);
     let once = || async {
         gcs.objects
@@ -549,7 +549,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(600);
 /// The primary keys `table` holds in BigQuery now (every page of the answer).
 async fn existing_keys(
     gcp: &Gcp,
-    bq: &crate::gcp::BigQuery,
+    bq: &crate::platform::gcp::BigQuery,
     dataset: &str,
     table: &TableDef,
 ) -> Result<HashSet<String>> {
@@ -570,7 +570,7 @@ async fn existing_keys(
 /// table is dropped. Appending a file twice leaves each key once.
 async fn replace_by_key(
     gcp: &Gcp,
-    bq: &crate::gcp::BigQuery,
+    bq: &crate::platform::gcp::BigQuery,
     table: &TableDef,
     dataset: &str,
     uri: &str,
@@ -599,7 +599,7 @@ async fn replace_by_key(
 /// schema and waits for it.
 async fn load(
     gcp: &Gcp,
-    bq: &crate::gcp::BigQuery,
+    bq: &crate::platform::gcp::BigQuery,
     table: &TableDef,
     dataset: &str,
     destination: &str,

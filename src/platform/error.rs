@@ -5,7 +5,7 @@
 //! original error as its `#[source]`, so callers can tell a missing resource (404,
 //! `NOT_FOUND`) from a transient failure (429, 5xx, `UNAVAILABLE`, a dropped connection)
 //! from a permanent one. [`Status::is_transient`] and [`Status::is_not_found`] are the one
-//! place where those two questions are answered; [`crate::retry`] retries only the former.
+//! place where those two questions are answered; [`crate::platform::retry`] retries only the former.
 
 use std::fmt;
 use std::path::PathBuf;
