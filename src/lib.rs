@@ -66,6 +66,10 @@
 //!
 //! Binaries in `src/bin/` are thin: parse arguments, call one function here.
 
+// The module docs are for who maintains this crate and link what is crate-private
+// (`cargo doc --document-private-items` renders those links).
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod batch;
 pub mod dashboard;
 pub mod model;

@@ -811,7 +811,7 @@ fn change(now: Decimal, then: Decimal) -> String {
 }
 
 fn encode(s: &str) -> String {
-    instashop::dashboard::report::url_encode(s)
+    instashop::platform::rest::url_encode(s)
 }
 
 /// A category whose name carries quotes and accents, and one that is HTML.

@@ -138,7 +138,7 @@ pub struct Product {
 
 /// The shop's master data.
 #[derive(Debug, Clone)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     /// Customers, by id order.
     pub customers: Vec<Customer>,
     /// Products, by id order.
@@ -146,7 +146,7 @@ pub struct Catalog {
 }
 
 /// Picks from `(item, weight)` pairs.
-pub fn weighted<T: Copy>(rng: &mut impl Rng, items: &[(T, u32)]) -> T {
+pub(crate) fn weighted<T: Copy>(rng: &mut impl Rng, items: &[(T, u32)]) -> T {
     let total: u32 = items.iter().map(|(_, w)| w).sum();
     let mut x = rng.random_range(0..total);
     for (item, w) in items {

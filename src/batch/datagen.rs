@@ -19,7 +19,7 @@ use crate::batch::catalog::{Catalog, weighted};
 use crate::platform::error::{Error, Result};
 
 /// Payment methods and weights.
-pub const PAYMENT_METHODS: &[(&str, u32)] = &[
+pub(crate) const PAYMENT_METHODS: &[(&str, u32)] = &[
     ("credit_card", 45),
     ("debit_card", 25),
     ("paypal", 15),
@@ -27,7 +27,7 @@ pub const PAYMENT_METHODS: &[(&str, u32)] = &[
     ("cash", 5),
 ];
 /// Order statuses and weights: a share of failed and refunded orders.
-pub const STATUSES: &[(&str, u32)] = &[("completed", 90), ("failed", 6), ("refunded", 4)];
+pub(crate) const STATUSES: &[(&str, u32)] = &[("completed", 90), ("failed", 6), ("refunded", 4)];
 /// Warehouses.
 pub const WAREHOUSES: &[&str] = &["Santiago", "Buenos Aires", "Lima", "Bogotá", "Ciudad de México"];
 

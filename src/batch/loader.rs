@@ -39,13 +39,13 @@ use crate::platform::retry::{self, RetryPolicy};
 
 /// The batch tables, in load order; the first four are the seed's and must be present
 /// unless `--append`.
-pub const BATCH_TABLES: [&str; 5] = ["customers", "products", "orders", "order_items", "inventory"];
+pub(crate) const BATCH_TABLES: [&str; 5] = ["customers", "products", "orders", "order_items", "inventory"];
 const REQUIRED: usize = 4;
 /// Where the normalised files go in the bucket.
-pub const STAGING_PREFIX: &str = "pipelines/batch-loader/";
+pub(crate) const STAGING_PREFIX: &str = "pipelines/batch-loader/";
 /// The primary key of each batch table that has one: a value (or, for inventory, a
 /// pair) appears once per file.
-pub const PRIMARY_KEYS: [(&str, &[&str]); 4] = [
+pub(crate) const PRIMARY_KEYS: [(&str, &[&str]); 4] = [
     ("customers", &["customer_id"]),
     ("products", &["product_id"]),
     ("orders", &["order_id"]),
@@ -53,7 +53,7 @@ pub const PRIMARY_KEYS: [(&str, &[&str]); 4] = [
 ];
 /// References between the batch tables: (table, column, referenced table), the
 /// referenced column being that table's primary key.
-pub const REFERENCES: [(&str, &str, &str); 3] = [
+pub(crate) const REFERENCES: [(&str, &str, &str); 3] = [
     ("orders", "customer_id", "customers"),
     ("order_items", "order_id", "orders"),
     ("order_items", "product_id", "products"),
@@ -61,19 +61,19 @@ pub const REFERENCES: [(&str, &str, &str); 3] = [
 /// With `--append`, a file's rows replace the table's rows with the same value of this
 /// column: a customer, product or order by its id, and an order's lines all together.
 /// Inventory appends: each snapshot is kept, and the views read the latest.
-pub const REPLACED_BY: [(&str, &str); 4] = [
+pub(crate) const REPLACED_BY: [(&str, &str); 4] = [
     ("customers", "customer_id"),
     ("products", "product_id"),
     ("orders", "order_id"),
     ("order_items", "order_id"),
 ];
 /// Columns stamped with the load time when the file leaves them out or empty.
-pub const STAMPED: [(&str, &str); 1] = [("inventory", "snapshot_ts")];
+pub(crate) const STAMPED: [(&str, &str); 1] = [("inventory", "snapshot_ts")];
 
 /// What a check knows beyond the file: the load time, and the keys each referenced
 /// table will hold (a table absent from `known` is not checked against).
 #[derive(Debug, Clone, Default)]
-pub struct CheckContext {
+pub(crate) struct CheckContext {
     /// The load's time, stamped into [`STAMPED`] columns (UTC).
     pub loaded_at: chrono::DateTime<chrono::Utc>,
     /// Per referenced table, the primary keys it will hold once loaded.
@@ -99,7 +99,7 @@ impl std::fmt::Display for BadRow {
 
 /// The outcome of checking one file.
 #[derive(Debug, Clone)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// The good rows as a normalised CSV, with a header.
     pub normalized: Vec<u8>,
     /// Good rows.
@@ -113,7 +113,7 @@ pub struct Checked {
 
 /// A TIMESTAMP as the normalised CSV writes it: UTC `YYYY-MM-DD HH:MM:SS.ffffff`, which
 /// BigQuery's CSV load reads. The loader reads one as events do
-/// ([`crate::streaming::transform::parse_utc_ts`]).
+/// ([`crate::model::parse_utc_ts`]).
 fn timestamp_text(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
@@ -145,7 +145,7 @@ fn check_value(ty: &str, v: &str) -> std::result::Result<(), String> {
 
 /// Checks one CSV against `table`'s schema and keys; see the module doc. Errs (and
 /// nothing may be loaded) when the header cannot be matched.
-pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8], ctx: &CheckContext) -> Result<Checked> {
+pub(crate) fn check_csv(table: &TableDef, file: &str, bytes: &[u8], ctx: &CheckContext) -> Result<Checked> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -249,7 +249,7 @@ pub fn check_csv(table: &TableDef, file: &str, bytes: &[u8], ctx: &CheckContext)
                 }
             } else if col.r#type == "TIMESTAMP" {
                 // Read once, written back in UTC.
-                match crate::streaming::transform::parse_utc_ts(v) {
+                match crate::model::parse_utc_ts(v) {
                     Some(t) => {
                         row.push(timestamp_text(t).into());
                         continue;

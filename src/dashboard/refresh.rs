@@ -17,16 +17,16 @@ use crate::platform::gcp::{BigQuery, Gcp, ParamValue, QueryJob};
 use crate::platform::settings::TimeZone;
 
 /// The refresh's SQL, beside the other scheduled queries.
-pub const SQL_FILE: &str = "scheduled/refresh_sales_facts.sql";
+pub(crate) const SQL_FILE: &str = "scheduled/refresh_sales_facts.sql";
 /// The table it writes.
 pub const TABLE: &str = "sales_facts";
 /// The per-customer months it re-derives from [`TABLE`] in the same transaction.
 pub const MONTHS_TABLE: &str = "customer_months";
 /// The per-customer totals it keeps from [`MONTHS_TABLE`] in the same transaction.
-pub const LIFETIME_TABLE: &str = "customer_lifetime";
-/// The live units sold per product since its snapshot, rebuilt by the same run.
+pub(crate) const LIFETIME_TABLE: &str = "customer_lifetime";
 /// Completed units per product and day, which the refresh keeps for the same days.
-pub const UNITS_TABLE: &str = "product_daily_units";
+pub(crate) use crate::model::UNITS_TABLE;
+/// The live units sold per product since its snapshot, rebuilt by the same run.
 pub const SOLD_TABLE: &str = "inventory_sold";
 /// How long before the run a live sale must have been written to count in
 /// [`SOLD_TABLE`] (a row written just before a read may not be readable yet); the

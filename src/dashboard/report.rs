@@ -25,9 +25,9 @@ use crate::platform::error::{Error, Result};
 use crate::platform::gcp::{ParamValue, QueryJob};
 
 /// The Looker Studio Linking API's entry point.
-pub const LOOKER_CREATE_URL: &str = "https://lookerstudio.google.com/reporting/create";
+pub(crate) const LOOKER_CREATE_URL: &str = "https://lookerstudio.google.com/reporting/create";
 /// Rows a chart may ask for at most.
-pub const MAX_LIMIT: u32 = 10_000;
+pub(crate) const MAX_LIMIT: u32 = 10_000;
 
 /// The whole report: its pages, in order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -429,7 +429,7 @@ impl Report {
 
     /// Checks every field of every chart against `columns` (view → its columns, as
     /// BigQuery reports them); the error names the chart, the field and the view.
-    pub fn check_columns(&self, columns: &BTreeMap<String, BTreeSet<String>>) -> Result<()> {
+    pub(crate) fn check_columns(&self, columns: &BTreeMap<String, BTreeSet<String>>) -> Result<()> {
         for page in &self.pages {
             for c in &page.charts {
                 let Some(have) = columns.get(&c.view) else {
@@ -508,7 +508,13 @@ impl Report {
         }
         let query: String = params
             .iter()
-            .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::platform::rest::url_encode(k),
+                    crate::platform::rest::url_encode(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         format!("{LOOKER_CREATE_URL}?{query}")
@@ -592,7 +598,8 @@ impl Page {
 impl Report {
     /// The Markdown tables of `looker/README.md`'s generated part: per page, each chart
     /// with its kind, view, dimensions, metrics (aggregation and format), sort and limit.
-    pub fn markdown_tables(&self) -> String {
+    #[cfg(test)]
+    pub(crate) fn markdown_tables(&self) -> String {
         let mut out = String::new();
         for p in &self.pages {
             out.push_str(&format!(
@@ -699,22 +706,8 @@ pub fn spelling<T: Serialize>(value: &T) -> String {
 }
 
 /// The data source alias of a view in the Looker Studio link: its name without `v_`.
-pub fn alias(view: &str) -> &str {
+pub(crate) fn alias(view: &str) -> &str {
     view.strip_prefix("v_").unwrap_or(view)
-}
-
-/// Query-string encoding as Terraform's `urlencode` does it (Go's `QueryEscape`): letters,
-/// digits and `-_.~` stay, a space is `+`, every other byte is `%XX`.
-pub fn url_encode(s: &str) -> String {
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
-    s.split(' ')
-        .map(|part| percent_encoding::utf8_percent_encode(part, KEEP).to_string())
-        .collect::<Vec<_>>()
-        .join("+")
 }
 
 impl Chart {
@@ -736,7 +729,7 @@ impl Chart {
     }
 
     /// The page filters this chart applies: [`FILTERS`] less what it ignores.
-    pub fn applied_filters<'a>(&'a self) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn applied_filters<'a>(&'a self) -> impl Iterator<Item = &'a str> + 'a {
         FILTERS
             .into_iter()
             .filter(move |f| !self.ignores.iter().any(|i| i == f))
@@ -969,7 +962,7 @@ impl Format {
     }
 
     /// Whether values of this format are numbers (drawn by magnitude).
-    pub fn is_numeric(self) -> bool {
+    pub(crate) fn is_numeric(self) -> bool {
         matches!(self, Format::Money | Format::Count | Format::Percent | Format::Decimal)
     }
 }
@@ -1397,6 +1390,6 @@ mod tests {
             assert_eq!(params[&format!("ds.{a}.tableId")], view);
         }
         assert_eq!(params.len(), 3 + 6 * r.looker_views().len());
-        assert_eq!(url_encode("a b/c~d*"), "a+b%2Fc~d%2A");
+        assert_eq!(crate::platform::rest::url_encode("a b/c~d*"), "a+b%2Fc~d%2A");
     }
 }

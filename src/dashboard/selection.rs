@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 pub const FILTERS: [&str; 4] = ["source", "country", "category", "plan"];
 
 /// Most values one filter may name.
-pub const MAX_VALUES: usize = 100;
+pub(crate) const MAX_VALUES: usize = 100;
 
 /// A date-range preset of the date-range control. "Last N days" are the N days ending
 /// today; months and years are calendar ones, up to today.
@@ -290,7 +290,7 @@ impl Selection {
 
     /// Checks every filter value against `known` (filter → its values, from the data);
     /// an unknown value is a [`BadParameter`] that names it.
-    pub fn check_values(&self, known: &BTreeMap<String, Vec<String>>) -> Result<(), BadParameter> {
+    pub(crate) fn check_values(&self, known: &BTreeMap<String, Vec<String>>) -> Result<(), BadParameter> {
         for (f, values) in &self.filters {
             let have = known.get(f).map(Vec::as_slice).unwrap_or_default();
             if let Some(v) = values.iter().find(|v| !have.contains(v)) {
@@ -304,7 +304,8 @@ impl Selection {
     }
 
     /// The query pairs that state this selection (the page's links and downloads).
-    pub fn to_pairs(&self) -> Vec<(String, String)> {
+    #[cfg(test)]
+    pub(crate) fn to_pairs(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if let Some(f) = self.range.from {
             out.push(("from".into(), f.to_string()));

@@ -39,9 +39,9 @@ use crate::platform::gcp::{BigQuery, Gcp, QueryJob, QueryRows};
 use crate::platform::settings::TimeZone;
 
 /// Queries run at once; more wait their turn.
-pub const MAX_CONCURRENT_QUERIES: usize = 8;
+pub(crate) const MAX_CONCURRENT_QUERIES: usize = 8;
 /// Requests handled at once by the server.
-pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+pub(crate) const MAX_CONCURRENT_REQUESTS: usize = 64;
 
 /// Files served under `/assets/`, compiled in: the page script and style, and the
 /// vendored libraries and map (see `assets/vendor/README.md`).
@@ -92,7 +92,7 @@ struct Dashboard {
 }
 
 /// The view of the values each page filter may take.
-pub const FILTER_VALUES_VIEW: &str = "v_filter_values";
+pub(crate) const FILTER_VALUES_VIEW: &str = "v_filter_values";
 
 /// The table and columns of a page's freshness line: its newest sale in the range, when
 /// the days it reads were last refreshed, and the date column the range filters.
@@ -387,7 +387,7 @@ fn cell(format: Format, raw: Option<&str>) -> Value {
 
 /// Checks that every field the report reads is a column of its view, reading each view's
 /// columns from BigQuery (`SELECT * ... LIMIT 0`).
-pub async fn check_columns(report: &Report, bq: &BigQuery, project: &str, dataset: &str) -> Result<()> {
+pub(crate) async fn check_columns(report: &Report, bq: &BigQuery, project: &str, dataset: &str) -> Result<()> {
     // Which views exist; a missing one is reported by the check below, by chart.
     let listing = bq
         .rest

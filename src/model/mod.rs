@@ -57,7 +57,7 @@ const TYPES: &[&str] = &[
 const MODES: &[&str] = &["NULLABLE", "REQUIRED", "REPEATED"];
 /// Fraction digits of BigQuery NUMERIC: a value with more is refused (or rounded) by
 /// BigQuery, so every money amount and measure the project writes has at most these.
-pub const NUMERIC_SCALE: u32 = 9;
+pub(crate) const NUMERIC_SCALE: u32 = 9;
 /// BigQuery accepts at most four clustering columns.
 const MAX_CLUSTERING: usize = 4;
 /// The template variables a view may use, as Terraform's `templatefile()` spells them.
@@ -145,7 +145,7 @@ impl ViewDef {
 }
 
 /// The template variable of the reporting time zone.
-pub const TIME_ZONE_VAR: &str = "time_zone";
+pub(crate) const TIME_ZONE_VAR: &str = "time_zone";
 
 /// What a view template reads beside `${project_id}` and `${dataset_id}`: the
 /// deployment's settings, as Terraform's `local.view_vars` holds them.
@@ -159,7 +159,7 @@ pub struct ViewVars {
 
 impl ViewVars {
     /// The default thresholds, in `time_zone`.
-    pub fn in_zone(time_zone: crate::platform::settings::TimeZone) -> Self {
+    pub(crate) fn in_zone(time_zone: crate::platform::settings::TimeZone) -> Self {
         ViewVars {
             time_zone,
             ..ViewVars::default()
@@ -179,7 +179,7 @@ pub fn render(template: &str, project: &str, dataset: &str) -> String {
 }
 
 /// Fills a view template with the project, the dataset and these variables.
-pub fn render_with(template: &str, project: &str, dataset: &str, vars: &ViewVars) -> String {
+pub(crate) fn render_with(template: &str, project: &str, dataset: &str, vars: &ViewVars) -> String {
     let mut sql = template
         .replace(PROJECT_VAR, project)
         .replace(DATASET_VAR, dataset)
@@ -582,6 +582,34 @@ fn order_views(tables: &[TableDef], views: Vec<ViewDef>) -> Result<Vec<ViewDef>>
     Ok(ordered)
 }
 
+/// The daily units per product the refresh keeps from `sales_facts`, which the
+/// forecast reads.
+pub(crate) const UNITS_TABLE: &str = "product_daily_units";
+
+/// The seed's `YYYY-MM-DD HH:MM:SS[.f]`, with the format parsed once (parsing it per
+/// event was a tenth of the rules' time).
+fn parse_seed_ts(s: &str) -> chrono::ParseResult<chrono::NaiveDateTime> {
+    use chrono::format::{Item, Parsed, StrftimeItems};
+    static ITEMS: std::sync::LazyLock<Vec<Item<'static>>> = std::sync::LazyLock::new(|| {
+        StrftimeItems::new("%Y-%m-%d %H:%M:%S%.f")
+            .parse_to_owned()
+            .expect("a valid format")
+    });
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, s, ITEMS.iter())?;
+    parsed.to_naive_datetime_with_offset(0)
+}
+
+/// A moment as the project's inputs write it: the seed's `YYYY-MM-DD HH:MM:SS[.f]` in
+/// UTC, or RFC 3339 with an offset (converted to UTC). Events' `event_ts` and the
+/// loader's TIMESTAMP columns (`inventory.snapshot_ts`) both read it.
+pub(crate) fn parse_utc_ts(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    parse_seed_ts(s)
+        .map(|n| n.and_utc())
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&chrono::Utc)))
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,9 +625,9 @@ mod tests {
 
     mod tempdir {
         use std::path::{Path, PathBuf};
-        pub struct TempModel(pub PathBuf);
+        pub(crate) struct TempModel(pub PathBuf);
         impl TempModel {
-            pub fn copy_of(src: &Path) -> Self {
+            pub(crate) fn copy_of(src: &Path) -> Self {
                 let dir = std::env::temp_dir().join(format!("instashop-model-{}", uuid::Uuid::new_v4()));
                 for sub in ["schemas", "views"] {
                     std::fs::create_dir_all(dir.join(sub)).unwrap();

@@ -42,7 +42,7 @@ pub const BUCKET_FOLDERS: [&str; 2] = ["datasets/", "pipelines/"];
 /// recognised even where the API does not return the query.
 const VIEW_DIGEST_LABEL: &str = "instashop_sql_sha256";
 /// Labels on every topic and subscription: Terraform's `var.labels` default.
-pub const PUBSUB_LABELS: [(&str, &str); 1] = [("app", "instashop-analytics")];
+pub(crate) const PUBSUB_LABELS: [(&str, &str); 1] = [("app", "instashop-analytics")];
 /// Label on every table and view provision creates.
 const MANAGED_LABEL: (&str, &str) = ("managed_by", "instashop");
 
@@ -545,7 +545,7 @@ pub fn pubsub_service_agent(project_number: &str) -> String {
 }
 
 /// What Pub/Sub's service agent needs for dead-letter forwarding: (resource, role).
-pub fn dead_letter_grants(project: &str, names: &Names) -> [(String, &'static str); 2] {
+pub(crate) fn dead_letter_grants(project: &str, names: &Names) -> [(String, &'static str); 2] {
     [
         (
             format!("projects/{project}/topics/{}", names.dead_letter_topic()),
@@ -560,7 +560,7 @@ pub fn dead_letter_grants(project: &str, names: &Names) -> [(String, &'static st
 
 /// `policy` with `member` in `role`'s unconditional binding (a binding added if there is
 /// none), everything else and the etag kept; `None` when it is there already.
-pub fn with_member(
+pub(crate) fn with_member(
     policy: &google_cloud_iam_v1::model::Policy,
     role: &str,
     member: &str,
@@ -586,7 +586,7 @@ pub fn with_member(
 }
 
 /// The `gcloud` commands that make `grants` to `agent`, one per line.
-pub fn grant_commands(project: &str, grants: &[(String, &'static str)], agent: &str) -> String {
+pub(crate) fn grant_commands(project: &str, grants: &[(String, &'static str)], agent: &str) -> String {
     grants
         .iter()
         .map(|(resource, role)| {
@@ -612,7 +612,7 @@ fn sql_digest(sql: &str) -> String {
 }
 
 /// The `tables.insert` body for a table of the model.
-pub fn table_resource(project: &str, dataset: &str, t: &TableDef) -> Value {
+pub(crate) fn table_resource(project: &str, dataset: &str, t: &TableDef) -> Value {
     let mut v = json!({
         "tableReference": {"projectId": project, "datasetId": dataset, "tableId": t.name},
         "description": t.options.description,
@@ -644,7 +644,7 @@ fn canonical_type(t: &str) -> &str {
 
 /// Compares an existing table with its definition. New NULLABLE columns at the end and
 /// new descriptions are updated in place (BigQuery allows it); anything else is drift.
-pub fn table_change(resource: &str, t: &TableDef, have: &Value) -> Result<Change> {
+pub(crate) fn table_change(resource: &str, t: &TableDef, have: &Value) -> Result<Change> {
     let drift = |detail: String| {
         Err(Error::Drift {
             resource: resource.to_string(),

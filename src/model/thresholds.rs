@@ -47,7 +47,7 @@ impl Default for Thresholds {
 
 impl Thresholds {
     /// The template variables, in the order of [`Thresholds::values`].
-    pub const VARS: [&'static str; 8] = [
+    pub(crate) const VARS: [&'static str; 8] = [
         "alert_failed_payment_pct",
         "alert_failed_payment_factor",
         "alert_failed_payment_min_orders",

@@ -40,18 +40,18 @@ use crate::platform::error::{Error, Result, Status};
 use crate::platform::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB, QueryRows};
 
 /// The alert views, one per kind.
-pub const ALERT_VIEWS: [&str; 4] = [
+pub(crate) const ALERT_VIEWS: [&str; 4] = [
     "v_alert_critical_stock",
     "v_alert_failed_payments",
     "v_alert_revenue_anomaly",
     "v_alert_stockout_risk",
 ];
 /// The table of what was notified.
-pub const LOG_TABLE: &str = "alert_log";
+pub(crate) const LOG_TABLE: &str = "alert_log";
 /// The view of the alerts notified and not resolved.
-pub const OPEN_VIEW: &str = "v_alerts_open";
+pub(crate) const OPEN_VIEW: &str = "v_alerts_open";
 /// The `schema` field of every notification.
-pub const NOTIFICATION_SCHEMA: &str = "instashop.alert.v1";
+pub(crate) const NOTIFICATION_SCHEMA: &str = "instashop.alert.v1";
 const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One alert, as the alert views give it.
@@ -78,7 +78,7 @@ pub struct Alert {
 /// `firing` or `resolved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum State {
+pub(crate) enum State {
     /// The alert started.
     Firing,
     /// It is no longer in the alert views.
@@ -131,7 +131,7 @@ pub fn plan(current: Vec<Alert>, open: Vec<Alert>) -> Plan {
 
 /// The JSON published on the alerts topic (see the module doc).
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Notification {
+pub(crate) struct Notification {
     /// Always [`NOTIFICATION_SCHEMA`].
     pub schema: &'static str,
     /// Firing or resolved.
@@ -334,7 +334,7 @@ fn alerts_of(rows: QueryRows, what: &str) -> Result<Vec<Alert>> {
 }
 
 /// The current alerts, from the alert views' SQL at `thresholds`.
-pub async fn current(bq: &BigQuery, project: &str, model: &DataModel, opts: &Options) -> Result<Vec<Alert>> {
+pub(crate) async fn current(bq: &BigQuery, project: &str, model: &DataModel, opts: &Options) -> Result<Vec<Alert>> {
     let mut all = Vec::new();
     for name in ALERT_VIEWS {
         let view = model.view(name).ok_or_else(|| {

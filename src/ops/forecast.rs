@@ -37,9 +37,10 @@ use crate::platform::settings::TimeZone;
 pub const TABLE: &str = "forecast_demand";
 /// The same table from BigQuery ML (ARIMA_PLUS), an option for a scheduled query on
 /// Google Cloud; the emulator cannot run it.
-pub const ARIMA_SQL_FILE: &str = "scheduled/forecast_demand_arima.sql";
+#[cfg(test)]
+pub(crate) const ARIMA_SQL_FILE: &str = "scheduled/forecast_demand_arima.sql";
 /// The daily units it reads (kept by the refresh from `sales_facts`).
-pub const SOURCE_TABLE: &str = crate::dashboard::refresh::UNITS_TABLE;
+pub(crate) const SOURCE_TABLE: &str = crate::model::UNITS_TABLE;
 /// Days forecast, from tomorrow.
 pub const DEFAULT_HORIZON: u32 = 28;
 /// Days of history read, up to yesterday.
@@ -48,13 +49,13 @@ pub const DEFAULT_HISTORY_DAYS: u32 = 365;
 /// average.
 pub const DEFAULT_MIN_HISTORY_DAYS: u32 = 28;
 /// The days averaged by [`Method::Mean28d`].
-pub const MEAN_DAYS: usize = 28;
+pub(crate) const MEAN_DAYS: usize = 28;
 /// The weekly period of the seasonal model, in days.
-pub const WEEK: usize = 7;
+pub(crate) const WEEK: usize = 7;
 /// The prediction interval's level (`lower` and `upper`).
-pub const LEVEL: f64 = 0.8;
+pub(crate) const LEVEL: f64 = 0.8;
 /// Decimals of the forecast values written.
-pub const UNITS_DECIMALS: usize = 3;
+pub(crate) const UNITS_DECIMALS: usize = 3;
 /// The most bytes of data one load job uploads (the rows of a run go in several).
 const LOAD_CHUNK_BYTES: usize = 8 << 20;
 const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -150,7 +151,7 @@ pub struct ProductForecast {
 /// sales). MSTL with a weekly period and
 /// an AutoETS trend from two weeks of history, AutoETS alone under that, and the
 /// average of the last 28 days under `min_history` days or where no model fits.
-pub fn forecast_series(y: &[f64], horizon: usize, min_history: usize) -> ProductForecast {
+pub(crate) fn forecast_series(y: &[f64], horizon: usize, min_history: usize) -> ProductForecast {
     let mean = |fallback: Option<String>| {
         let last = &y[y.len().saturating_sub(MEAN_DAYS)..];
         let avg = last.iter().sum::<f64>() / MEAN_DAYS as f64;
@@ -223,7 +224,7 @@ pub fn series(rows: impl IntoIterator<Item = (String, NaiveDate, f64)>, last: Na
 /// A forecast value as `forecast_demand` stores it: NUMERIC, to [`UNITS_DECIMALS`]
 /// decimals (the model's float rounded once, so that every sum and every comparison
 /// with the stock is exact, and the same in every reader).
-pub fn units_text(v: f64) -> String {
+pub(crate) fn units_text(v: f64) -> String {
     format!("{:.*}", UNITS_DECIMALS, v.max(0.0))
 }
 

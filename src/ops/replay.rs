@@ -25,11 +25,11 @@ use crate::platform::gcp::{BIGQUERY, BigQuery, Gcp, PUBSUB};
 use crate::streaming::transform::{Reject, RejectKind};
 
 /// The table of what replays did.
-pub const REPLAY_TABLE: &str = "fact_sales_replay";
+pub(crate) const REPLAY_TABLE: &str = "fact_sales_replay";
 /// Attribute of a republished message: the message id of the dead letter it came from.
-pub const REPLAY_ATTRIBUTE: &str = "instashop_replay_of";
+pub(crate) const REPLAY_ATTRIBUTE: &str = "instashop_replay_of";
 /// Attribute of a republished message whose payload was repaired: the repairs.
-pub const REPAIR_ATTRIBUTE: &str = "instashop_repaired";
+pub(crate) const REPAIR_ATTRIBUTE: &str = "instashop_repaired";
 /// How long a selection query may take.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -137,7 +137,7 @@ fn ordered_fields(payload: &[u8]) -> Option<Vec<(String, Box<RawValue>)>> {
 
 /// One dead letter as read back.
 #[derive(Debug, Clone)]
-pub struct DeadLetterRow {
+pub(crate) struct DeadLetterRow {
     /// Pub/Sub message id of the rejected message: the dead letter's key.
     pub message_id: String,
     /// The payload exactly as received.
@@ -153,7 +153,7 @@ pub struct DeadLetterRow {
 
 /// What replay does with one dead letter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// It passes today's rules: publish these bytes (repaired, if the list says so).
     Publish {
         /// The payload to publish.
@@ -170,7 +170,7 @@ pub enum Decision {
 /// A payload the row holds only the start of was over 64 KiB, so it fails rule 1 as it
 /// did then, whatever the repairs: judged by its recorded size, never by the start
 /// (which may well be a valid event followed by the bulk that made it too large).
-pub fn decide(row: &DeadLetterRow, repairs: &[Repair], now: DateTime<Utc>) -> Decision {
+pub(crate) fn decide(row: &DeadLetterRow, repairs: &[Repair], now: DateTime<Utc>) -> Decision {
     if let Some(size) = row.cut_from {
         return Decision::StillInvalid(Reject {
             kind: RejectKind::PayloadTooLarge,
@@ -206,7 +206,7 @@ pub struct Selection {
 
 impl Selection {
     /// The WHERE clause (values are checked: kinds are known names, ids are plain).
-    pub fn where_sql(&self) -> Result<String> {
+    pub(crate) fn where_sql(&self) -> Result<String> {
         let mut parts = vec!["TRUE".to_string()];
         if !self.kinds.is_empty() {
             let kinds: Vec<String> = self.kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();

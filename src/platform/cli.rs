@@ -32,7 +32,7 @@ pub struct LogArgs {
 }
 
 /// Starts `tracing` on stderr in `format` (level from `RUST_LOG`, default `info`).
-pub fn init_logging(format: LogFormat) {
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
@@ -95,7 +95,7 @@ where
 /// dropped; returns the bound address (port 0 picks a free one). A bind failure is an
 /// error naming the flag; the accept loop (axum's) pauses on accept errors instead of
 /// spinning. `name` says which server stopped, should it ever.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     addr: SocketAddr,
     flag: &'static str,
     name: &'static str,
@@ -106,7 +106,7 @@ pub async fn serve_http(
 
 /// [`serve_http`] with the app made once the address is bound (a server that checks
 /// the `Host` of each request needs its port).
-pub async fn serve_http_with(
+pub(crate) async fn serve_http_with(
     addr: SocketAddr,
     flag: &'static str,
     name: &'static str,

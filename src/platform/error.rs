@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// A boxed cause.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What a failed call got back: an HTTP status, a gRPC code, a transport failure, or
 /// nothing classifiable.
@@ -37,7 +37,7 @@ impl Status {
     /// server or by its connection closing mid-call (a restarting backend, a redeploy),
     /// which is what retrying is for. The row may have been written before the cut;
     /// analytics remove such duplicates by `event_id`.
-    pub fn is_transient(self) -> bool {
+    pub(crate) fn is_transient(self) -> bool {
         match self {
             Status::Http(code) => code == 408 || code == 429 || (500..=599).contains(&code),
             Status::Grpc(code) => matches!(
@@ -53,7 +53,7 @@ impl Status {
     }
 
     /// The resource does not exist: HTTP 404 or gRPC `NOT_FOUND`.
-    pub fn is_not_found(self) -> bool {
+    pub(crate) fn is_not_found(self) -> bool {
         matches!(self, Status::Http(404) | Status::Grpc(tonic::Code::NotFound))
     }
 }
@@ -72,7 +72,7 @@ impl fmt::Display for Status {
 /// A message from a server (or about its answer) used as an error's source when no
 /// richer error value exists.
 #[derive(Debug, Clone)]
-pub struct Remote(pub String);
+pub(crate) struct Remote(pub String);
 
 impl fmt::Display for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -361,7 +361,7 @@ impl Error {
     }
 
     /// An [`Error::Api`] whose server answered `status` with `message`.
-    pub fn remote(
+    pub(crate) fn remote(
         service: &'static str,
         operation: &'static str,
         resource: impl Into<String>,
@@ -411,13 +411,8 @@ impl Error {
     }
 
     /// Worth retrying (see [`Status::is_transient`]); only API errors can be.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         self.status().is_some_and(Status::is_transient)
-    }
-
-    /// The resource the call named does not exist.
-    pub fn is_not_found(&self) -> bool {
-        self.status().is_some_and(Status::is_not_found)
     }
 
     /// For a failed write of rows, whether it fails for the whole table rather than for
@@ -425,7 +420,7 @@ impl Error {
     /// 403), the table or dataset is gone (404), or (Storage Write) the table's schema no
     /// longer takes the rows' schema. Every later write would fail the same way, so the
     /// worker stops taking messages instead of letting them run out of delivery attempts.
-    pub fn sink_wide(&self) -> Option<&'static str> {
+    pub(crate) fn sink_wide(&self) -> Option<&'static str> {
         let Error::Api { status, source, .. } = self else {
             return None;
         };
@@ -544,7 +539,7 @@ mod tests {
     #[test]
     fn an_api_error_keeps_its_status_and_cause() {
         let e = Error::remote("BigQuery", "insertAll", "t", Status::Http(503), "backend unavailable");
-        assert!(e.is_transient() && !e.is_not_found());
+        assert!(e.is_transient() && !e.status().unwrap().is_not_found());
         assert_eq!(e.to_string(), "BigQuery: insertAll t failed (HTTP 503)");
         assert_eq!(
             std::error::Error::source(&e).unwrap().to_string(),
@@ -555,6 +550,6 @@ mod tests {
             "BigQuery: insertAll t failed (HTTP 503): backend unavailable"
         );
         let g = Error::api("BigQuery", "AppendRows", "s", tonic::Status::not_found("no table"));
-        assert!(g.is_not_found() && !g.is_transient());
+        assert!(g.status().unwrap().is_not_found() && !g.is_transient());
     }
 }

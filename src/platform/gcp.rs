@@ -33,14 +33,14 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 const APPEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Objects up to this size are uploaded in one request: the Cloud Storage emulator
 /// mishandles resumable uploads (its upload URL loses the port).
-pub const SINGLE_SHOT_UPLOAD_LIMIT: usize = 512 * 1024 * 1024;
+pub(crate) const SINGLE_SHOT_UPLOAD_LIMIT: usize = 512 * 1024 * 1024;
 
 /// Service names used in messages.
-pub const PUBSUB: &str = "Pub/Sub";
+pub(crate) const PUBSUB: &str = "Pub/Sub";
 /// BigQuery.
-pub const BIGQUERY: &str = "BigQuery";
+pub(crate) const BIGQUERY: &str = "BigQuery";
 /// Cloud Storage.
-pub const STORAGE: &str = "Cloud Storage";
+pub(crate) const STORAGE: &str = "Cloud Storage";
 
 /// The project and resolved endpoints; builds each client on demand.
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ const RESOURCE_MANAGER_NAME: &str = "Resource Manager";
 /// A row BigQuery refused to store, by its index in the rows given, with BigQuery's
 /// reason (the column and what is wrong with it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowRefusal {
+pub(crate) struct RowRefusal {
     /// Its index in the rows given.
     pub index: usize,
     /// BigQuery's reason.
@@ -103,14 +103,14 @@ pub struct RowRefusal {
 }
 
 /// Rows per insertAll request: BigQuery recommends 500.
-pub const INSERT_ALL_ROWS: usize = 500;
+pub(crate) const INSERT_ALL_ROWS: usize = 500;
 /// Largest insertAll request body we send: BigQuery refuses an HTTP request over 10 MB.
-pub const MAX_INSERT_ALL_BYTES: usize = 9 * 1024 * 1024;
+pub(crate) const MAX_INSERT_ALL_BYTES: usize = 9 * 1024 * 1024;
 
 /// Splits insertAll rows into requests of at most `max_rows` rows and, as the rows'
 /// JSON measures, `max_bytes` bytes (a row alone over the bound goes in a request of
 /// its own, so it cannot fail its neighbours).
-pub fn insert_all_chunks(
+pub(crate) fn insert_all_chunks(
     rows: &[(Option<String>, serde_json::Value)],
     max_rows: usize,
     max_bytes: usize,
@@ -139,7 +139,7 @@ impl BigQuery {
     /// Streams `rows` (each with its insertId, which BigQuery uses to drop a retried
     /// write) into `dataset.table` with insertAll (see [`BigQuery::insert_all`]); a row
     /// BigQuery refuses is an error naming the table and the first refusal.
-    pub async fn insert_rows(
+    pub(crate) async fn insert_rows(
         &self,
         project: &str,
         dataset: &str,
@@ -183,7 +183,7 @@ impl BigQuery {
     /// rows it names are left out and the rest sent again. Returns the refused rows, by
     /// their index in `rows`, with BigQuery's reason; every other row is written.
     #[allow(clippy::too_many_arguments)]
-    pub async fn insert_all(
+    pub(crate) async fn insert_all(
         &self,
         project: &str,
         dataset: &str,
@@ -307,7 +307,7 @@ impl BigQuery {
 
     /// [`BigQuery::query`] for a [`QueryJob`]: its named parameters and its cap on the
     /// bytes billed travel with the request.
-    pub async fn query_job(&self, project: &str, job: &QueryJob, timeout: Duration) -> Result<QueryRows> {
+    pub(crate) async fn query_job(&self, project: &str, job: &QueryJob, timeout: Duration) -> Result<QueryRows> {
         self.run_query(project, job, timeout, None).await
     }
 
@@ -333,12 +333,12 @@ impl BigQuery {
     /// Runs `work` with a fresh staging table `dataset._staging_<what>_<uuid>` of
     /// `columns` (which expires by itself after a day if a crash leaves it), then drops
     /// the table whatever `work` returned; a failed drop is logged, not an error.
-    pub async fn with_staging_table<T, F, Fut>(
+    pub(crate) async fn with_staging_table<T, F, Fut>(
         &self,
         project: &str,
         dataset: &str,
         what: &str,
-        columns: &[crate::model::Column],
+        columns: &[impl serde::Serialize],
         work: F,
     ) -> Result<T>
     where
@@ -376,7 +376,7 @@ impl BigQuery {
     /// fails is an error with BigQuery's message, as `operation resource`. The job id is the
     /// caller's (`jobReference.jobId` of `body`), so a retried insert that BigQuery had
     /// already taken is answered 409 and only waited for, never run twice.
-    pub async fn run_job(
+    pub(crate) async fn run_job(
         &self,
         project: &str,
         operation: &'static str,
@@ -414,7 +414,7 @@ impl BigQuery {
         let location = location.or_else(|| body["jobReference"]["location"].as_str().map(str::to_string));
         let mut job_path = format!("/projects/{project}/jobs/{}", crate::platform::rest::segment(&job_id));
         if let Some(l) = &location {
-            job_path.push_str(&format!("?location={}", crate::dashboard::report::url_encode(l)));
+            job_path.push_str(&format!("?location={}", crate::platform::rest::url_encode(l)));
         }
         let started = std::time::Instant::now();
         loop {
@@ -489,13 +489,13 @@ impl BigQuery {
                 ),
             ];
             if let Some(l) = &location {
-                q.push(format!("location={}", crate::dashboard::report::url_encode(l)));
+                q.push(format!("location={}", crate::platform::rest::url_encode(l)));
             }
             if let Some(n) = page_rows {
                 q.push(format!("maxResults={n}"));
             }
             if let Some(t) = token {
-                q.push(format!("pageToken={}", crate::dashboard::report::url_encode(t)));
+                q.push(format!("pageToken={}", crate::platform::rest::url_encode(t)));
             }
             format!("/projects/{project}/queries/{job}?{}", q.join("&"))
         };
@@ -742,7 +742,7 @@ impl Gcp {
 
     /// Credentials for `endpoint`, checked: anonymous for an emulator that answers,
     /// Application Default Credentials that yield a token for Google Cloud.
-    pub async fn credentials(
+    pub(crate) async fn credentials(
         &self,
         service: &'static str,
         endpoint: &Endpoint,
@@ -813,7 +813,7 @@ impl Gcp {
 
     /// The project's number (Resource Manager `projects.get`), which names its service
     /// agents. Google Cloud only: the emulators have no project numbers.
-    pub async fn project_number(&self) -> Result<String> {
+    pub(crate) async fn project_number(&self) -> Result<String> {
         let endpoint = Endpoint::Cloud {
             url: RESOURCE_MANAGER.to_string(),
         };
@@ -884,7 +884,7 @@ impl Gcp {
 
     /// A gRPC channel to the BigQuery Storage Write API, and the credentials whose token
     /// each call must carry (none for the emulator). Connects lazily.
-    pub async fn bigquery_write_channel(&self) -> Result<(tonic::transport::Channel, Option<Credentials>)> {
+    pub(crate) async fn bigquery_write_channel(&self) -> Result<(tonic::transport::Channel, Option<Credentials>)> {
         let endpoint = &self.endpoints.bigquery_storage;
         let bad = |e: tonic::transport::Error| Error::api(BIGQUERY, "connect", endpoint.url(), e);
         let mut ch = tonic::transport::Endpoint::from_shared(endpoint.url().to_string())

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Period of the plain progress lines when stderr is not a terminal.
-pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +22,12 @@ pub enum Mode {
 
 impl Mode {
     /// A bar on a terminal, plain lines otherwise.
-    pub fn for_stderr() -> Mode {
+    pub(crate) fn for_stderr() -> Mode {
         Mode::pick(std::io::stderr().is_terminal())
     }
 
     /// The mode for an output that is, or is not, a terminal.
-    pub fn pick(is_terminal: bool) -> Mode {
+    pub(crate) fn pick(is_terminal: bool) -> Mode {
         if is_terminal { Mode::Bar } else { Mode::Plain }
     }
 }

@@ -17,12 +17,26 @@ use crate::platform::error::{Error, Result, Status};
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Percent-encodes one path segment (a Cloud Storage object name, with its slashes).
-pub fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
 }
 
+/// Query-string encoding as Terraform's `urlencode` does it (Go's `QueryEscape`): letters,
+/// digits and `-_.~` stay, a space is `+`, every other byte is `%XX`.
+pub fn url_encode(s: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    s.split(' ')
+        .map(|part| percent_encoding::utf8_percent_encode(part, KEEP).to_string())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
 /// The JSON API path of an object: `/b/BUCKET/o/OBJECT` with the name encoded.
-pub fn object_path(bucket: &str, object: &str) -> String {
+pub(crate) fn object_path(bucket: &str, object: &str) -> String {
     format!("/b/{}/o/{}", segment(bucket), segment(object))
 }
 
@@ -123,7 +137,7 @@ impl Rest {
     /// POST a body serialised from any `Serialize` (no intermediate `Value`) and read
     /// the answer straight into `T` from its bytes (no UTF-8 pass over the text): for
     /// large, hot calls such as pulls and acks. `Ok(None)` on 404.
-    pub async fn post_typed<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
+    pub(crate) async fn post_typed<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
         &self,
         operation: &'static str,
         path: &str,
@@ -167,7 +181,7 @@ impl Rest {
     /// service's upload endpoint (the base URL with `/upload` before its path, as
     /// `.../upload/bigquery/v2` for BigQuery's `jobs.insert` with data), and reads the
     /// JSON answer; a 404 is an error here.
-    pub async fn upload(
+    pub(crate) async fn upload(
         &self,
         operation: &'static str,
         path: &str,
@@ -226,7 +240,7 @@ impl Rest {
     }
 
     /// PATCH a JSON body; a 404 is an error here.
-    pub async fn patch(&self, operation: &'static str, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn patch(&self, operation: &'static str, path: &str, body: &Value) -> Result<Value> {
         self.call(reqwest::Method::PATCH, operation, path, Some(body))
             .await?
             .ok_or_else(|| self.not_found(operation, path))

@@ -31,7 +31,7 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// Writes of rows to BigQuery: long enough to ride out an outage of a minute or two
     /// while Pub/Sub holds the messages.
-    pub const WRITE: RetryPolicy = RetryPolicy {
+    pub(crate) const WRITE: RetryPolicy = RetryPolicy {
         initial: Duration::from_millis(200),
         max: Duration::from_secs(10),
         budget: Duration::from_secs(120),
@@ -39,7 +39,7 @@ impl RetryPolicy {
 
     /// Control calls (pull, ack, metadata, uploads, job polls): short, so a failure is
     /// reported while it is still news.
-    pub const CONTROL: RetryPolicy = RetryPolicy {
+    pub(crate) const CONTROL: RetryPolicy = RetryPolicy {
         initial: Duration::from_millis(100),
         max: Duration::from_secs(2),
         budget: Duration::from_secs(20),

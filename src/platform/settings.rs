@@ -8,7 +8,7 @@
 use crate::platform::error::{Error, Result};
 
 /// The seed's project, used when `--project` / `GOOGLE_CLOUD_PROJECT` is not given.
-pub const DEFAULT_PROJECT: &str = "data-ecommerce-demo";
+pub(crate) const DEFAULT_PROJECT: &str = "data-ecommerce-demo";
 /// The seed's dataset.
 pub const DEFAULT_DATASET: &str = "data_ecommerce_demo";
 /// The seed's bucket.
@@ -322,7 +322,7 @@ impl Names {
 }
 
 /// BigQuery's rule for a dataset id, as a clap value parser.
-pub fn dataset_name(v: &str) -> std::result::Result<String, String> {
+pub(crate) fn dataset_name(v: &str) -> std::result::Result<String, String> {
     if v.is_empty() || v.len() > 1024 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err("a BigQuery dataset id is 1 to 1024 letters, digits and underscores".into());
     }
@@ -358,12 +358,12 @@ fn pubsub_name(v: &str, what: &str, suffix: usize) -> std::result::Result<String
 }
 
 /// Pub/Sub's rule for a topic id (room left for the dead-letter names), as a clap value parser.
-pub fn topic_name(v: &str) -> std::result::Result<String, String> {
+pub(crate) fn topic_name(v: &str) -> std::result::Result<String, String> {
     pubsub_name(v, "topic", DEAD_LETTER_SUFFIX.len() + KEEP_SUFFIX.len())
 }
 
 /// Pub/Sub's rule for a subscription id, as a clap value parser.
-pub fn subscription_name(v: &str) -> std::result::Result<String, String> {
+pub(crate) fn subscription_name(v: &str) -> std::result::Result<String, String> {
     pubsub_name(v, "subscription", 0)
 }
 
@@ -401,7 +401,7 @@ impl Endpoint {
     }
 
     /// Whether this endpoint is an emulator (reached with anonymous credentials).
-    pub fn is_emulator(&self) -> bool {
+    pub(crate) fn is_emulator(&self) -> bool {
         matches!(self, Endpoint::Emulator { .. })
     }
 }
@@ -427,7 +427,7 @@ const STORAGE_CLOUD: &str = "https://storage.googleapis.com";
 impl Endpoints {
     /// Resolves every endpoint from the settings: an emulator where its variable is set
     /// (and not empty), Google Cloud otherwise.
-    pub fn resolve(args: &GcpArgs) -> Result<Self> {
+    pub(crate) fn resolve(args: &GcpArgs) -> Result<Self> {
         let pubsub = emulator_or(
             "PUBSUB_EMULATOR_HOST",
             args.pubsub_emulator_host.as_deref(),

@@ -28,18 +28,18 @@ use crate::platform::error::{Error, Result};
 use crate::streaming::transform::RejectKind;
 
 /// Upper bounds (seconds) of the write-latency histogram buckets.
-pub const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub(crate) const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Requests handled at once by the metrics server; more wait their turn.
-pub const MAX_CONCURRENT_REQUESTS: usize = 16;
+pub(crate) const MAX_CONCURRENT_REQUESTS: usize = 16;
 /// Longest a metrics request may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// `/healthz` fails when the worker's main loop has not turned for this long (it turns
 /// at least every stats interval, 10 s by default, even when idle).
-pub const LIVENESS_STALE_AFTER: Duration = Duration::from_secs(60);
+pub(crate) const LIVENESS_STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// The label of rejected events.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
+pub(crate) struct KindLabel {
     /// The [`RejectKind`], as its snake-case name.
     pub kind: &'static str,
 }
@@ -211,7 +211,7 @@ impl Metrics {
     }
 
     /// Counts a rejected event by kind.
-    pub fn reject(&self, kind: RejectKind) {
+    pub(crate) fn reject(&self, kind: RejectKind) {
         self.rejected.get_or_create(&KindLabel { kind: kind.as_str() }).inc();
     }
 
@@ -221,13 +221,13 @@ impl Metrics {
     }
 
     /// Marks the worker ready (or not: starting, draining).
-    pub fn set_ready(&self, ready: bool) {
+    pub(crate) fn set_ready(&self, ready: bool) {
         self.started_not_draining.store(ready, Ordering::SeqCst);
         self.update_ready();
     }
 
     /// Marks BigQuery as refusing every write (or taking them again): not ready meanwhile.
-    pub fn set_sink_down(&self, down: bool) {
+    pub(crate) fn set_sink_down(&self, down: bool) {
         self.sink_down.store(down, Ordering::SeqCst);
         self.update_ready();
     }
@@ -238,35 +238,35 @@ impl Metrics {
     }
 
     /// Whether BigQuery refuses every write.
-    pub fn is_sink_down(&self) -> bool {
+    pub(crate) fn is_sink_down(&self) -> bool {
         self.sink_down.load(Ordering::SeqCst)
     }
 
     /// Whether the worker is ready.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.get() == 1
     }
 
     /// The main loop turned: it is alive.
-    pub fn heartbeat(&self) {
+    pub(crate) fn heartbeat(&self) {
         self.heartbeat_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     /// How long since the main loop last turned (since start if it never did).
-    pub fn since_heartbeat(&self) -> Duration {
+    pub(crate) fn since_heartbeat(&self) -> Duration {
         self.started
             .elapsed()
             .saturating_sub(Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed)))
     }
 
     /// Records one batch write's latency.
-    pub fn observe_write(&self, d: Duration) {
+    pub(crate) fn observe_write(&self, d: Duration) {
         self.write_seconds.observe(d.as_secs_f64());
     }
 
     /// The one-line summary logged periodically.
-    pub fn stats_line(&self) -> String {
+    pub(crate) fn stats_line(&self) -> String {
         format!(
             "received={} written={} dead_lettered={} acked={} nacked={} write_errors={} retried={} batches={} pulls={} handed_back={} sink_probes={} lease_extensions={} lag_ms={}",
             self.received.get(),
@@ -336,7 +336,7 @@ async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
 }
 
 /// The server's routes, bounded in concurrency and time.
-pub fn router(metrics: Arc<Metrics>) -> axum::Router {
+pub(crate) fn router(metrics: Arc<Metrics>) -> axum::Router {
     axum::Router::new()
         .route("/metrics", axum::routing::get(metrics_handler))
         .route("/healthz", axum::routing::get(healthz))

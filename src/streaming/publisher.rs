@@ -28,7 +28,7 @@ use crate::streaming::transform::{MAX_PAYLOAD_BYTES, RejectKind};
 /// a test check that each dead letter carries the reason its defect deserves.
 pub const DEFECT_ATTRIBUTE: &str = "synthetic_defect";
 /// Attribute marking the second copy of a duplicated event.
-pub const DUPLICATE_ATTRIBUTE: &str = "synthetic_duplicate";
+pub(crate) const DUPLICATE_ATTRIBUTE: &str = "synthetic_duplicate";
 /// Most publishes in flight at once: bounds memory when the server is slower than us.
 const MAX_IN_FLIGHT: usize = 10_000;
 

@@ -25,16 +25,16 @@ use crate::streaming::metrics::Metrics;
 use crate::streaming::transform::{Reject, Sale};
 
 /// The streaming fact table.
-pub const SALES_TABLE: &str = "fact_sales_streaming";
+pub(crate) const SALES_TABLE: &str = "fact_sales_streaming";
 /// The dead-letter table.
-pub const DEAD_LETTER_TABLE: &str = "fact_sales_deadletter";
+pub(crate) const DEAD_LETTER_TABLE: &str = "fact_sales_deadletter";
 /// Largest AppendRows request we send (the API's limit is 10 MB).
 const MAX_APPEND_BYTES: usize = 8 * 1024 * 1024;
 /// Most of a rejected payload a dead-letter row holds: a larger one is cut there (its
 /// size and SHA-256 say what it was) and kept whole in the bucket.
-pub const DEAD_LETTER_INLINE_BYTES: usize = 64 * 1024;
+pub(crate) const DEAD_LETTER_INLINE_BYTES: usize = 64 * 1024;
 /// Where in the bucket whole payloads of dead letters too large for their row are kept.
-pub const DEAD_LETTER_PREFIX: &str = "pipelines/dead-letters/";
+pub(crate) const DEAD_LETTER_PREFIX: &str = "pipelines/dead-letters/";
 
 /// How sale rows reach BigQuery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,7 +65,7 @@ pub struct SaleRow {
 
 /// A rejected event, kept whole.
 #[derive(Debug, Clone)]
-pub struct DeadLetter {
+pub(crate) struct DeadLetter {
     /// The payload exactly as received.
     pub raw: bytes::Bytes,
     /// The message attributes.
@@ -79,7 +79,7 @@ pub struct DeadLetter {
 /// The writer schema of a `fact_sales_streaming` row, sent with each AppendRows stream:
 /// proto2, every field optional (an absent field is NULL); NUMERIC travels as its
 /// decimal string, TIMESTAMP as microseconds since the epoch (the API's encodings).
-pub fn sale_descriptor() -> DescriptorProto {
+pub(crate) fn sale_descriptor() -> DescriptorProto {
     let field = |name: &str, number: i32, ty: Type| FieldDescriptorProto {
         name: Some(name.into()),
         number: Some(number),
@@ -168,13 +168,13 @@ pub fn sale_json(row: &SaleRow, ingest_ts: DateTime<Utc>) -> Value {
 }
 
 /// The insertId of a dead letter: its message id (none for a message without one).
-pub fn dead_letter_insert_id(d: &DeadLetter) -> Option<String> {
+pub(crate) fn dead_letter_insert_id(d: &DeadLetter) -> Option<String> {
     Some(d.delivery.message_id.clone()).filter(|id| !id.is_empty())
 }
 
 /// The object name under [`DEAD_LETTER_PREFIX`] of a dead letter's whole payload: its
 /// message id, or the payload's SHA-256 for a message without one.
-pub fn dead_letter_object(d: &DeadLetter) -> String {
+pub(crate) fn dead_letter_object(d: &DeadLetter) -> String {
     let id = match d.delivery.message_id.as_str() {
         "" => sha256_hex(&d.raw),
         id => id.to_string(),
@@ -188,14 +188,14 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Whether a dead letter's payload is too large for its row (and goes to the bucket).
-pub fn is_oversized(d: &DeadLetter) -> bool {
+pub(crate) fn is_oversized(d: &DeadLetter) -> bool {
     d.raw.len() > DEAD_LETTER_INLINE_BYTES
 }
 
 /// One dead letter as insertAll JSON: the payload whole up to
 /// [`DEAD_LETTER_INLINE_BYTES`], else its first bytes and `payload_uri`, where the whole
 /// of it was written; its size and SHA-256 either way.
-pub fn dead_letter_json(d: &DeadLetter, payload_uri: Option<&str>, ingest_ts: DateTime<Utc>) -> Value {
+pub(crate) fn dead_letter_json(d: &DeadLetter, payload_uri: Option<&str>, ingest_ts: DateTime<Utc>) -> Value {
     let kept = &d.raw[..d.raw.len().min(DEAD_LETTER_INLINE_BYTES)];
     let text = match std::str::from_utf8(kept) {
         Ok(t) => Some(t),
@@ -221,7 +221,7 @@ pub fn dead_letter_json(d: &DeadLetter, payload_uri: Option<&str>, ingest_ts: Da
 
 /// Cuts encoded rows into AppendRows requests of at most `max_bytes` (a row over the
 /// bound alone): the ranges of indexes each request carries.
-pub fn append_requests(encoded: &[Vec<u8>], max_bytes: usize) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn append_requests(encoded: &[Vec<u8>], max_bytes: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut size) = (0, 0);
     for (i, row) in encoded.iter().enumerate() {
@@ -240,7 +240,7 @@ pub fn append_requests(encoded: &[Vec<u8>], max_bytes: usize) -> Vec<std::ops::R
 /// Writes rows to BigQuery (and the whole payloads of oversized dead letters to the
 /// bucket).
 #[derive(Clone)]
-pub struct Sink {
+pub(crate) struct Sink {
     bq: BigQuery,
     gcp: Gcp,
     /// Connected at the first oversized dead letter: most runs never need it.
@@ -307,7 +307,7 @@ impl Sink {
 
     /// Checks that BigQuery answers and holds both tables the worker writes; a missing
     /// one is one clear error (transient failures are retried for a few seconds).
-    pub async fn check_tables(&self) -> Result<()> {
+    pub(crate) async fn check_tables(&self) -> Result<()> {
         for table in [SALES_TABLE, DEAD_LETTER_TABLE] {
             let path = format!("/projects/{}/datasets/{}/tables/{table}", self.project, self.dataset);
             let found = crate::platform::retry::retry(
@@ -338,7 +338,7 @@ impl Sink {
     /// fails its whole request; it is left out, the rest of the request is sent again,
     /// and it comes back among the refused rows (by index in `rows`, with BigQuery's
     /// reason) for the caller to dead-letter. Every row not refused is written.
-    pub async fn write_sales(&self, rows: &[SaleRow]) -> Result<Vec<RowRefusal>> {
+    pub(crate) async fn write_sales(&self, rows: &[SaleRow]) -> Result<Vec<RowRefusal>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -401,7 +401,7 @@ impl Sink {
     /// `gs://BUCKET/pipelines/dead-letters/<message id>` (the same name again on a
     /// redelivery), and its row keeps the first bytes and that URI; if the bucket
     /// refuses, the write fails and the messages are not acked.
-    pub async fn write_dead_letters(&self, rows: &[DeadLetter]) -> Result<()> {
+    pub(crate) async fn write_dead_letters(&self, rows: &[DeadLetter]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }

@@ -29,7 +29,7 @@ use crate::platform::gcp::{Gcp, PUBSUB, Rest};
 use crate::platform::retry::{self, RetryPolicy};
 
 /// The longest a message is kept leased while its write is retried.
-pub const MAX_LEASE: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_LEASE: Duration = Duration::from_secs(3600);
 /// Most messages asked for in one pull, and most ids in one ack call.
 const PULL_BATCH: usize = 1000;
 /// Pause between pulls that found nothing grows up to this.
@@ -118,7 +118,7 @@ pub struct Source {
 
 /// Settles messages once their rows are written; cheap to clone into write tasks.
 #[derive(Clone)]
-pub struct Settler {
+pub(crate) struct Settler {
     settle: mpsc::Sender<Settle>,
 }
 
@@ -133,7 +133,7 @@ impl Settler {
     }
 
     /// Nacks messages: Pub/Sub redelivers them after the subscription's retry backoff.
-    pub async fn nack(&self, ids: Vec<(String, usize)>) {
+    pub(crate) async fn nack(&self, ids: Vec<(String, usize)>) {
         if !ids.is_empty() {
             let _ = self.settle.send(Settle::Nack(ids)).await;
         }
@@ -197,12 +197,12 @@ impl Source {
     }
 
     /// The subscription's ack deadline, in seconds.
-    pub fn ack_deadline(&self) -> i64 {
+    pub(crate) fn ack_deadline(&self) -> i64 {
         self.ack_deadline
     }
 
     /// A handle to ack and nack with.
-    pub fn settler(&self) -> Settler {
+    pub(crate) fn settler(&self) -> Settler {
         Settler {
             settle: self.settle.clone(),
         }
@@ -211,7 +211,7 @@ impl Source {
     /// Waits until flow control has room for another pull: fewer than `max_messages`
     /// and `max_bytes` held. Kept apart from [`Source::pull`] so that a retried pull's
     /// budget counts the pulls, not the backpressure before them.
-    pub async fn wait_for_room(&self) {
+    pub(crate) async fn wait_for_room(&self) {
         loop {
             let notified = self.outstanding.room.notified();
             let (m, b) = (
@@ -227,8 +227,8 @@ impl Source {
 
     /// Pulls what is there (possibly nothing), as many messages as flow control has
     /// room for (at least one: call [`Source::wait_for_room`] first). A subscription that
-    /// no longer exists is an error for which [`Error::is_not_found`] holds (permanent:
-    /// not retried).
+    /// no longer exists is an error whose status is not found
+    /// ([`crate::platform::error::Status::is_not_found`]; permanent: not retried).
     pub async fn pull(&self) -> Result<Vec<Received>> {
         let room = self.max_messages - self.outstanding.messages.load(SeqCst).min(self.max_messages);
         // A long poll: the server answers when messages arrive (or after its own wait),
@@ -290,7 +290,7 @@ impl Source {
     }
 
     /// The pause after a pull that found nothing, growing with each empty pull.
-    pub fn empty_backoff(empty_pulls: u32) -> Duration {
+    pub(crate) fn empty_backoff(empty_pulls: u32) -> Duration {
         (Duration::from_millis(25) * 2u32.saturating_pow(empty_pulls.min(8))).min(MAX_EMPTY_BACKOFF)
     }
 

@@ -34,29 +34,29 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// Largest payload accepted: an order line is a few hundred bytes.
-pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// Longest id accepted (order, customer, product).
-pub const MAX_ID_LEN: usize = 64;
+pub(crate) const MAX_ID_LEN: usize = 64;
 /// Largest quantity on one order line.
-pub const MAX_QTY: i64 = 10_000;
+pub(crate) const MAX_QTY: i64 = 10_000;
 /// Largest unit price: 10 million, in the shop's currency.
-pub const MAX_UNIT_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
+pub(crate) const MAX_UNIT_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
 /// Fraction digits of BigQuery NUMERIC.
-pub const MAX_PRICE_SCALE: u32 = crate::model::NUMERIC_SCALE;
+pub(crate) const MAX_PRICE_SCALE: u32 = crate::model::NUMERIC_SCALE;
 /// Events from before this year are refused as corrupt.
-pub const MIN_EVENT_YEAR: i32 = 2000;
+pub(crate) const MIN_EVENT_YEAR: i32 = 2000;
 /// How far ahead of the worker's clock an event may be (clock skew between producers).
-pub const MAX_FUTURE_SKEW_SECS: i64 = 24 * 3600;
+pub(crate) const MAX_FUTURE_SKEW_SECS: i64 = 24 * 3600;
 /// The values of `payment_status`: the words of the batch `orders.status`. Only a
 /// `completed` sale counts as revenue (docs/metrics.md); a shop that streams a refund
 /// sends the order's lines as `refunded`.
-pub const PAYMENT_STATUSES: [&str; 3] = ["completed", "failed", "refunded"];
+pub(crate) const PAYMENT_STATUSES: [&str; 3] = ["completed", "failed", "refunded"];
 
 /// Why an event was refused: the `error_kind` column of the dead-letter table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -455,34 +455,10 @@ fn price_field(raw: Option<&RawValue>) -> Result<Decimal, Reject> {
     Ok(price.normalize())
 }
 
-/// The seed's `YYYY-MM-DD HH:MM:SS[.f]`, with the format parsed once (parsing it per
-/// event was a tenth of the rules' time).
-fn parse_seed_ts(s: &str) -> chrono::ParseResult<NaiveDateTime> {
-    use chrono::format::{Item, Parsed, StrftimeItems};
-    static ITEMS: std::sync::LazyLock<Vec<Item<'static>>> = std::sync::LazyLock::new(|| {
-        StrftimeItems::new("%Y-%m-%d %H:%M:%S%.f")
-            .parse_to_owned()
-            .expect("a valid format")
-    });
-    let mut parsed = Parsed::new();
-    chrono::format::parse(&mut parsed, s, ITEMS.iter())?;
-    parsed.to_naive_datetime_with_offset(0)
-}
-
-/// A moment as the project's inputs write it: the seed's `YYYY-MM-DD HH:MM:SS[.f]` in
-/// UTC, or RFC 3339 with an offset (converted to UTC). Events' `event_ts` and the
-/// loader's TIMESTAMP columns (`inventory.snapshot_ts`) both read it.
-pub fn parse_utc_ts(s: &str) -> Option<DateTime<Utc>> {
-    parse_seed_ts(s)
-        .map(|n| n.and_utc())
-        .or_else(|_| DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)))
-        .ok()
-}
-
 fn ts_field(raw: Option<&RawValue>, now: DateTime<Utc>) -> Result<DateTime<Utc>, Reject> {
     let s = string_field("event_ts", raw)?;
     let bad = |why: String| reject(RejectKind::BadEventTs, why);
-    let ts = parse_utc_ts(&s).ok_or_else(|| {
+    let ts = crate::model::parse_utc_ts(&s).ok_or_else(|| {
         bad(format!(
             "event_ts {:?} is neither \"YYYY-MM-DD HH:MM:SS\" (UTC) nor RFC 3339 with an offset",
             truncate(&s)

@@ -41,30 +41,30 @@ use crate::streaming::source::{Received, Settler, Source};
 use crate::streaming::transform;
 
 /// Default of `--batch-rows`.
-pub const DEFAULT_BATCH_ROWS: usize = 1000;
+pub(crate) const DEFAULT_BATCH_ROWS: usize = 1000;
 /// Default of `--batch-bytes`.
-pub const DEFAULT_BATCH_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Default of `--flush-interval-ms`.
-pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 1000;
+pub(crate) const DEFAULT_FLUSH_INTERVAL_MS: u64 = 1000;
 /// Default of `--max-outstanding-messages`.
-pub const DEFAULT_MAX_OUTSTANDING_MESSAGES: usize = 5000;
+pub(crate) const DEFAULT_MAX_OUTSTANDING_MESSAGES: usize = 5000;
 /// Default of `--max-outstanding-bytes`.
-pub const DEFAULT_MAX_OUTSTANDING_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_OUTSTANDING_BYTES: usize = 64 * 1024 * 1024;
 /// Default of `--concurrent-writes`: two batches write while the next fills, enough to
 /// hide a write's latency, and a bound on the rows held in memory.
-pub const DEFAULT_CONCURRENT_WRITES: usize = 2;
+pub(crate) const DEFAULT_CONCURRENT_WRITES: usize = 2;
 /// Default of `--retry-budget-secs`.
-pub const DEFAULT_RETRY_BUDGET_SECS: u64 = 120;
+pub(crate) const DEFAULT_RETRY_BUDGET_SECS: u64 = 120;
 /// Default of `--stats-interval-secs`.
-pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
+pub(crate) const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
 /// Default of `--shutdown-grace-secs`: Cloud Run stops an instance 10 s after SIGTERM,
 /// so the drain must end well before.
-pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 7;
+pub(crate) const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 7;
 /// How long one pull may keep failing (transiently) before the worker gives up; the
 /// wait for flow-control room before a pull does not count.
-pub const PULL_RETRY_BUDGET: Duration = Duration::from_secs(60);
+pub(crate) const PULL_RETRY_BUDGET: Duration = Duration::from_secs(60);
 /// Default of `--sink-down-exit-secs`.
-pub const DEFAULT_SINK_DOWN_EXIT_SECS: u64 = 600;
+pub(crate) const DEFAULT_SINK_DOWN_EXIT_SECS: u64 = 600;
 /// First pause before a write is tried again while BigQuery refuses every write; it
 /// doubles up to [`SINK_PROBE_MAX`].
 const SINK_PROBE_FIRST: Duration = Duration::from_secs(2);
@@ -151,12 +151,12 @@ impl Default for WorkerOptions {
 
 impl WorkerOptions {
     /// When a partly filled batch is flushed.
-    pub fn flush_interval(&self) -> Duration {
+    pub(crate) fn flush_interval(&self) -> Duration {
         Duration::from_millis(self.flush_interval_ms)
     }
 
     /// The idle timeout, if any.
-    pub fn idle_timeout(&self) -> Option<Duration> {
+    pub(crate) fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout.map(Duration::from_secs_f64)
     }
 
