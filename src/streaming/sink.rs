@@ -409,7 +409,9 @@ impl Sink {
         let mut json = Vec::with_capacity(rows.len());
         for d in rows {
             let uri = if is_oversized(d) {
-                Some(self.keep_whole(d).await?)
+                // Boxed: the upload's future is large, and awaited in place it would sit
+                // on the flush task's stack (a debug build overflowed 2 MiB).
+                Some(Box::pin(self.keep_whole(d)).await?)
             } else {
                 None
             };
@@ -443,12 +445,13 @@ impl Sink {
         // Only if absent (generation 0): the worker may create objects, not replace them,
         // and a redelivered message has the same name and payload.
         self.retry("upload", || async {
-            let written = gcs
-                .objects
-                .write_object(format!("projects/_/buckets/{bucket}"), object.clone(), d.raw.clone())
-                .set_if_generation_match(0)
-                .send_buffered()
-                .await
+            let written = Box::pin(
+                gcs.objects
+                    .write_object(format!("projects/_/buckets/{bucket}"), object.clone(), d.raw.clone())
+                    .set_if_generation_match(0)
+                    .send_buffered(),
+            )
+            .await
                 .map(|_| ())
                 .map_err(|e| Error::api(STORAGE, "upload", &uri, e));
             match written {
