@@ -452,8 +452,8 @@ impl Sink {
                     .send_buffered(),
             )
             .await
-                .map(|_| ())
-                .map_err(|e| Error::api(STORAGE, "upload", &uri, e));
+            .map(|_| ())
+            .map_err(|e| Error::api(STORAGE, "upload", &uri, e));
             match written {
                 Err(e) if e.status() == Some(Status::Http(412)) => Ok(()),
                 other => other,
