@@ -32,7 +32,7 @@ use serde_json::json;
 
 use crate::model::{DataModel, TableDef};
 use crate::platform::error::{Error, Result};
-use crate::platform::gcp::{Gcp, STORAGE};
+use crate::platform::gcp::Gcp;
 use crate::platform::progress::Progress;
 use crate::platform::rest;
 use crate::platform::retry::{self, RetryPolicy};
@@ -533,14 +533,7 @@ pub async fn run(gcp: &Gcp, model: &DataModel, o: &LoadOptions) -> Result<Vec<Ta
 
 async fn upload(gcs: &crate::platform::gcp::CloudStorage, bucket: &str, object: &str, data: Vec<u8>) -> Result<()> {
     let data = bytes::Bytes::from(data);
-    let once = || async {
-        gcs.objects
-            .write_object(format!("projects/_/buckets/{bucket}"), object.to_string(), data.clone())
-            .send_buffered()
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::api(STORAGE, "upload", format!("gs://{bucket}/{object}"), e))
-    };
+    let once = || gcs.write(bucket, object, data.clone(), false);
     retry::retry(RetryPolicy::CONTROL, "upload", once, |_| {}).await
 }
 

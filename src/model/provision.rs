@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{DataModel, TableDef, ViewDef};
 use crate::platform::error::{ApiCause, Error, Result};
-use crate::platform::gcp::{BigQuery, CloudStorage, Gcp, PUBSUB, PubSubAdmin, STORAGE};
+use crate::platform::gcp::{BigQuery, CloudStorage, Gcp, PUBSUB, PubSubAdmin};
 use crate::platform::rest;
 use crate::platform::settings::Names;
 
@@ -279,11 +279,7 @@ impl Provisioner<'_> {
                     .is_some();
             let change = if exists { Change::Unchanged } else { Change::Create };
             if self.record("folder", format!("gs://{b}/{folder}"), &change) {
-                gcs.objects
-                    .write_object(format!("projects/_/buckets/{b}"), object.clone(), bytes::Bytes::new())
-                    .send_buffered()
-                    .await
-                    .map_err(|e| Error::api(STORAGE, "write object", format!("gs://{b}/{object}"), e))?;
+                gcs.write(b, &object, bytes::Bytes::new(), false).await?;
             }
         }
         Ok(())

@@ -717,6 +717,40 @@ pub struct CloudStorage {
     pub rest: Rest,
 }
 
+impl CloudStorage {
+    /// Writes `data` to `gs://bucket/object` in one attempt (the caller retries).
+    /// `only_if_absent` sends `ifGenerationMatch=0`, and an object already there counts
+    /// as written (a redelivery writes the same name and bytes).
+    ///
+    /// The upload's future is boxed: it is large, and awaited in place it sits on the
+    /// caller's stack (a debug build overflowed a 2 MiB runtime worker thread).
+    pub(crate) async fn write(
+        &self,
+        bucket: &str,
+        object: &str,
+        data: bytes::Bytes,
+        only_if_absent: bool,
+    ) -> Result<()> {
+        let mut write = self
+            .objects
+            .write_object(format!("projects/_/buckets/{bucket}"), object.to_string(), data);
+        if only_if_absent {
+            write = write.set_if_generation_match(0);
+        }
+        match Box::pin(write.send_buffered()).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = Error::api(STORAGE, "upload", format!("gs://{bucket}/{object}"), e);
+                if only_if_absent && e.status() == Some(crate::platform::error::Status::Http(412)) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
 impl Gcp {
     /// Resolves the endpoints; no network traffic yet.
     pub fn new(args: &GcpArgs) -> Result<Self> {

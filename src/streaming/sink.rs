@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use storage::big_query_write_client::BigQueryWriteClient;
 
 use crate::platform::error::{Error, Result, Status};
-use crate::platform::gcp::{BIGQUERY, BigQuery, CloudStorage, Gcp, RowRefusal, STORAGE};
+use crate::platform::gcp::{BIGQUERY, BigQuery, CloudStorage, Gcp, RowRefusal};
 use crate::platform::retry::{self, RetryPolicy};
 use crate::streaming::metrics::Metrics;
 use crate::streaming::transform::{Reject, Sale};
@@ -409,9 +409,7 @@ impl Sink {
         let mut json = Vec::with_capacity(rows.len());
         for d in rows {
             let uri = if is_oversized(d) {
-                // Boxed: the upload's future is large, and awaited in place it would sit
-                // on the flush task's stack (a debug build overflowed 2 MiB).
-                Some(Box::pin(self.keep_whole(d)).await?)
+                Some(self.keep_whole(d).await?)
             } else {
                 None
             };
@@ -444,22 +442,8 @@ impl Sink {
         let uri = format!("gs://{bucket}/{object}");
         // Only if absent (generation 0): the worker may create objects, not replace them,
         // and a redelivered message has the same name and payload.
-        self.retry("upload", || async {
-            let written = Box::pin(
-                gcs.objects
-                    .write_object(format!("projects/_/buckets/{bucket}"), object.clone(), d.raw.clone())
-                    .set_if_generation_match(0)
-                    .send_buffered(),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::api(STORAGE, "upload", &uri, e));
-            match written {
-                Err(e) if e.status() == Some(Status::Http(412)) => Ok(()),
-                other => other,
-            }
-        })
-        .await?;
+        self.retry("upload", || gcs.write(bucket, &object, d.raw.clone(), true))
+            .await?;
         Ok(uri)
     }
 
